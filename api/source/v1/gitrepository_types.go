@@ -1,0 +1,169 @@
+package v1
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lacre/lacre/api/meta"
+)
+
+// GitRepositoryKind is the kind of GitRepository.
+const GitRepositoryKind = "GitRepository"
+
+// Condition types of a GitRepository besides Ready, Reconciling, Stalled.
+const (
+	ArtifactInStorageCondition      = "ArtifactInStorage"
+	FetchFailedCondition            = "FetchFailed"
+	ArtifactOutdatedCondition       = "ArtifactOutdated"
+	StorageOperationFailedCondition = "StorageOperationFailed"
+	BuildFailedCondition            = "BuildFailed"
+)
+
+// Reasons of GitRepository conditions.
+const (
+	GitOperationSucceedReason    = "GitOperationSucceeded"
+	GitOperationFailedReason     = "GitOperationFailed"
+	AuthenticationFailedReason   = "AuthenticationFailed"
+	ArtifactUpToDateReason       = "ArtifactUpToDate"
+	NewRevisionReason            = "NewRevision"
+	StorageOperationFailedReason = "StorageOperationFailed"
+	URLInvalidReason             = "URLInvalid"
+)
+
+// GitRepositorySpec specifies the Git repository to fetch and how.
+type GitRepositorySpec struct {
+	// URL specifies the Git repository URL, it can be an HTTP/S or SSH address.
+	// +kubebuilder:validation:Pattern="^(http|https|ssh)://.*$"
+	// +required
+	URL string `json:"url"`
+
+	// SecretRef specifies the Secret containing authentication credentials:
+	// username and password or bearerToken (and ca.crt) for HTTPS;
+	// identity, known_hosts and optionally password for SSH.
+	// +optional
+	SecretRef *meta.LocalObjectReference `json:"secretRef,omitempty"`
+
+	// Interval at which the GitRepository URL is checked for updates.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +required
+	Interval metav1.Duration `json:"interval"`
+
+	// Timeout for Git operations like cloning, defaults to 60s.
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m))+$"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// Reference specifies the Git reference to resolve and monitor for
+	// changes, defaults to the 'master' branch.
+	// +optional
+	Reference *GitRepositoryRef `json:"ref,omitempty"`
+
+	// Suspend tells the controller to suspend the reconciliation of this
+	// GitRepository.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// Ignore overrides the set of excluded patterns in the .sourceignore
+	// format (which is the same as .gitignore). If not provided, a default
+	// will be used, consult the documentation for your version to find out
+	// what those are.
+	// +optional
+	Ignore *string `json:"ignore,omitempty"`
+}
+
+// GitRepositoryRef specifies the Git reference to resolve and checkout.
+// Precedence: commit, name, semver, tag, branch.
+type GitRepositoryRef struct {
+	// Branch to check out, defaults to 'master' if no other field is defined.
+	// +optional
+	Branch string `json:"branch,omitempty"`
+	// Tag to check out, takes precedence over Branch.
+	// +optional
+	Tag string `json:"tag,omitempty"`
+	// SemVer tag expression to check out, takes precedence over Tag.
+	// +optional
+	SemVer string `json:"semver,omitempty"`
+	// Name of the reference to check out; takes precedence over Branch, Tag
+	// and SemVer. It must be a valid Git reference such as refs/heads/main,
+	// refs/tags/v0.1.0 or refs/pull/420/head.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// Commit SHA to check out, takes precedence over all reference fields.
+	// With Branch, the commit must be on that branch.
+	// +optional
+	Commit string `json:"commit,omitempty"`
+}
+
+// GitRepositoryStatus records the observed state of a GitRepository.
+type GitRepositoryStatus struct {
+	// ObservedGeneration is the last observed generation of the GitRepository.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions holds the conditions for the GitRepository.
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Artifact represents the last successful GitRepository reconciliation.
+	// +optional
+	Artifact *meta.Artifact `json:"artifact,omitempty"`
+
+	// ObservedIgnore is the observed exclusion patterns used for
+	// constructing the source artifact.
+	// +optional
+	ObservedIgnore *string `json:"observedIgnore,omitempty"`
+
+	meta.ReconcileRequestStatus `json:",inline"`
+}
+
+// GetConditions returns the status conditions.
+func (in *GitRepository) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions sets the status conditions.
+func (in *GitRepository) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// GetArtifact returns the latest Artifact, or nil.
+func (in *GitRepository) GetArtifact() *meta.Artifact { return in.Status.Artifact }
+
+// GetRequeueAfter returns the interval.
+func (in *GitRepository) GetRequeueAfter() time.Duration { return in.Spec.Interval.Duration }
+
+// GetTimeout returns the Git operation timeout, 60s by default.
+func (in *GitRepository) GetTimeout() time.Duration {
+	if in.Spec.Timeout != nil && in.Spec.Timeout.Duration > 0 {
+		return in.Spec.Timeout.Duration
+	}
+	return 60 * time.Second
+}
+
+// +genclient
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=gitrepo
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
+// +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp"
+// +kubebuilder:printcolumn:name="Ready",type="string",JSONPath=".status.conditions[?(@.type==\"Ready\")].status",description=""
+// +kubebuilder:printcolumn:name="Status",type="string",JSONPath=".status.conditions[?(@.type==\"Ready\")].message",description=""
+
+// GitRepository is the Schema for the gitrepositories API.
+type GitRepository struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec GitRepositorySpec `json:"spec,omitempty"`
+	// +kubebuilder:default={"observedGeneration":-1}
+	Status GitRepositoryStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// GitRepositoryList contains a list of GitRepository objects.
+type GitRepositoryList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []GitRepository `json:"items"`
+}
