@@ -1,0 +1,285 @@
+// Package artifact packages a source tree as a deterministic tar.gz, keeps
+// artifacts in a content-addressed store, serves them over HTTP, and fetches
+// and unpacks them in memory with their digest verified.
+package artifact
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+)
+
+// DefaultIgnore is the exclusion list used when a GitRepository sets no
+// spec.ignore (Flux's defaults): VCS and CI metadata and common binary
+// files, and .sops.yaml (it is no Kubernetes object, and a directory
+// without a kustomization.yaml takes every YAML file as one).
+const DefaultIgnore = `# VCS
+.git/
+.gitignore
+.gitmodules
+.gitattributes
+# Common file extensions for archives and images
+*.jpg
+*.jpeg
+*.gif
+*.png
+*.wmv
+*.flv
+*.tar.gz
+*.zip
+# CI configs
+.github/
+.circleci/
+.travis.yml
+.gitlab-ci.yml
+appveyor.yml
+.drone.yml
+cloudbuild.yaml
+codeship-services.yml
+codeship-steps.yml
+# Unsupported files
+**/.goreleaser.yml
+**/.sops.yaml
+`
+
+// ParseIgnore parses .gitignore-syntax patterns rooted at domain (nil for
+// the repository root).
+func ParseIgnore(text string, domain []string) []gitignore.Pattern {
+	var ps []gitignore.Pattern
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		ps = append(ps, gitignore.ParsePattern(line, domain))
+	}
+	return ps
+}
+
+// Limits bound what Build and Extract accept.
+type Limits struct {
+	MaxFiles     int   // 0: 100,000
+	MaxFileSize  int64 // 0: 64 MiB
+	MaxTotalSize int64 // 0: 1 GiB
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxFiles == 0 {
+		l.MaxFiles = 100_000
+	}
+	if l.MaxFileSize == 0 {
+		l.MaxFileSize = 64 << 20
+	}
+	if l.MaxTotalSize == 0 {
+		l.MaxTotalSize = 1 << 30
+	}
+	return l
+}
+
+// ErrTooLarge is returned when a tree or an archive exceeds the limits.
+var ErrTooLarge = errors.New("artifact exceeds the size limits")
+
+// Build packages the regular files of fsys as a gzip tar: files in lexical
+// order, uid/gid 0, zero mtimes, mode 0600 (0700 when executable) and
+// directories implied. The same tree always gives the same bytes. ignore
+// holds the spec's patterns (DefaultIgnore when nil); .sourceignore files
+// found in the tree add theirs for their directory.
+func Build(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]byte, error) {
+	lim = lim.withDefaults()
+	if ignore == nil {
+		ignore = ParseIgnore(DefaultIgnore, nil)
+	}
+	patterns := slices.Clone(ignore)
+	type file struct {
+		name string
+		mode fs.FileMode
+	}
+	var files []file
+	var total int64
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == "." {
+			return nil
+		}
+		parts := strings.Split(p, "/")
+		if gitignore.NewMatcher(patterns).Match(parts, d.IsDir()) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if data, err := fs.ReadFile(fsys, path.Join(p, ".sourceignore")); err == nil {
+				patterns = append(patterns, ParseIgnore(string(data), parts)...)
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil // symlinks and devices are never archived
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Size() > lim.MaxFileSize {
+			return fmt.Errorf("%w: %s is %d bytes", ErrTooLarge, p, info.Size())
+		}
+		total += info.Size()
+		if total > lim.MaxTotalSize || len(files) >= lim.MaxFiles {
+			return ErrTooLarge
+		}
+		files = append(files, file{name: p, mode: info.Mode()})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Root .sourceignore applies to the whole tree: re-filter with it.
+	if data, err := fs.ReadFile(fsys, ".sourceignore"); err == nil {
+		root := gitignore.NewMatcher(append(slices.Clone(ignore), ParseIgnore(string(data), nil)...))
+		files = slices.DeleteFunc(files, func(f file) bool { return root.Match(strings.Split(f.name, "/"), false) })
+	}
+	slices.SortFunc(files, func(a, b file) int { return strings.Compare(a.name, b.name) })
+
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	gz.ModTime = time.Time{}
+	tw := tar.NewWriter(gz)
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f.name)
+		if err != nil {
+			return nil, err
+		}
+		mode := int64(0o600)
+		if f.mode&0o111 != 0 {
+			mode = 0o700
+		}
+		hdr := &tar.Header{
+			Typeflag: tar.TypeReg,
+			Name:     f.name,
+			Mode:     mode,
+			Size:     int64(len(data)),
+			ModTime:  time.Unix(0, 0).UTC(),
+			Format:   tar.FormatPAX,
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Digest returns the sha256 digest of data as "sha256:<hex>".
+func Digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// ErrDigestMismatch is returned when an artifact does not match its digest.
+var ErrDigestMismatch = errors.New("artifact digest mismatch: the artifact was modified or corrupted")
+
+// Verify checks data against a digest "sha256:<hex>" (a bare hex digest is
+// taken as sha256).
+func Verify(data []byte, digest string) error {
+	algo, hexsum, ok := strings.Cut(digest, ":")
+	if !ok {
+		algo, hexsum = "sha256", digest
+	}
+	if algo != "sha256" {
+		return fmt.Errorf("unsupported digest algorithm %q", algo)
+	}
+	sum := sha256.Sum256(data)
+	if !strings.EqualFold(hex.EncodeToString(sum[:]), hexsum) {
+		return ErrDigestMismatch
+	}
+	return nil
+}
+
+// Files is an unpacked artifact: file path (slash-separated, relative) to
+// contents. It lives only in memory.
+type Files map[string][]byte
+
+// Extract unpacks a tar.gz artifact into memory. Only regular files are
+// kept; absolute paths, ".." components, links and devices are refused or
+// skipped; sizes are bounded (a gzip bomb stops at the limits).
+func Extract(data []byte, lim Limits) (Files, error) {
+	lim = lim.withDefaults()
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("artifact is not a gzip file: %v", err)
+	}
+	tr := tar.NewReader(gz)
+	out := Files{}
+	var total int64
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("corrupt artifact: %v", err)
+		}
+		switch hdr.Typeflag {
+		case tar.TypeReg:
+		case tar.TypeDir:
+			continue
+		default:
+			continue // links, devices, fifos
+		}
+		name, err := cleanPath(hdr.Name)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) >= lim.MaxFiles {
+			return nil, fmt.Errorf("%w: more than %d files", ErrTooLarge, lim.MaxFiles)
+		}
+		if hdr.Size > lim.MaxFileSize || total+hdr.Size > lim.MaxTotalSize {
+			return nil, fmt.Errorf("%w: %s", ErrTooLarge, name)
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, lim.MaxFileSize+1))
+		if err != nil {
+			return nil, fmt.Errorf("corrupt artifact: %v", err)
+		}
+		if int64(len(b)) > lim.MaxFileSize {
+			return nil, fmt.Errorf("%w: %s", ErrTooLarge, name)
+		}
+		total += int64(len(b))
+		out[name] = b
+	}
+	return out, nil
+}
+
+// cleanPath validates an archive member name.
+func cleanPath(name string) (string, error) {
+	if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") {
+		return "", fmt.Errorf("artifact holds an unsafe path %q", name)
+	}
+	c := path.Clean(name)
+	if c == ".." || strings.HasPrefix(c, "../") || c == "." {
+		return "", fmt.Errorf("artifact holds an unsafe path %q", name)
+	}
+	return c, nil
+}

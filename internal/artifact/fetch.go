@@ -1,0 +1,99 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// ErrNotFound is returned when the artifact server has no such artifact
+// (it may have been garbage-collected; retry after the source reconciles).
+var ErrNotFound = errors.New("artifact not found")
+
+// A Fetcher downloads artifacts, verifies their digests, and keeps the
+// unpacked files of recent digests in memory so an unchanged revision is
+// neither downloaded nor unpacked again.
+type Fetcher struct {
+	Client  *http.Client
+	Limits  Limits
+	MaxKeep int // artifacts kept in memory (default 64)
+
+	mu    sync.Mutex
+	cache map[string]*cacheEntry
+	order []string
+}
+
+type cacheEntry struct {
+	once  sync.Once
+	files Files
+	err   error
+}
+
+// Fetch returns the files of the artifact at url with the given digest.
+func (f *Fetcher) Fetch(ctx context.Context, url, digest string) (Files, error) {
+	f.mu.Lock()
+	if f.cache == nil {
+		f.cache = map[string]*cacheEntry{}
+	}
+	e, ok := f.cache[digest]
+	if !ok {
+		e = &cacheEntry{}
+		f.cache[digest] = e
+		f.order = append(f.order, digest)
+		max := f.MaxKeep
+		if max == 0 {
+			max = 64
+		}
+		for len(f.order) > max {
+			delete(f.cache, f.order[0])
+			f.order = f.order[1:]
+		}
+	}
+	f.mu.Unlock()
+	e.once.Do(func() { e.files, e.err = f.fetch(ctx, url, digest) })
+	if e.err != nil {
+		f.mu.Lock()
+		if f.cache[digest] == e {
+			delete(f.cache, digest)
+		}
+		f.mu.Unlock()
+	}
+	return e.files, e.err
+}
+
+func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) {
+	lim := f.Limits.withDefaults()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := f.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching artifact: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, ErrNotFound
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching artifact: HTTP %d", resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, lim.MaxTotalSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetching artifact: %v", err)
+	}
+	if int64(len(data)) > lim.MaxTotalSize {
+		return nil, ErrTooLarge
+	}
+	if err := Verify(data, digest); err != nil {
+		return nil, err
+	}
+	return Extract(data, lim)
+}
