@@ -1,0 +1,393 @@
+// Package source fetches Git repositories (go-git, in memory) and turns a
+// commit into an artifact.
+package source
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"testing/fstest"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/memory"
+	"golang.org/x/crypto/ssh"
+)
+
+// Ref is the reference to check out; precedence commit > name > semver >
+// tag > branch, as Flux's. The zero Ref means branch master.
+type Ref struct {
+	Branch, Tag, SemVer, Name, Commit string
+}
+
+// Auth holds credentials from a GitRepository's secretRef, by Flux's key
+// names: username/password or bearerToken and ca.crt for HTTPS; identity,
+// known_hosts and password for SSH.
+type Auth struct {
+	Username, Password string
+	BearerToken        string
+	CAFile             []byte
+	Identity           []byte
+	KnownHosts         []byte
+}
+
+// AuthFromSecret reads Flux's secret keys.
+func AuthFromSecret(data map[string][]byte) *Auth {
+	if data == nil {
+		return nil
+	}
+	a := &Auth{
+		Username:    string(data["username"]),
+		Password:    string(data["password"]),
+		BearerToken: string(data["bearerToken"]),
+		CAFile:      data["ca.crt"],
+		Identity:    data["identity"],
+		KnownHosts:  data["known_hosts"],
+	}
+	if a.CAFile == nil {
+		a.CAFile = data["caFile"]
+	}
+	return a
+}
+
+// Errors a caller classifies on.
+var (
+	ErrInvalidURL    = errors.New("invalid repository URL")
+	ErrAuth          = errors.New("authentication failed")
+	ErrRefNotFound   = errors.New("reference not found")
+	ErrInvalidRef    = errors.New("invalid reference")
+	ErrInvalidSecret = errors.New("invalid credentials secret")
+	ErrRepoNotFound  = errors.New("repository not found")
+)
+
+// Commit is a resolved, checked-out commit.
+type Commit struct {
+	Hash     string // 40 hex
+	Revision string // Flux's form: main@sha1:<hex>, v1.0.0@sha1:<hex>, sha1:<hex>
+	Files    fstest.MapFS
+}
+
+// ValidateURL checks a repository URL as Flux's CRD pattern does.
+func ValidateURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w %q: must be http://, https:// or ssh://host/path", ErrInvalidURL, raw)
+	}
+	switch u.Scheme {
+	case "http", "https", "ssh":
+		return nil
+	}
+	return fmt.Errorf("%w %q: scheme must be http, https or ssh", ErrInvalidURL, raw)
+}
+
+func authMethod(rawURL string, a *Auth) (transport.AuthMethod, error) {
+	if a == nil {
+		return nil, nil
+	}
+	u, _ := url.Parse(rawURL)
+	if u != nil && u.Scheme == "ssh" {
+		if len(a.Identity) == 0 {
+			return nil, nil
+		}
+		user := "git"
+		if u.User != nil && u.User.Username() != "" {
+			user = u.User.Username()
+		}
+		pk, err := gitssh.NewPublicKeys(user, a.Identity, a.Password)
+		if err != nil {
+			return nil, fmt.Errorf("%w: identity: %v", ErrInvalidSecret, err)
+		}
+		if len(a.KnownHosts) == 0 {
+			return nil, fmt.Errorf("%w: known_hosts is required for SSH", ErrInvalidSecret)
+		}
+		cb, err := knownHostsCallback(a.KnownHosts)
+		if err != nil {
+			return nil, err
+		}
+		pk.HostKeyCallback = cb
+		return pk, nil
+	}
+	switch {
+	case a.BearerToken != "":
+		return &githttp.TokenAuth{Token: a.BearerToken}, nil
+	case a.Username != "" || a.Password != "":
+		return &githttp.BasicAuth{Username: a.Username, Password: a.Password}, nil
+	}
+	return nil, nil
+}
+
+// knownHostsCallback checks host keys against known_hosts content, in
+// memory.
+func knownHostsCallback(data []byte) (ssh.HostKeyCallback, error) {
+	type entry struct {
+		hosts []string
+		key   ssh.PublicKey
+	}
+	var entries []entry
+	rest := data
+	for len(bytes.TrimSpace(rest)) > 0 {
+		_, hosts, key, _, r, err := ssh.ParseKnownHosts(rest)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: known_hosts: %v", ErrInvalidSecret, err)
+		}
+		entries = append(entries, entry{hosts, key})
+		rest = r
+	}
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		host, port, err := net.SplitHostPort(hostname)
+		if err != nil {
+			host, port = hostname, "22"
+		}
+		names := []string{host, "[" + host + "]:" + port}
+		if port == "22" {
+			names = append(names, host)
+		}
+		for _, e := range entries {
+			for _, h := range e.hosts {
+				for _, n := range names {
+					if h == n && bytes.Equal(e.key.Marshal(), key.Marshal()) {
+						return nil
+					}
+				}
+			}
+		}
+		return fmt.Errorf("host key of %s is not in known_hosts", hostname)
+	}, nil
+}
+
+func caBundle(a *Auth) []byte {
+	if a == nil || len(a.CAFile) == 0 {
+		return nil
+	}
+	if x509.NewCertPool().AppendCertsFromPEM(a.CAFile) {
+		return a.CAFile
+	}
+	return nil
+}
+
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
+		return fmt.Errorf("%w: %v", ErrAuth, err)
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return fmt.Errorf("%w: %v", ErrRepoNotFound, err)
+	case strings.Contains(err.Error(), "unable to authenticate"), strings.Contains(err.Error(), "ssh: handshake failed"):
+		return fmt.Errorf("%w: %v", ErrAuth, err)
+	case errors.Is(err, plumbing.ErrReferenceNotFound), strings.Contains(err.Error(), "couldn't find remote ref"):
+		return fmt.Errorf("%w: %v", ErrRefNotFound, err)
+	}
+	return err
+}
+
+// LsRemote resolves a ref to a commit hash without cloning, for the no-op
+// check. Semver and commit refs need the tag list or the commit itself, so
+// they are resolved from the listed refs too.
+func LsRemote(ctx context.Context, rawURL string, ref Ref, a *Auth) (hash, revision string, err error) {
+	if err := ValidateURL(rawURL); err != nil {
+		return "", "", err
+	}
+	am, err := authMethod(rawURL, a)
+	if err != nil {
+		return "", "", err
+	}
+	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{rawURL}})
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: am, CABundle: caBundle(a), PeelingOption: git.AppendPeeled})
+	if err != nil {
+		return "", "", classify(err)
+	}
+	return resolveFromList(refs, ref)
+}
+
+func resolveFromList(refs []*plumbing.Reference, ref Ref) (hash, revision string, err error) {
+	byName := map[plumbing.ReferenceName]plumbing.Hash{}
+	for _, r := range refs {
+		if r.Type() == plumbing.HashReference {
+			byName[r.Name()] = r.Hash()
+		}
+	}
+	// Annotated tags: prefer the peeled commit.
+	peeled := func(name plumbing.ReferenceName) (plumbing.Hash, bool) {
+		if h, ok := byName[plumbing.ReferenceName(string(name)+"^{}")]; ok {
+			return h, true
+		}
+		h, ok := byName[name]
+		return h, ok
+	}
+	switch {
+	case ref.Commit != "":
+		if ref.Branch != "" {
+			if _, ok := byName[plumbing.NewBranchReferenceName(ref.Branch)]; !ok {
+				return "", "", fmt.Errorf("%w: branch %q", ErrRefNotFound, ref.Branch)
+			}
+			return ref.Commit, ref.Branch + "@sha1:" + ref.Commit, nil
+		}
+		return ref.Commit, "sha1:" + ref.Commit, nil
+	case ref.Name != "":
+		h, ok := peeled(plumbing.ReferenceName(ref.Name))
+		if !ok {
+			return "", "", fmt.Errorf("%w: %q", ErrRefNotFound, ref.Name)
+		}
+		return h.String(), ref.Name + "@sha1:" + h.String(), nil
+	case ref.SemVer != "":
+		c, err := semver.NewConstraint(ref.SemVer)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: semver %q: %v", ErrInvalidRef, ref.SemVer, err)
+		}
+		type tv struct {
+			tag string
+			v   *semver.Version
+		}
+		var matches []tv
+		for name := range byName {
+			if !name.IsTag() || strings.HasSuffix(string(name), "^{}") {
+				continue
+			}
+			tag := name.Short()
+			v, err := semver.NewVersion(tag)
+			if err != nil || !c.Check(v) {
+				continue
+			}
+			matches = append(matches, tv{tag, v})
+		}
+		if len(matches) == 0 {
+			return "", "", fmt.Errorf("%w: no tag matches semver %q", ErrRefNotFound, ref.SemVer)
+		}
+		sort.Slice(matches, func(i, j int) bool { return matches[i].v.GreaterThan(matches[j].v) })
+		h, _ := peeled(plumbing.NewTagReferenceName(matches[0].tag))
+		return h.String(), matches[0].tag + "@sha1:" + h.String(), nil
+	case ref.Tag != "":
+		h, ok := peeled(plumbing.NewTagReferenceName(ref.Tag))
+		if !ok {
+			return "", "", fmt.Errorf("%w: tag %q", ErrRefNotFound, ref.Tag)
+		}
+		return h.String(), ref.Tag + "@sha1:" + h.String(), nil
+	}
+	branch := ref.Branch
+	if branch == "" {
+		branch = "master"
+	}
+	h, ok := byName[plumbing.NewBranchReferenceName(branch)]
+	if !ok {
+		return "", "", fmt.Errorf("%w: branch %q", ErrRefNotFound, branch)
+	}
+	return h.String(), branch + "@sha1:" + h.String(), nil
+}
+
+// Checkout fetches the commit a ref resolves to into memory and returns its
+// files. Branches and tags are fetched shallow (depth 1).
+func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, maxFiles int) (*Commit, error) {
+	hash, revision, err := LsRemote(ctx, rawURL, ref, a)
+	if err != nil {
+		return nil, err
+	}
+	am, err := authMethod(rawURL, a)
+	if err != nil {
+		return nil, err
+	}
+	st := memory.NewStorage()
+	repo, err := git.InitWithOptions(st, nil, git.InitOptions{DefaultBranch: plumbing.Master})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{rawURL}}); err != nil {
+		return nil, err
+	}
+	fo := &git.FetchOptions{RemoteName: "origin", Auth: am, CABundle: caBundle(a), Tags: git.NoTags}
+	switch {
+	case ref.Commit != "" && ref.Branch != "":
+		fo.RefSpecs = []config.RefSpec{config.RefSpec("+refs/heads/" + ref.Branch + ":refs/remotes/origin/" + ref.Branch)}
+	case ref.Commit != "":
+		fo.RefSpecs = []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
+	default:
+		name := plumbing.ReferenceName(ref.Name)
+		if ref.Name == "" {
+			head, _, _ := strings.Cut(revision, "@sha1:")
+			switch {
+			case ref.SemVer != "" || ref.Tag != "":
+				name = plumbing.NewTagReferenceName(head)
+			default:
+				name = plumbing.NewBranchReferenceName(head)
+			}
+		}
+		fo.RefSpecs = []config.RefSpec{config.RefSpec("+" + string(name) + ":" + string(name))}
+		fo.Depth = 1
+	}
+	if err := repo.FetchContext(ctx, fo); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, classify(err)
+	}
+	commit, err := repo.CommitObject(plumbing.NewHash(hash))
+	if err != nil {
+		// An annotated tag fetched without peeling: resolve through the tag.
+		if tag, terr := repo.TagObject(plumbing.NewHash(hash)); terr == nil {
+			commit, err = tag.Commit()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: commit %s: %v", ErrRefNotFound, hash, err)
+		}
+	}
+	if ref.Commit != "" && ref.Branch != "" {
+		// The pinned commit must be on the branch.
+		tip, err := repo.Reference(plumbing.NewRemoteReferenceName("origin", ref.Branch), true)
+		if err == nil {
+			tipCommit, err := repo.CommitObject(tip.Hash())
+			if err != nil {
+				return nil, err
+			}
+			if ok, _ := commit.IsAncestor(tipCommit); !ok && tipCommit.Hash != commit.Hash {
+				return nil, fmt.Errorf("%w: commit %s is not on branch %q", ErrRefNotFound, hash, ref.Branch)
+			}
+		}
+	}
+	tree, err := commit.Tree()
+	if err != nil {
+		return nil, err
+	}
+	files := fstest.MapFS{}
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if maxFiles > 0 && len(files) >= maxFiles {
+			return fmt.Errorf("repository has more than %d files", maxFiles)
+		}
+		if f.Mode != filemode.Regular && f.Mode != filemode.Executable {
+			return nil // symlinks and submodules are not part of artifacts
+		}
+		r, err := f.Reader()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		mode := fstest.MapFile{Data: data, Mode: 0o644}
+		if f.Mode == filemode.Executable {
+			mode.Mode = 0o755
+		}
+		files[f.Name] = &mode
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Commit{Hash: commit.Hash.String(), Revision: strings.Replace(revision, hash, commit.Hash.String(), 1), Files: files}, nil
+}
