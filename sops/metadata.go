@@ -408,3 +408,33 @@ func checkVersion(v string) error {
 	}
 	return nil
 }
+
+// ExtractMetadata removes the `sops` key from every document and parses the
+// first document's as the metadata.
+func ExtractMetadata(branches TreeBranches) (Tree, error) {
+	var meta any
+	found := false
+	for i, b := range branches {
+		for j, it := range b {
+			if k, ok := it.Key.(string); ok && k == MetadataKey {
+				if i == 0 {
+					meta, found = it.Value, true
+				}
+				branches[i] = append(b[:j:j], b[j+1:]...)
+				break
+			}
+		}
+	}
+	if !found {
+		return Tree{}, ErrMetadataNotFound
+	}
+	mb, ok := meta.(TreeBranch)
+	if !ok {
+		return Tree{}, &MetadataError{Field: "sops", Err: errors.New("not a mapping")}
+	}
+	m, err := MetadataFromBranch(mb)
+	if err != nil {
+		return Tree{}, err
+	}
+	return Tree{Branches: branches, Metadata: m}, nil
+}

@@ -1,0 +1,108 @@
+package json
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/lacre/lacre/sops"
+)
+
+func dataKey(t *testing.T, tree sops.Tree) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("age"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("age is required in CI")
+		}
+		t.Skip("age is not installed")
+	}
+	cmd := exec.Command("age", "-d", "-i", "testdata/test.agekey")
+	cmd.Stdin = strings.NewReader(tree.Metadata.KeyGroups[0][0].Enc)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("age -d: %v", err)
+	}
+	return out
+}
+
+// TestSopsInterop reads a file the real sops wrote, re-emits it byte for
+// byte, decrypts it and compares with sops's own decryption.
+func TestSopsInterop(t *testing.T) {
+	enc, _ := os.ReadFile("testdata/sops.enc.json")
+	s := New(DefaultIndent)
+	tree, err := s.LoadEncryptedFile(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.EmitEncryptedFile(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, enc) {
+		t.Fatalf("re-emitting sops's file changed it:\n%s", out)
+	}
+	c, _ := sops.NewCipher(dataKey(t, tree))
+	if err := tree.Decrypt(c, sops.DecryptOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := s.EmitPlainFile(tree.Branches)
+	want, _ := os.ReadFile("testdata/sops.dec.json")
+	if !bytes.Equal(plain, want) {
+		t.Fatalf("decrypted:\n%s\nwant:\n%s", plain, want)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	s := New(DefaultIndent)
+	for _, bad := range []string{"[1,2]", "3", `{"a":1,"a":2}`, `{"a":`, `{"a":1} x`, strings.Repeat("[", 2000)} {
+		if _, err := s.LoadPlainFile([]byte("{\"x\":" + bad + "}")); err == nil && bad != "[1,2]" && bad != "3" {
+			t.Errorf("%q loaded", bad)
+		}
+		if _, err := s.LoadPlainFile([]byte(bad)); err == nil {
+			t.Errorf("%q loaded", bad)
+		}
+	}
+	if _, err := s.LoadPlainFile([]byte(" \n")); !errors.Is(err, sops.ErrNoDocuments) {
+		t.Errorf("empty: %v", err)
+	}
+	if _, err := s.LoadPlainFile([]byte(`{"sops": {}}`)); !errors.Is(err, sops.ErrAlreadyEncrypted) {
+		t.Errorf("already encrypted: %v", err)
+	}
+}
+
+func FuzzLoadPlain(f *testing.F) {
+	for _, p := range []string{"testdata/plain.json", "testdata/sops.enc.json"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := New(DefaultIndent)
+		b, err := s.LoadPlainFile(in)
+		if err != nil {
+			return
+		}
+		out, err := s.EmitPlainFile(b)
+		if err != nil {
+			t.Fatalf("loaded JSON does not emit: %v", err)
+		}
+		b2, err := s.LoadPlainFile(out)
+		if err != nil {
+			t.Fatalf("emitted JSON does not load: %v", err)
+		}
+		out2, _ := s.EmitPlainFile(b2)
+		if !bytes.Equal(out, out2) {
+			t.Fatalf("not stable:\n%s\n%s", out, out2)
+		}
+	})
+}
+
+func FuzzLoadEncrypted(f *testing.F) {
+	if b, err := os.ReadFile("testdata/sops.enc.json"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) { _, _ = New(DefaultIndent).LoadEncryptedFile(in) })
+}

@@ -1,0 +1,443 @@
+// Package yaml is the YAML store: it reads and writes YAML files as SOPS
+// trees, keeping key order, comments and multiple documents, and writes the
+// same bytes as sops 3.13 for the same tree.
+package yaml
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lacre/lacre/sops"
+)
+
+// DefaultIndent is the indentation sops uses.
+const DefaultIndent = 4
+
+// Limits on untrusted input.
+const (
+	DefaultMaxSize = 64 << 20
+	maxDepth       = 1000
+	maxNodes       = 2_000_000
+)
+
+// Store reads and writes YAML.
+type Store struct {
+	// Indent is the output indentation (0: 4, like sops).
+	Indent int
+	// MaxSize bounds the input (0: DefaultMaxSize).
+	MaxSize int
+}
+
+// New returns a YAML store with the given indentation (0: the default).
+func New(indent int) *Store { return &Store{Indent: indent} }
+
+var _ sops.Store = (*Store)(nil)
+
+// ErrTooLarge is returned for input beyond the store's bounds.
+var ErrTooLarge = errors.New("yaml input too large or too deeply nested")
+
+type loader struct {
+	nodes int
+}
+
+func (l *loader) count(depth int) error {
+	l.nodes++
+	if l.nodes > maxNodes || depth > maxDepth {
+		return ErrTooLarge
+	}
+	return nil
+}
+
+func commentLines(text string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if line != "" {
+			out = append(out, line[1:]) // drop exactly the '#'
+		}
+	}
+	return out
+}
+
+func appendListComments(l []any, text string, inline bool) []any {
+	for _, c := range commentLines(text) {
+		l = append(l, sops.Comment{Value: c, Inline: inline})
+	}
+	return l
+}
+
+func appendMapComments(b sops.TreeBranch, text string, inline bool) sops.TreeBranch {
+	for _, c := range commentLines(text) {
+		b = append(b, sops.TreeItem{Key: sops.Comment{Value: c, Inline: inline}})
+	}
+	return b
+}
+
+func (l *loader) scalar(n *yaml.Node) (any, error) {
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	switch x := v.(type) {
+	case uint64:
+		return float64(x), nil
+	case int64:
+		if x >= math.MinInt && x <= math.MaxInt {
+			return int(x), nil
+		}
+		return float64(x), nil
+	}
+	return v, nil
+}
+
+func (l *loader) value(n *yaml.Node, commentsHandled bool, depth int) (any, error) {
+	if err := l.count(depth); err != nil {
+		return nil, err
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		var out []any
+		if !commentsHandled {
+			out = appendListComments(out, n.HeadComment, false)
+			out = appendListComments(out, n.LineComment, false)
+		}
+		for _, item := range n.Content {
+			out = appendListComments(out, item.HeadComment, false)
+			out = appendListComments(out, item.LineComment, true)
+			v, err := l.value(item, true, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+			out = appendListComments(out, item.FootComment, false)
+		}
+		if !commentsHandled {
+			out = appendListComments(out, n.FootComment, false)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		return l.branch(n, sops.TreeBranch{}, commentsHandled, depth+1)
+	case yaml.ScalarNode:
+		return l.scalar(n)
+	case yaml.AliasNode:
+		return l.value(n.Alias, false, depth+1)
+	}
+	return nil, nil
+}
+
+func (l *loader) branch(n *yaml.Node, b sops.TreeBranch, commentsHandled bool, depth int) (sops.TreeBranch, error) {
+	if err := l.count(depth); err != nil {
+		return nil, err
+	}
+	if !commentsHandled {
+		b = appendMapComments(b, n.HeadComment, false)
+		b = appendMapComments(b, n.LineComment, false)
+	}
+	var err error
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if b, err = l.branch(c, b, false, depth+1); err != nil {
+				return nil, err
+			}
+		}
+	case yaml.SequenceNode:
+		return nil, errors.New("YAML documents that are sequences are not supported")
+	case yaml.MappingNode:
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			b = appendMapComments(b, k.HeadComment, false)
+			b = appendMapComments(b, k.LineComment, false)
+			scalarish := v.Kind == yaml.ScalarNode || v.Kind == yaml.AliasNode
+			if scalarish {
+				b = appendMapComments(b, v.HeadComment, false)
+				b = appendMapComments(b, v.LineComment, true)
+			}
+			key, err := l.scalar(k)
+			if err != nil {
+				return nil, err
+			}
+			if ks := fmt.Sprint(key); k.Kind == yaml.ScalarNode {
+				if seen[ks] && k.Value != "<<" {
+					return nil, fmt.Errorf("line %d: mapping key %q already defined", k.Line, ks)
+				}
+				seen[ks] = true
+			}
+			val, err := l.value(v, scalarish, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, sops.TreeItem{Key: key, Value: val})
+			if scalarish {
+				b = appendMapComments(b, v.FootComment, false)
+			}
+			b = appendMapComments(b, k.FootComment, false)
+		}
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			return b, nil
+		}
+		return nil, errors.New("YAML documents that are values are not supported")
+	case yaml.AliasNode:
+		if b, err = l.branch(n.Alias, b, false, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	if !commentsHandled {
+		b = appendMapComments(b, n.FootComment, false)
+	}
+	return b, nil
+}
+
+// LoadPlainFile parses YAML documents. A file whose first document has a
+// top-level `sops` key is refused with sops.ErrAlreadyEncrypted.
+func (s *Store) LoadPlainFile(in []byte) (sops.TreeBranches, error) {
+	out, err := s.load(in)
+	if err != nil {
+		return nil, err
+	}
+	if hasSopsKey(out[0]) {
+		return nil, sops.ErrAlreadyEncrypted
+	}
+	return out, nil
+}
+
+func (s *Store) load(in []byte) (sops.TreeBranches, error) {
+	max := s.MaxSize
+	if max == 0 {
+		max = DefaultMaxSize
+	}
+	if len(in) > max {
+		return nil, ErrTooLarge
+	}
+	var out sops.TreeBranches
+	l := &loader{}
+	d := yaml.NewDecoder(bytes.NewReader(in))
+	for {
+		var doc yaml.Node
+		err := d.Decode(&doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("invalid YAML: %v", err)
+		}
+		b, err := l.branch(&doc, sops.TreeBranch{}, false, 0)
+		if err != nil {
+			return nil, fmt.Errorf("invalid YAML: %w", err)
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, sops.ErrNoDocuments
+	}
+	return out, nil
+}
+
+func hasSopsKey(b sops.TreeBranch) bool {
+	for _, it := range b {
+		if k, ok := it.Key.(string); ok && k == sops.MetadataKey {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadEncryptedFile parses an encrypted YAML file: the metadata is read from
+// the `sops` key of the first document and removed from every document.
+func (s *Store) LoadEncryptedFile(in []byte) (sops.Tree, error) {
+	branches, err := s.load(in)
+	if err != nil {
+		return sops.Tree{}, err
+	}
+	return sops.ExtractMetadata(branches)
+}
+
+func joinComments(cs []string) string { return "#" + strings.Join(cs, "\n#") }
+
+func addHead(n *yaml.Node, cs []string) []string {
+	if len(cs) > 0 {
+		if n.HeadComment != "" {
+			n.HeadComment = joinComments(cs) + "\n" + n.HeadComment
+		} else {
+			n.HeadComment = joinComments(cs)
+		}
+	}
+	return nil
+}
+
+func addFoot(n *yaml.Node, cs []string) {
+	if len(cs) > 0 {
+		if n.FootComment != "" {
+			n.FootComment += "\n" + joinComments(cs)
+		} else {
+			n.FootComment = joinComments(cs)
+		}
+	}
+}
+
+func addLine(n *yaml.Node, cs []string) []string {
+	if len(cs) > 0 {
+		if n.LineComment != "" {
+			n.LineComment += "\n" + joinComments(cs)
+		} else {
+			n.LineComment = joinComments(cs)
+		}
+	}
+	return nil
+}
+
+func toNode(v any) (*yaml.Node, error) {
+	switch v := v.(type) {
+	case sops.TreeBranch:
+		n := &yaml.Node{Kind: yaml.MappingNode}
+		return n, appendBranch(v, n)
+	case []any:
+		n := &yaml.Node{Kind: yaml.SequenceNode}
+		return n, appendSequence(v, n)
+	}
+	n := &yaml.Node{}
+	if err := n.Encode(v); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func appendSequence(in []any, seq *yaml.Node) error {
+	var head, inline []string
+	first := true
+	for _, item := range in {
+		if c, ok := item.(sops.Comment); ok {
+			if c.Inline {
+				inline = append(inline, c.Value)
+			} else {
+				head = append(head, c.Value)
+			}
+			continue
+		}
+		if first {
+			head = addHead(seq, head)
+			first = false
+		}
+		n, err := toNode(item)
+		if err != nil {
+			return err
+		}
+		head = addHead(n, head)
+		inline = addLine(n, inline)
+		seq.Content = append(seq.Content, n)
+	}
+	head = append(head, inline...)
+	if len(head) > 0 {
+		if first {
+			addHead(seq, head)
+		} else {
+			addFoot(seq.Content[len(seq.Content)-1], head)
+		}
+	}
+	return nil
+}
+
+func appendBranch(b sops.TreeBranch, m *yaml.Node) error {
+	var head, inline []string
+	first := true
+	for _, it := range b {
+		if c, ok := it.Key.(sops.Comment); ok {
+			if c.Inline {
+				inline = append(inline, c.Value)
+			} else {
+				head = append(head, c.Value)
+			}
+			continue
+		}
+		if first {
+			head = addHead(m, head)
+			first = false
+		}
+		k := &yaml.Node{}
+		if err := k.Encode(it.Key); err != nil {
+			return err
+		}
+		head = addHead(k, head)
+		v, err := toNode(it.Value)
+		if err != nil {
+			return err
+		}
+		inline = addLine(v, inline)
+		m.Content = append(m.Content, k, v)
+	}
+	head = append(head, inline...)
+	if len(head) > 0 {
+		if first {
+			addHead(m, head)
+		} else {
+			addFoot(m.Content[len(m.Content)-2], head)
+		}
+	}
+	return nil
+}
+
+func (s *Store) indent() int {
+	if s.Indent > 0 {
+		return s.Indent
+	}
+	return DefaultIndent
+}
+
+// EmitPlainFile writes the documents as YAML.
+func (s *Store) EmitPlainFile(branches sops.TreeBranches) ([]byte, error) {
+	var buf bytes.Buffer
+	e := yaml.NewEncoder(&buf)
+	e.SetIndent(s.indent())
+	for _, b := range branches {
+		m := &yaml.Node{Kind: yaml.MappingNode}
+		if err := appendBranch(b, m); err != nil {
+			return nil, err
+		}
+		doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{m}}
+		if err := e.Encode(doc); err != nil {
+			return nil, fmt.Errorf("could not write YAML: %v", err)
+		}
+	}
+	if err := e.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// EmitEncryptedFile writes the documents with the metadata appended to each.
+func (s *Store) EmitEncryptedFile(t sops.Tree) ([]byte, error) {
+	meta := t.Metadata.Branch()
+	branches := make(sops.TreeBranches, len(t.Branches))
+	for i, b := range t.Branches {
+		nb := make(sops.TreeBranch, len(b), len(b)+1)
+		copy(nb, b)
+		branches[i] = append(nb, sops.TreeItem{Key: sops.MetadataKey, Value: meta})
+	}
+	return s.EmitPlainFile(branches)
+}
+
+// EmitValue writes one value: a string as is, anything else as YAML.
+func (s *Store) EmitValue(v any) ([]byte, error) {
+	if str, ok := v.(string); ok {
+		return []byte(str), nil
+	}
+	n, err := toNode(v)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	e := yaml.NewEncoder(&buf)
+	e.SetIndent(s.indent())
+	if err := e.Encode(n); err != nil {
+		return nil, err
+	}
+	e.Close()
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,183 @@
+package yaml
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/lacre/lacre/sops"
+)
+
+// dataKey unwraps a sops file's age stanza with the real age CLI and the
+// test key in testdata.
+func dataKey(t *testing.T, tree sops.Tree) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("age"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("age is required in CI")
+		}
+		t.Skip("age is not installed")
+	}
+	s := tree.Metadata.KeyGroups[0][0]
+	cmd := exec.Command("age", "-d", "-i", "testdata/test.agekey")
+	cmd.Stdin = strings.NewReader(s.Enc)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("age -d: %v", err)
+	}
+	return out
+}
+
+func TestRoundTripSopsBytes(t *testing.T) {
+	enc, err := os.ReadFile("testdata/sops.enc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(0)
+	tree, err := s.LoadEncryptedFile(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.EmitEncryptedFile(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, enc) {
+		t.Fatalf("re-emitting sops's file changed it:\n%s", out)
+	}
+	c, err := sops.NewCipher(dataKey(t, tree))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Decrypt(c, sops.DecryptOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := s.EmitPlainFile(tree.Branches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile("testdata/decrypted.golden.yaml")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		os.WriteFile("testdata/decrypted.golden.yaml", plain, 0o644)
+		want = plain
+	}
+	if !bytes.Equal(plain, want) {
+		t.Fatalf("decrypted output differs from the golden file:\n%s", plain)
+	}
+	// The inline comment stays on its line (sops moves it above the key).
+	if !strings.Contains(string(plain), "apiVersion: v1 # inline\n") {
+		t.Errorf("inline comment moved:\n%s", plain)
+	}
+}
+
+func TestPlainRoundTrip(t *testing.T) {
+	in, _ := os.ReadFile("testdata/plain.yaml")
+	s := New(0)
+	b, err := s.LoadPlainFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.EmitPlainFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := s.LoadPlainFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out2, _ := s.EmitPlainFile(b2)
+	if !bytes.Equal(out, out2) {
+		t.Fatalf("emit is not stable:\n%s\n---\n%s", out, out2)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	s := New(0)
+	for _, tc := range []struct {
+		name, in string
+		want     error
+	}{
+		{"empty", "", sops.ErrNoDocuments},
+		{"already encrypted", "a: 1\nsops:\n    version: 3.13.3\n", sops.ErrAlreadyEncrypted},
+	} {
+		if _, err := s.LoadPlainFile([]byte(tc.in)); !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"- a\n- b\n", "a: 1\na: 2\n", "a: [\n", "just a string\n"} {
+		if _, err := s.LoadPlainFile([]byte(bad)); err == nil {
+			t.Errorf("%q loaded", bad)
+		}
+	}
+	if _, err := s.LoadEncryptedFile([]byte("a: 1\n")); !errors.Is(err, sops.ErrMetadataNotFound) {
+		t.Errorf("no metadata: %v", err)
+	}
+	// Billion laughs: expansion is bounded.
+	var sb strings.Builder
+	sb.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		sb.WriteString("a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [")
+		for j := 0; j < 10; j++ {
+			if j > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("*a" + string(rune('0'+i-1)))
+		}
+		sb.WriteString("]\n")
+	}
+	if _, err := s.LoadPlainFile([]byte(sb.String())); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("billion laughs: %v", err)
+	}
+}
+
+func TestIndent(t *testing.T) {
+	b, _ := New(0).LoadPlainFile([]byte("a:\n  b:\n    - c\n"))
+	out, _ := New(2).EmitPlainFile(b)
+	if string(out) != "a:\n  b:\n    - c\n" {
+		t.Errorf("indent 2: %q", out)
+	}
+	out, _ = New(0).EmitPlainFile(b)
+	if string(out) != "a:\n    b:\n        - c\n" {
+		t.Errorf("indent 4: %q", out)
+	}
+}
+
+func FuzzLoadPlain(f *testing.F) {
+	for _, p := range []string{"testdata/plain.yaml", "testdata/sops.enc.yaml"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("a: &x [1, 2]\nb: *x\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := New(0)
+		b, err := s.LoadPlainFile(in)
+		if err != nil {
+			return
+		}
+		out, err := s.EmitPlainFile(b)
+		if err != nil {
+			return
+		}
+		b2, err := s.LoadPlainFile(out)
+		if err != nil {
+			t.Fatalf("emitted YAML does not load: %v\n%s", err, out)
+		}
+		out2, err := s.EmitPlainFile(b2)
+		if err != nil || !bytes.Equal(out, out2) {
+			t.Fatalf("load/emit not stable:\n%s\n---\n%s", out, out2)
+		}
+	})
+}
+
+func FuzzLoadEncrypted(f *testing.F) {
+	if b, err := os.ReadFile("testdata/sops.enc.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, _ = New(0).LoadEncryptedFile(in)
+	})
+}
