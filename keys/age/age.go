@@ -94,7 +94,6 @@ func (r *Recipient) Wrap(_ context.Context, dataKey []byte) (*keys.Stanza, error
 	if err := aw.Close(); err != nil {
 		return nil, err
 	}
-	buf.WriteByte('\n')
 	return &keys.Stanza{Type: keys.TypeAge, Fields: map[string]string{"recipient": r.str}, Enc: buf.String()}, nil
 }
 
