@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+)
+
+// outputFlags say where results go.
+type outputFlags struct {
+	inPlace bool
+	output  string
+}
+
+// fileFunc turns one input file into its output bytes.
+type fileFunc func(ctx context.Context, path string) ([]byte, error)
+
+// runFiles runs fn over files in parallel, and writes each result in place,
+// to --output, or to stdout in argument order. A failure on one file does
+// not stop the others; every failure is reported with its file name and the
+// exit code is the first failure's.
+func (a *app) runFiles(ctx context.Context, files []string, of outputFlags, fn fileFunc) error {
+	if len(files) == 0 {
+		return codef(codeNoFileSpecified, "no file specified")
+	}
+	if of.inPlace && of.output != "" {
+		return codef(codeConflictingParameters, "--in-place and --output cannot be used together")
+	}
+	if len(files) > 1 && of.output != "" {
+		return codef(codeConflictingParameters, "--output takes a single input file")
+	}
+	if of.inPlace {
+		for _, f := range files {
+			if f == "-" {
+				return codef(codeConflictingParameters, "--in-place cannot be used with stdin")
+			}
+		}
+	}
+	if len(files) == 1 {
+		out, err := fn(ctx, files[0])
+		if err != nil {
+			if files[0] == "-" {
+				return err
+			}
+			return prefixErr(files[0], err)
+		}
+		return a.emit(files[0], of, out)
+	}
+
+	type result struct {
+		out  []byte
+		err  error
+		done chan struct{}
+	}
+	results := make([]*result, len(files))
+	for i := range results {
+		results[i] = &result{done: make(chan struct{})}
+	}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				r := results[i]
+				r.out, r.err = fn(ctx, files[i])
+				if r.err == nil && of.inPlace {
+					r.err = writeFileAtomic(files[i], r.out)
+					r.out = nil
+				}
+				close(r.done)
+			}
+		}()
+	}
+	go func() {
+		for i := range files {
+			work <- i
+		}
+		close(work)
+	}()
+	var first error
+	for i, r := range results {
+		<-r.done
+		if r.err != nil {
+			fmt.Fprintf(a.stderr, "lacre: error: %s\n", prefixErr(files[i], r.err))
+			if first == nil {
+				first = r.err
+			}
+			continue
+		}
+		if !of.inPlace {
+			if _, err := a.stdout.Write(r.out); err != nil && first == nil {
+				first = withCode(codeCouldNotWriteOutput, err)
+			}
+		}
+		r.out = nil
+	}
+	wg.Wait()
+	if first != nil {
+		return &exitError{code: codeFor(first), err: errSilent}
+	}
+	return nil
+}
+
+func (a *app) emit(path string, of outputFlags, out []byte) error {
+	switch {
+	case of.inPlace:
+		return prefixErr(path, writeFileAtomic(path, out))
+	case of.output != "":
+		return prefixErr(of.output, writeFileAtomic(of.output, out))
+	}
+	_, err := a.stdout.Write(out)
+	return withCode(codeCouldNotWriteOutput, err)
+}
+
+// prefixErr names the file in an error, keeping its exit code.
+func prefixErr(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if strings.HasPrefix(err.Error(), path+":") {
+		return err
+	}
+	return &exitError{code: codeFor(err), err: &fileError{path: path, err: err}}
+}
+
+type fileError struct {
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
+var _ = os.Stdout

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"strconv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"lacre": func() { os.Exit(Main(os.Args[1:])) },
+	})
+}
+
+func TestScripts(t *testing.T) {
+	requireSops := os.Getenv("CI") == "true"
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("HOME", env.WorkDir+"/home")
+			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/home/.config")
+			env.Setenv("GNUPGHOME", env.WorkDir+"/home/.gnupg")
+			env.Setenv("SOPS_DISABLE_VERSION_CHECK", "1")
+			if p := sopsPath(); p != "" {
+				env.Setenv("PATH", filepath.Dir(p)+string(os.PathListSeparator)+env.Getenv("PATH"))
+			}
+			return os.MkdirAll(env.WorkDir+"/home/.config", 0o700)
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "sops" {
+				if sopsPath() == "" {
+					if requireSops {
+						t.Fatal("the sops CLI is required in CI (go install github.com/getsops/sops/v3/cmd/sops@v3.13.3)")
+					}
+					return false, nil
+				}
+				return true, nil
+			}
+			return false, nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// code N CMD ARGS... runs CMD and checks that it exits with N;
+			// stdout and stderr are kept for the next checks.
+			"code": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 2 {
+					ts.Fatalf("usage: code N command args...")
+				}
+				want, err := strconv.Atoi(args[0])
+				ts.Check(err)
+				err = ts.Exec(args[1], args[2:]...)
+				got := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					got = ee.ExitCode()
+				} else if err != nil {
+					ts.Fatalf("%v", err)
+				}
+				if got != want {
+					ts.Fatalf("exit code %d, want %d", got, want)
+				}
+			},
+			// pubkey FILE VAR sets VAR to the "# public key:" of an age key file.
+			"pubkey": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: pubkey FILE VAR")
+				}
+				f, err := os.Open(ts.MkAbs(args[0]))
+				ts.Check(err)
+				defer f.Close()
+				s := bufio.NewScanner(f)
+				for s.Scan() {
+					if k, ok := strings.CutPrefix(s.Text(), "# public key: "); ok {
+						ts.Setenv(args[1], k)
+						return
+					}
+				}
+				ts.Fatalf("no public key in %s", args[0])
+			},
+		},
+	})
+}
+
+func sopsPath() string {
+	if p, err := exec.LookPath("sops"); err == nil {
+		return p
+	}
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		return ""
+	}
+	p := filepath.Join(strings.TrimSpace(string(out)), "bin", "sops")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}

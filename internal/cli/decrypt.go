@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
+)
+
+// decryptFlags are shared by the commands that decrypt.
+type decryptFlags struct {
+	ignoreMAC       bool
+	decryptionOrder string
+}
+
+func (df *decryptFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&df.ignoreMAC, "ignore-mac", false, "do not check the MAC (values must still authenticate)")
+	f.StringVar(&df.decryptionOrder, "decryption-order", "", "master key types to try first, comma separated (default \"age,pgp\"; env SOPS_DECRYPTION_ORDER)")
+}
+
+func (a *app) order(df *decryptFlags) []string {
+	s := df.decryptionOrder
+	if s == "" {
+		s = a.env("SOPS_DECRYPTION_ORDER")
+	}
+	if s == "" {
+		return nil
+	}
+	return splitList(s)
+}
+
+// loadEncrypted reads and parses an encrypted file.
+func (a *app) loadEncrypted(path string, in formats.Format, storeOpts formats.Options) (*sops.Tree, error) {
+	data, err := a.readInput(path)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := sopsfile.Load(data, in, storeOpts)
+	if err != nil {
+		if errors.Is(err, sops.ErrNoDocuments) {
+			return nil, withCode(codeNeedAtLeastOneDocument, err)
+		}
+		return nil, withCode(codeGeneric, err)
+	}
+	tree.FilePath = path
+	return tree, nil
+}
+
+// decryptTree unwraps the data key and decrypts the tree in place.
+func (a *app) decryptTree(ctx context.Context, tree *sops.Tree, b *backends, df *decryptFlags) (*sops.Cipher, []byte, error) {
+	ids := b.identities()
+	c, key, err := sopsfile.DecryptTree(ctx, tree, ids, a.order(df), df.ignoreMAC)
+	if err != nil && len(b.errs) > 0 && codeFor(err) == codeCouldNotRetrieveKey {
+		var sb strings.Builder
+		sb.WriteString(err.Error())
+		sb.WriteString("\nproblems loading keys:")
+		for _, e := range b.errs {
+			sb.WriteString("\n  - " + e.Error())
+		}
+		return nil, nil, withCode(codeCouldNotRetrieveKey, errors.New(sb.String()))
+	}
+	return c, key, err
+}
+
+func (a *app) decryptCommand() *cobra.Command {
+	var df decryptFlags
+	var ff formatFlags
+	var of outputFlags
+	var extract string
+	var recursive bool
+	cmd := &cobra.Command{
+		Use:   "decrypt [flags] FILE|DIR|- ...",
+		Short: "Decrypt files",
+		Long: `Decrypt SOPS files with the keys at hand: age identities (SOPS_AGE_KEY,
+SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SOPS_AGE_SSH_PRIVATE_KEY_FILE, ~/.ssh/id_ed25519,
+and ~/.config/sops/age/keys.txt), gpg, Vault (VAULT_TOKEN) and cloud KMS credentials.
+
+Several files (and directories with -r) are decrypted in one run; their outputs go
+to stdout one after the other, or back into each file with --in-place.`,
+		Example: `  lacre decrypt secret.enc.yaml
+  lacre decrypt --extract '["data"]["password"]' secret.enc.yaml
+  lacre decrypt -r secrets/ > /dev/null   # check that every file decrypts`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"-"}
+			}
+			files, err := expandPaths(args, recursive)
+			if err != nil {
+				return err
+			}
+			var path []any
+			if extract != "" {
+				if path, err = sops.ParsePath(extract); err != nil {
+					return withCode(codeInvalidTreePathFormat, err)
+				}
+			}
+			lc, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			storeOpts := a.storeOptions(lc)
+			b := a.backends()
+			return a.runFiles(cmd.Context(), files, of, func(ctx context.Context, file string) ([]byte, error) {
+				in, out, err := ff.formats(file)
+				if err != nil {
+					return nil, err
+				}
+				tree, err := a.loadEncrypted(file, in, storeOpts)
+				if err != nil {
+					return nil, err
+				}
+				if _, _, err := a.decryptTree(ctx, tree, b, &df); err != nil {
+					return nil, err
+				}
+				store := formats.NewStore(out, storeOpts)
+				if path != nil {
+					if len(tree.Branches) == 0 {
+						return nil, codef(codeGeneric, "the file has no documents")
+					}
+					v, err := tree.Branches[0].Get(path)
+					if err != nil {
+						return nil, withCode(codeGeneric, err)
+					}
+					res, err := store.EmitValue(v)
+					return res, withCode(codeErrorDumpingTree, err)
+				}
+				res, err := store.EmitPlainFile(tree.Branches)
+				return res, withCode(codeErrorDumpingTree, err)
+			})
+		},
+	}
+	df.register(cmd)
+	f := cmd.Flags()
+	f.BoolVarP(&of.inPlace, "in-place", "i", false, "write the output back to the file")
+	f.StringVar(&of.output, "output", "", "write the output to this file")
+	f.StringVar(&ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
+	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
+	f.StringVar(&ff.filenameOverride, "filename-override", "", "use this file name to pick the format")
+	f.StringVar(&extract, "extract", "", `print only the value at this path, e.g. '["data"]["password"]'`)
+	f.BoolVarP(&recursive, "recursive", "r", false, "decrypt every file below the given directories")
+	return cmd
+}

@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lacre/lacre/keys"
+	"github.com/lacre/lacre/rules"
+	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
+)
+
+// encryptFlags are the flags that decide what gets encrypted and for whom.
+type encryptFlags struct {
+	keyFlags
+	rules     sopsfile.Rules
+	threshold int
+}
+
+func (ef *encryptFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	ef.keyFlags.register(f, "", "encrypt to")
+	f.StringVar(&ef.awsProfile, "aws-profile", "", "AWS profile for --kms keys")
+	f.StringVar(&ef.encryptionContext, "encryption-context", "", "AWS KMS encryption context, key:value,key2:value2")
+	f.StringVar(&ef.rules.UnencryptedSuffix, "unencrypted-suffix", "", "leave keys ending with this suffix unencrypted (default \"_unencrypted\")")
+	f.StringVar(&ef.rules.EncryptedSuffix, "encrypted-suffix", "", "encrypt only keys ending with this suffix")
+	f.StringVar(&ef.rules.UnencryptedRegex, "unencrypted-regex", "", "leave keys matching this regex unencrypted")
+	f.StringVar(&ef.rules.EncryptedRegex, "encrypted-regex", "", "encrypt only keys matching this regex")
+	f.StringVar(&ef.rules.UnencryptedCommentRegex, "unencrypted-comment-regex", "", "leave values after a comment matching this regex unencrypted")
+	f.StringVar(&ef.rules.EncryptedCommentRegex, "encrypted-comment-regex", "", "encrypt only values after a comment matching this regex")
+	f.BoolVar(&ef.rules.MACOnlyEncrypted, "mac-only-encrypted", false, "compute the MAC over encrypted values only")
+	f.IntVar(&ef.threshold, "shamir-secret-sharing-threshold", 0, "number of key groups needed to decrypt (with several key groups)")
+}
+
+// plan resolves the key groups and rules for one file: flags override the
+// .sops.yaml creation rule, as in sops.
+func (a *app) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file string, b *backends) ([][]keys.Recipient, int, sopsfile.Rules, error) {
+	kf := ef.keyFlags
+	kf.fromEnv(a.env)
+	r := ef.rules
+	threshold := ef.threshold
+	var groups [][]rules.Key
+	if !kf.empty() {
+		g, err := kf.ruleKeys()
+		if err != nil {
+			return nil, 0, r, err
+		}
+		groups = [][]rules.Key{g}
+	}
+	rule, err := lc.rule(file)
+	if err != nil {
+		return nil, 0, r, withCode(codeGeneric, fmt.Errorf("error loading config: %w", err))
+	}
+	if rule != nil {
+		if groups == nil {
+			groups = rule.KeyGroups
+			if threshold == 0 {
+				threshold = rule.ShamirThreshold
+			}
+		}
+		if !anyRule(r) {
+			r = sopsfile.Rules{
+				UnencryptedSuffix:       rule.UnencryptedSuffix,
+				EncryptedSuffix:         rule.EncryptedSuffix,
+				UnencryptedRegex:        rule.UnencryptedRegex,
+				EncryptedRegex:          rule.EncryptedRegex,
+				UnencryptedCommentRegex: rule.UnencryptedCommentRegex,
+				EncryptedCommentRegex:   rule.EncryptedCommentRegex,
+				MACOnlyEncrypted:        r.MACOnlyEncrypted || rule.MACOnlyEncrypted,
+			}
+		} else if rule.MACOnlyEncrypted {
+			r.MACOnlyEncrypted = true
+		}
+	}
+	if len(groups) == 0 || len(groups[0]) == 0 {
+		if lc.cfg == nil || len(lc.cfg.CreationRules) == 0 {
+			return nil, 0, r, codef(codeGeneric, "config file not found, or has no creation rules, and no keys provided through command line options")
+		}
+		return nil, 0, r, codef(codeGeneric, "no master keys: the creation rule for this file has none, and none were given with --age, --pgp, ...")
+	}
+	if err := r.Apply(&sops.Metadata{}); err != nil {
+		return nil, 0, r, withCode(codeConflictingParameters, err)
+	}
+	rg, err := b.groupsFor(ctx, groups)
+	if err != nil {
+		return nil, 0, r, err
+	}
+	return rg, threshold, r, nil
+}
+
+func anyRule(r sopsfile.Rules) bool {
+	return r.UnencryptedSuffix != "" || r.EncryptedSuffix != "" || r.UnencryptedRegex != "" ||
+		r.EncryptedRegex != "" || r.UnencryptedCommentRegex != "" || r.EncryptedCommentRegex != ""
+}
+
+func (a *app) encryptCommand() *cobra.Command {
+	var ef encryptFlags
+	var ff formatFlags
+	var of outputFlags
+	var recursive bool
+	cmd := &cobra.Command{
+		Use:   "encrypt [flags] FILE|DIR|- ...",
+		Short: "Encrypt files",
+		Long: `Encrypt the values of YAML, JSON, dotenv, INI or binary files. Master keys come
+from the flags, or from the first matching creation rule of .sops.yaml.
+
+Several files (and directories with -r) are encrypted in one run; with more than
+one file, use --in-place.`,
+		Example: `  lacre encrypt --age age1... secret.yaml > secret.enc.yaml
+  lacre encrypt -i --encrypted-regex '^(data|stringData)$' secret.yaml
+  lacre encrypt -i -r secrets/`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := expandPaths(args, recursive)
+			if err != nil {
+				return err
+			}
+			if len(files) > 1 && !of.inPlace {
+				return codef(codeConflictingParameters, "encrypting several files needs --in-place")
+			}
+			lc, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			storeOpts := a.storeOptions(lc)
+			b := a.backends()
+			return a.runFiles(cmd.Context(), files, of, func(ctx context.Context, path string) ([]byte, error) {
+				name := path
+				if ff.filenameOverride != "" {
+					name = ff.filenameOverride
+				} else if path == "-" {
+					return nil, codef(codeNoFileSpecified, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
+				}
+				in, out, err := ff.formats(path)
+				if err != nil {
+					return nil, err
+				}
+				data, err := a.readInput(path)
+				if err != nil {
+					return nil, err
+				}
+				return a.encryptData(ctx, data, name, in, out, storeOpts, &ef, lc, b)
+			})
+		},
+	}
+	ef.register(cmd)
+	f := cmd.Flags()
+	f.BoolVarP(&of.inPlace, "in-place", "i", false, "write the output back to the file")
+	f.StringVar(&of.output, "output", "", "write the output to this file")
+	f.StringVar(&ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
+	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
+	f.StringVar(&ff.filenameOverride, "filename-override", "", "use this file name for the format and the creation rule")
+	f.BoolVarP(&recursive, "recursive", "r", false, "encrypt every file below the given directories")
+	return cmd
+}
+
+func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out formats.Format, storeOpts formats.Options, ef *encryptFlags, lc *loadedConfig, b *backends) ([]byte, error) {
+	branches, err := formats.NewStore(in, storeOpts).LoadPlainFile(data)
+	if err != nil {
+		switch {
+		case errors.Is(err, sops.ErrAlreadyEncrypted):
+			return nil, withCode(codeFileAlreadyEncrypted, errors.New("the file is already encrypted"))
+		case errors.Is(err, sops.ErrNoDocuments):
+			return nil, withCode(codeNeedAtLeastOneDocument, err)
+		}
+		return nil, withCode(codeCouldNotReadInputFile, err)
+	}
+	groups, threshold, r, err := a.plan(ctx, ef, lc, name, b)
+	if err != nil {
+		return nil, err
+	}
+	tree := sops.Tree{Branches: branches, FilePath: name}
+	if err := r.Apply(&tree.Metadata); err != nil {
+		return nil, withCode(codeConflictingParameters, err)
+	}
+	if err := sopsfile.EncryptTree(ctx, &tree, groups, threshold); err != nil {
+		return nil, withCode(codeErrorEncryptingTree, err)
+	}
+	res, err := formats.NewStore(out, storeOpts).EmitEncryptedFile(tree)
+	if err != nil {
+		return nil, withCode(codeErrorDumpingTree, err)
+	}
+	return res, nil
+}

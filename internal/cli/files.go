@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/lacre/lacre/sops/formats"
+)
+
+// maxInputSize bounds every file lacre reads.
+const maxInputSize = 512 << 20
+
+// readInput reads a file, or stdin for "-".
+func (a *app) readInput(path string) ([]byte, error) {
+	var r io.Reader
+	if path == "-" {
+		r = a.stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, codef(codeNoFileSpecified, "%s: file does not exist", path)
+			}
+			return nil, withCode(codeCouldNotReadInputFile, err)
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return nil, codef(codeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", path)
+		}
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxInputSize+1))
+	if err != nil {
+		return nil, withCode(codeCouldNotReadInputFile, fmt.Errorf("%s: %v", path, err))
+	}
+	if len(data) > maxInputSize {
+		return nil, codef(codeCouldNotReadInputFile, "%s: file is larger than %d MiB", path, maxInputSize>>20)
+	}
+	return data, nil
+}
+
+// writeFileAtomic replaces path with data: a temporary file in the same
+// directory, synced, then renamed over the original, keeping its mode.
+func writeFileAtomic(path string, data []byte) error {
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".lacre-*")
+	if err != nil {
+		return withCode(codeCouldNotWriteOutput, err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return withCode(codeCouldNotWriteOutput, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return withCode(codeCouldNotWriteOutput, err)
+	}
+	if err := f.Sync(); err != nil {
+		return withCode(codeCouldNotWriteOutput, err)
+	}
+	if err := f.Close(); err != nil {
+		return withCode(codeCouldNotWriteOutput, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return withCode(codeCouldNotWriteOutput, err)
+	}
+	ok = true
+	return nil
+}
+
+// expandPaths turns the arguments into files. Directories need recursive;
+// then every regular file below them whose format is known (by extension) is
+// taken, hidden files and directories skipped.
+func expandPaths(args []string, recursive bool) ([]string, error) {
+	var out []string
+	for _, p := range args {
+		if p == "-" {
+			out = append(out, p)
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil || !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		if !recursive {
+			return nil, codef(codeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", p)
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			name := d.Name()
+			if path != p && strings.HasPrefix(name, ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				found = append(found, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, withCode(codeCouldNotReadInputFile, err)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// formatFlags are --input-type and --output-type.
+type formatFlags struct {
+	inputType, outputType string
+	filenameOverride      string
+}
+
+func (ff *formatFlags) formats(path string) (in, out formats.Format, err error) {
+	name := path
+	if ff.filenameOverride != "" {
+		name = ff.filenameOverride
+	}
+	in = formats.FormatForPath(name)
+	if ff.inputType != "" {
+		if in, err = formats.ParseFormat(ff.inputType); err != nil {
+			return 0, 0, withCode(codeGeneric, err)
+		}
+	}
+	out = in
+	if ff.outputType != "" {
+		if out, err = formats.ParseFormat(ff.outputType); err != nil {
+			return 0, 0, withCode(codeGeneric, err)
+		}
+	}
+	return in, out, nil
+}

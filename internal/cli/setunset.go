@@ -1,0 +1,267 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/formats"
+)
+
+func (a *app) setCommand() *cobra.Command {
+	var df decryptFlags
+	var ff formatFlags
+	var valueFile string
+	var valueStdin, idempotent bool
+	cmd := &cobra.Command{
+		Use:   "set [flags] FILE PATH [VALUE]",
+		Short: "Set one value of an encrypted file",
+		Long: `Set the value at PATH (like '["data"]["password"]') to VALUE, a JSON value, and
+write the file back. Other values keep their ciphertext.`,
+		Example: `  lacre set secret.enc.yaml '["data"]["password"]' '"hunter2"'
+  printf '"%s"' "$TOKEN" | lacre set --value-stdin secret.enc.yaml '["token"]'`,
+		Args: cobra.RangeArgs(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var raw []byte
+			switch {
+			case valueFile != "" && valueStdin:
+				return codef(codeConflictingParameters, "--value-file and --value-stdin cannot be used together")
+			case valueFile != "":
+				if len(args) != 2 {
+					return codef(codeConflictingParameters, "give the value either as an argument or with --value-file")
+				}
+				var err error
+				if raw, err = a.readInput(valueFile); err != nil {
+					return err
+				}
+			case valueStdin:
+				if len(args) != 2 {
+					return codef(codeConflictingParameters, "give the value either as an argument or with --value-stdin")
+				}
+				var err error
+				if raw, err = io.ReadAll(io.LimitReader(a.stdin, maxInputSize)); err != nil {
+					return withCode(codeCouldNotReadInputFile, err)
+				}
+			default:
+				if len(args) != 3 {
+					return codef(codeInvalidSetFormat, "missing VALUE")
+				}
+				raw = []byte(args[2])
+			}
+			path, err := sops.ParsePath(args[1])
+			if err != nil {
+				return withCode(codeInvalidTreePathFormat, err)
+			}
+			value, err := parseJSONValue(raw)
+			if err != nil {
+				return withCode(codeInvalidSetFormat, fmt.Errorf("the value is not valid JSON: %v", err))
+			}
+			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
+				if old, err := b.Get(path); err == nil && reflect.DeepEqual(old, value) && idempotent {
+					return b, false, nil
+				}
+				nb, err := b.Set(path, value)
+				return nb, true, err
+			}))
+		},
+	}
+	df.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
+	f.StringVar(&valueFile, "value-file", "", "read the JSON value from this file")
+	f.BoolVar(&valueStdin, "value-stdin", false, "read the JSON value from stdin")
+	f.BoolVar(&idempotent, "idempotent", false, "do not write the file when the value is already set")
+	return cmd
+}
+
+func (a *app) unsetCommand() *cobra.Command {
+	var df decryptFlags
+	var ff formatFlags
+	var idempotent bool
+	cmd := &cobra.Command{
+		Use:     "unset [flags] FILE PATH",
+		Short:   "Remove one value of an encrypted file",
+		Example: `  lacre unset secret.enc.yaml '["data"]["old"]'`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := sops.ParsePath(args[1])
+			if err != nil {
+				return withCode(codeInvalidTreePathFormat, err)
+			}
+			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
+				nb, err := b.Unset(path)
+				if errors.Is(err, sops.ErrKeyNotFound) && idempotent {
+					return b, false, nil
+				}
+				return nb, true, err
+			}))
+		},
+	}
+	df.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
+	f.BoolVar(&idempotent, "idempotent", false, "succeed without writing when the path does not exist")
+	return cmd
+}
+
+// modify decrypts a file, changes its first document and writes it back,
+// re-encrypting unchanged values to the same ciphertext.
+func (a *app) modify(ctx context.Context, path string, ff *formatFlags, df *decryptFlags, change func(sops.TreeBranch) (sops.TreeBranch, bool, error)) error {
+	in, _, err := ff.formats(path)
+	if err != nil {
+		return err
+	}
+	lc, err := a.loadConfig()
+	if err != nil {
+		return err
+	}
+	storeOpts := a.storeOptions(lc)
+	tree, err := a.loadEncrypted(path, in, storeOpts)
+	if err != nil {
+		return err
+	}
+	c, _, err := a.decryptTree(ctx, tree, a.backends(), df)
+	if err != nil {
+		return err
+	}
+	if len(tree.Branches) == 0 {
+		tree.Branches = sops.TreeBranches{{}}
+	}
+	nb, changed, err := change(tree.Branches[0])
+	if err != nil {
+		return withCode(codeGeneric, err)
+	}
+	if !changed {
+		return nil
+	}
+	tree.Branches[0] = nb
+	if err := tree.Encrypt(c); err != nil {
+		return withCode(codeErrorEncryptingTree, err)
+	}
+	out, err := formats.NewStore(in, storeOpts).EmitEncryptedFile(*tree)
+	if err != nil {
+		return withCode(codeErrorDumpingTree, err)
+	}
+	return writeFileAtomic(path, out)
+}
+
+// parseJSONValue parses a JSON value into tree values, keeping key order.
+// Integral numbers become ints.
+func parseJSONValue(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	v, err := jsonValue(dec, 0)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the value")
+	}
+	return v, nil
+}
+
+func jsonValue(dec *json.Decoder, depth int) (any, error) {
+	if depth > 100 {
+		return nil, errors.New("value nested too deeply")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			b := sops.TreeBranch{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k, _ := kt.(string)
+				v, err := jsonValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				b = append(b, sops.TreeItem{Key: k, Value: v})
+			}
+			_, err := dec.Token()
+			return b, err
+		case '[':
+			l := []any{}
+			for dec.More() {
+				v, err := jsonValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				l = append(l, v)
+			}
+			_, err := dec.Token()
+			return l, err
+		}
+		return nil, errors.New("unexpected delimiter")
+	case json.Number:
+		s := t.String()
+		if !strings.ContainsAny(s, ".eE") {
+			if i, err := t.Int64(); err == nil && i >= math.MinInt && i <= math.MaxInt {
+				return int(i), nil
+			}
+		}
+		return t.Float64()
+	default:
+		return t, nil // string, bool, nil
+	}
+}
+
+func (a *app) filestatusCommand() *cobra.Command {
+	var ff formatFlags
+	cmd := &cobra.Command{
+		Use:   "filestatus [flags] FILE ...",
+		Short: "Tell whether files are encrypted",
+		Long: `Print {"encrypted":true} or {"encrypted":false} for a file, as sops does. With
+several files, print one JSON object per line with the file name.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := expandPaths(args, true)
+			if err != nil {
+				return err
+			}
+			for _, file := range files {
+				in, _, err := ff.formats(file)
+				if err != nil {
+					return err
+				}
+				data, err := a.readInput(file)
+				if err != nil {
+					return err
+				}
+				_, err = formats.NewStore(in, formats.Options{}).LoadEncryptedFile(data)
+				encrypted := err == nil
+				if err != nil && !errors.Is(err, sops.ErrMetadataNotFound) {
+					var me *sops.MetadataError
+					if !errors.As(err, &me) {
+						return prefixErr(file, withCode(codeGeneric, err))
+					}
+				}
+				if len(files) == 1 {
+					fmt.Fprintf(a.stdout, "{\"encrypted\":%t}\n", encrypted)
+				} else {
+					name, _ := json.Marshal(file)
+					fmt.Fprintf(a.stdout, "{\"file\":%s,\"encrypted\":%t}\n", name, encrypted)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
+	return cmd
+}
