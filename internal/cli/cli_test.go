@@ -3,10 +3,10 @@ package cli
 import (
 	"bufio"
 	"errors"
-	"strconv"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
