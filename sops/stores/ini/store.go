@@ -116,7 +116,13 @@ func (s *Store) LoadEncryptedFile(in []byte) (sops.Tree, error) {
 }
 
 // EmitPlainFile writes sections.
-func (s *Store) EmitPlainFile(branches sops.TreeBranches) ([]byte, error) {
+func (s *Store) EmitPlainFile(branches sops.TreeBranches) (out []byte, err error) {
+	// gopkg.in/ini.v1 panics on some inputs it accepted when reading.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, errors.New("cannot write this INI content")
+		}
+	}()
 	f := ini.Empty(ini.LoadOptions{AllowNonUniqueSections: true})
 	f.DeleteSection(ini.DefaultSection)
 	for _, b := range branches {

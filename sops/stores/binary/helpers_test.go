@@ -1,0 +1,3 @@
+package binary
+
+func newTestStore() *Store { return New(-1) }

@@ -1,0 +1,3 @@
+package dotenv
+
+func newTestStore() *Store { return New() }

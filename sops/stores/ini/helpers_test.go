@@ -1,0 +1,3 @@
+package ini
+
+func newTestStore() *Store { return New() }
