@@ -5,11 +5,16 @@ package yaml
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"regexp"
+	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -79,6 +84,10 @@ func appendMapComments(b sops.TreeBranch, text string, inline bool) sops.TreeBra
 }
 
 func (l *loader) scalar(n *yaml.Node) (any, error) {
+	// Fast path: plain strings (most values, and every ENC[...] value).
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+		return n.Value, nil
+	}
 	var v any
 	if err := n.Decode(&v); err != nil {
 		return nil, fmt.Errorf("line %d: %v", n.Line, err)
@@ -293,6 +302,8 @@ func addLine(n *yaml.Node, cs []string) []string {
 	return nil
 }
 
+// toNode builds the node yaml.v3's Node.Encode would build, without its
+// emit-and-reparse round trip (which dominated decryption time).
 func toNode(v any) (*yaml.Node, error) {
 	switch v := v.(type) {
 	case sops.TreeBranch:
@@ -301,12 +312,57 @@ func toNode(v any) (*yaml.Node, error) {
 	case []any:
 		n := &yaml.Node{Kind: yaml.SequenceNode}
 		return n, appendSequence(v, n)
+	case string:
+		return stringNode(v), nil
+	case int:
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: strconv.Itoa(v)}, nil
+	case bool:
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: strconv.FormatBool(v)}, nil
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: "null"}, nil
+	case float64:
+		s := strconv.FormatFloat(v, 'g', -1, 64)
+		switch s {
+		case "+Inf":
+			s = ".inf"
+		case "-Inf":
+			s = "-.inf"
+		case "NaN":
+			s = ".nan"
+		}
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: s}, nil
+	case time.Time:
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: v.Format(time.RFC3339Nano)}, nil
 	}
 	n := &yaml.Node{}
 	if err := n.Encode(v); err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+var base60Float = regexp.MustCompile(`^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`)
+
+// stringNode quotes like yaml.v3's encoder: double quotes for strings that
+// would read back as another type (including YAML 1.1 booleans and base 60
+// floats), a literal block for multi-line strings, base64 for invalid UTF-8.
+func stringNode(s string) *yaml.Node {
+	if !utf8.ValidString(s) {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!binary", Value: base64.StdEncoding.EncodeToString([]byte(s))}
+	}
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if strings.Contains(s, "\n") {
+		return n
+	}
+	switch s {
+	case "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF":
+		n.Style = yaml.DoubleQuotedStyle
+	default:
+		if s != "" && strings.IndexByte(s, ':') >= 0 && (s[0] == '+' || s[0] == '-' || s[0] >= '0' && s[0] <= '9') && base60Float.MatchString(s) {
+			n.Style = yaml.DoubleQuotedStyle
+		}
+	}
+	return n
 }
 
 func appendSequence(in []any, seq *yaml.Node) error {
@@ -360,8 +416,8 @@ func appendBranch(b sops.TreeBranch, m *yaml.Node) error {
 			head = addHead(m, head)
 			first = false
 		}
-		k := &yaml.Node{}
-		if err := k.Encode(it.Key); err != nil {
+		k, err := toNode(it.Key)
+		if err != nil {
 			return err
 		}
 		head = addHead(k, head)
@@ -390,25 +446,55 @@ func (s *Store) indent() int {
 	return DefaultIndent
 }
 
+// chunkPairs is how many top-level pairs are emitted per encoder run.
+// yaml.v3's emitter keeps every event of a document in one growing queue,
+// which made large files slow; top-level pairs of a block mapping print
+// independently, so a document is emitted in slices of pairs.
+var chunkPairs = 64
+
 // EmitPlainFile writes the documents as YAML.
 func (s *Store) EmitPlainFile(branches sops.TreeBranches) ([]byte, error) {
 	var buf bytes.Buffer
-	e := yaml.NewEncoder(&buf)
-	e.SetIndent(s.indent())
-	for _, b := range branches {
+	for i, b := range branches {
 		m := &yaml.Node{Kind: yaml.MappingNode}
 		if err := appendBranch(b, m); err != nil {
 			return nil, err
 		}
-		doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{m}}
-		if err := e.Encode(doc); err != nil {
-			return nil, fmt.Errorf("could not write YAML: %v", err)
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		if err := s.emitMapping(&buf, m); err != nil {
+			return nil, err
 		}
 	}
-	if err := e.Close(); err != nil {
-		return nil, err
-	}
 	return buf.Bytes(), nil
+}
+
+func (s *Store) emitMapping(buf *bytes.Buffer, m *yaml.Node) error {
+	pairs := m.Content
+	for start := 0; start < len(pairs) || start == 0; start += 2 * chunkPairs {
+		end := min(start+2*chunkPairs, len(pairs))
+		part := &yaml.Node{Kind: yaml.MappingNode, Content: pairs[start:end]}
+		if start == 0 {
+			part.HeadComment, part.LineComment = m.HeadComment, m.LineComment
+		}
+		if end == len(pairs) {
+			part.FootComment = m.FootComment
+		}
+		e := yaml.NewEncoder(buf)
+		e.SetIndent(s.indent())
+		doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{part}}
+		if err := e.Encode(doc); err != nil {
+			return fmt.Errorf("could not write YAML: %v", err)
+		}
+		if err := e.Close(); err != nil {
+			return err
+		}
+		if end == len(pairs) {
+			break
+		}
+	}
+	return nil
 }
 
 // EmitEncryptedFile writes the documents with the metadata appended to each.

@@ -181,3 +181,39 @@ func FuzzLoadEncrypted(f *testing.F) {
 		_, _ = New(0).LoadEncryptedFile(in)
 	})
 }
+
+// TestChunkedEmitIsIdentical checks that emitting top-level pairs in slices
+// prints exactly what one encoder run prints.
+func TestChunkedEmitIsIdentical(t *testing.T) {
+	defer func(n int) { chunkPairs = n }(chunkPairs)
+	extra := map[string]string{
+		"between": "a: 1\n# between a and b\nb: 2 # line\n\n# foot of b\n",
+		"lists":   "# top\nl:\n    - 1\n    # c\n    - 2\nm:\n    k: v\n# end\n",
+		"empty":   "{}\n",
+	}
+	for _, f := range []string{"testdata/plain.yaml", "testdata/sops.enc.yaml", "testdata/decrypted.golden.yaml", "between", "lists", "empty"} {
+		in, err := os.ReadFile(f)
+		if err != nil {
+			in = []byte(extra[f])
+		}
+		b, err := New(0).load(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunkPairs = 1 << 30
+		whole, err := New(0).EmitPlainFile(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 2, 3} {
+			chunkPairs = n
+			got, err := New(0).EmitPlainFile(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, whole) {
+				t.Fatalf("%s with %d pairs per chunk:\n%s\n--- one run:\n%s", f, n, got, whole)
+			}
+		}
+	}
+}
