@@ -131,9 +131,9 @@ type rawAzure struct {
 }
 
 type rawGroup struct {
-	Merge   []rawGroup `yaml:"merge"`
-	KMS     []rawKMS   `yaml:"kms"`
-	GCPKMS  []struct {
+	Merge  []rawGroup `yaml:"merge"`
+	KMS    []rawKMS   `yaml:"kms"`
+	GCPKMS []struct {
 		ResourceID string `yaml:"resource_id"`
 	} `yaml:"gcp_kms"`
 	HCKMS []struct {
