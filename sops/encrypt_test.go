@@ -213,8 +213,12 @@ func FuzzParseEncrypted(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		ev, err := ParseEncrypted(s)
 		if err != nil {
-			if strings.Contains(err.Error(), s) && s != "" {
-				t.Fatalf("error echoes its input")
+			// Parse errors are fixed messages: nothing of the input.
+			switch err.Error() {
+			case ErrNotEncryptedValue.Error(), "malformed encrypted value: bad base64 in data",
+				"malformed encrypted value: bad base64 in iv", "malformed encrypted value: bad base64 in tag":
+			default:
+				t.Fatalf("unexpected error text %q", err)
 			}
 			return
 		}

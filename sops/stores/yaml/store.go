@@ -217,6 +217,10 @@ func (s *Store) LoadPlainFile(in []byte) (sops.TreeBranches, error) {
 	return out, nil
 }
 
+// fastEnabled turns the fast path (fast.go) on; tests turn it off to
+// compare with yaml.v3.
+var fastEnabled = true
+
 func (s *Store) load(in []byte) (sops.TreeBranches, error) {
 	max := s.MaxSize
 	if max == 0 {
@@ -224,6 +228,11 @@ func (s *Store) load(in []byte) (sops.TreeBranches, error) {
 	}
 	if len(in) > max {
 		return nil, ErrTooLarge
+	}
+	if fastEnabled {
+		if docs, ok := fastLoad(in); ok {
+			return docs, nil
+		}
 	}
 	var out sops.TreeBranches
 	l := &loader{}
@@ -454,6 +463,11 @@ var chunkPairs = 64
 
 // EmitPlainFile writes the documents as YAML.
 func (s *Store) EmitPlainFile(branches sops.TreeBranches) ([]byte, error) {
+	if fastEnabled {
+		if out, ok := fastEmit(branches, s.indent()); ok {
+			return out, nil
+		}
+	}
 	var buf bytes.Buffer
 	for i, b := range branches {
 		m := &yaml.Node{Kind: yaml.MappingNode}

@@ -1,0 +1,644 @@
+package yaml
+
+import (
+	"bytes"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lacre/lacre/sops"
+)
+
+// This file is a fast path for the YAML that SOPS files and Kubernetes
+// manifests are usually made of: block mappings and sequences of plain or
+// simply quoted scalars and literal blocks. Anything outside that subset
+// (comments, anchors, tags, flow collections, folded or escaped scalars,
+// multi-line plain scalars, ...) makes the fast path give up, and the
+// store uses yaml.v3. A differential test and fuzzer check that whenever
+// the fast path answers, it answers exactly what yaml.v3 does.
+
+// ---- loading ----
+
+type fastLine struct {
+	indent int
+	text   string // without indentation and trailing spaces
+	raw    string // the line as written, without the newline
+}
+
+type fastParser struct {
+	lines []fastLine
+	pos   int
+	nodes int
+}
+
+// fastLoad parses in, or reports ok=false when it uses anything outside the
+// fast subset.
+func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
+	if len(in) == 0 || in[len(in)-1] != '\n' || bytes.ContainsAny(in, "\t\r#&*!%`\x00") {
+		return nil, false
+	}
+	if !fastChars(in) {
+		return nil, false
+	}
+	var lines []fastLine
+	for _, raw := range strings.Split(string(in), "\n") {
+		t := strings.TrimLeft(raw, " ")
+		lines = append(lines, fastLine{indent: len(raw) - len(t), text: strings.TrimRight(t, " "), raw: raw})
+	}
+	// The final "\n" leaves an empty last line.
+	if lines[len(lines)-1].text == "" {
+		lines = lines[:len(lines)-1]
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l.text, "---") || strings.HasPrefix(l.text, "...") {
+			return nil, false
+		}
+	}
+	p := &fastParser{lines: lines}
+	p.skipBlank()
+	if p.pos == len(p.lines) {
+		return nil, false
+	}
+	if p.lines[p.pos].indent != 0 {
+		return nil, false
+	}
+	if p.lines[p.pos].text == "{}" {
+		p.pos++
+		p.skipBlank()
+		return sops.TreeBranches{{}}, p.pos == len(p.lines)
+	}
+	b, ok := p.mapping(0, 0)
+	if !ok {
+		return nil, false
+	}
+	p.skipBlank()
+	if p.pos != len(p.lines) {
+		return nil, false
+	}
+	return sops.TreeBranches{b}, true
+}
+
+// fastChars accepts printable text: no control characters, no invalid
+// UTF-8, and none of the characters YAML treats specially (NEL, the line
+// and paragraph separators, the byte order mark).
+func fastChars(in []byte) bool {
+	for i := 0; i < len(in); {
+		c := in[i]
+		if c < 0x80 {
+			if c < 0x20 && c != '\n' || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(in[i:])
+		if r == utf8.RuneError || r <= 0x9f || r == 0x2028 || r == 0x2029 || r == 0xfeff || r >= 0xfff0 {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+func (p *fastParser) skipBlank() {
+	for p.pos < len(p.lines) && p.lines[p.pos].text == "" {
+		p.pos++
+	}
+}
+
+func (p *fastParser) count(depth int) bool {
+	p.nodes++
+	return p.nodes <= maxNodes && depth <= maxDepth
+}
+
+// splitKey splits "key: value" or "key:" into its parts.
+func splitKey(text string) (key, value string, ok bool) {
+	if strings.HasPrefix(text, "\"") {
+		end := strings.IndexByte(text[1:], '"')
+		if end < 0 {
+			return "", "", false
+		}
+		k := text[1 : end+1]
+		if strings.ContainsAny(k, "\\") {
+			return "", "", false
+		}
+		rest := text[end+2:]
+		if rest == ":" {
+			return k, "", true
+		}
+		if strings.HasPrefix(rest, ": ") {
+			return k, strings.TrimLeft(rest[2:], " "), true
+		}
+		return "", "", false
+	}
+	if strings.HasSuffix(text, ":") && !strings.Contains(text[:len(text)-1], ": ") {
+		key = text[:len(text)-1]
+	} else {
+		i := strings.Index(text, ": ")
+		if i < 0 {
+			return "", "", false
+		}
+		key, value = text[:i], strings.TrimLeft(text[i+2:], " ")
+		if strings.Contains(value, ": ") || strings.HasSuffix(value, ":") {
+			return "", "", false
+		}
+	}
+	if key == "" || !plainKeyOK(key) {
+		return "", "", false
+	}
+	return key, value, true
+}
+
+func plainKeyOK(k string) bool {
+	if len(k) > 128 || k != strings.TrimSpace(k) || strings.Contains(k, "  ") {
+		return false
+	}
+	if strings.ContainsAny(k[:1], "-?:,[]{}|>'\"@") || strings.ContainsAny(k, "[]{},:\"'") {
+		return false
+	}
+	// Keys must read back as strings.
+	v, ok := resolvePlain(k)
+	_, isStr := v.(string)
+	return ok && isStr
+}
+
+// resolvePlain types a plain scalar the way yaml.v3 does, for the cases it
+// can decide cheaply.
+func resolvePlain(s string) (any, bool) {
+	switch s {
+	case "", "~", "null", "Null", "NULL":
+		return nil, true
+	case "true", "True", "TRUE":
+		return true, true
+	case "false", "False", "FALSE":
+		return false, true
+	case "<<":
+		return nil, false
+	}
+	c := s[0]
+	if c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.' {
+		if decimalInt.MatchString(s) {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= math.MinInt && n <= math.MaxInt {
+				return int(n), true
+			}
+		}
+		// Floats, timestamps, other bases: let yaml.v3 decide.
+		n := &yaml.Node{Kind: yaml.ScalarNode, Value: s}
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, false
+		}
+		switch x := v.(type) {
+		case uint64:
+			return float64(x), true
+		case int64:
+			return nil, false
+		}
+		return v, true
+	}
+	return s, true
+}
+
+var decimalInt = regexp.MustCompile(`^[-+]?(0|[1-9][0-9]*)$`)
+
+// scalar parses a value on the same line as its key or dash.
+func (p *fastParser) scalar(v string, indent int) (any, bool) {
+	switch {
+	case v == "{}":
+		return sops.TreeBranch{}, true
+	case v == "[]":
+		return []any(nil), true
+	case v == "|" || v == "|-":
+		return p.literal(v == "|", indent)
+	case strings.HasPrefix(v, "\""):
+		if len(v) < 2 || !strings.HasSuffix(v, "\"") || strings.ContainsAny(v[1:len(v)-1], "\"\\") {
+			return nil, false
+		}
+		return v[1 : len(v)-1], true
+	case strings.HasPrefix(v, "'"):
+		if len(v) < 2 || !strings.HasSuffix(v, "'") || strings.Contains(v[1:len(v)-1], "'") {
+			return nil, false
+		}
+		return v[1 : len(v)-1], true
+	}
+	if strings.ContainsAny(v[:1], "-?:,[]{}|>'\"@") && !(v[0] == '-' && len(v) > 1 && v[1] != ' ') {
+		return nil, false
+	}
+	if strings.HasPrefix(v, "- ") || v == "-" || strings.Contains(v, ": ") || strings.HasSuffix(v, ":") {
+		return nil, false
+	}
+	// A plain scalar continued on the next lines is outside the subset.
+	if n := p.pos; n < len(p.lines) && p.lines[n].text != "" && p.lines[n].indent > indent {
+		return nil, false
+	}
+	return resolvePlain(v)
+}
+
+// literal reads a "|" (clip) or "|-" (strip) block whose lines are
+// indented more than indent.
+func (p *fastParser) literal(clip bool, indent int) (any, bool) {
+	blockIndent := -1
+	var lines []string
+	for p.pos < len(p.lines) {
+		l := p.lines[p.pos]
+		if l.text == "" {
+			if l.raw != "" {
+				return nil, false // whitespace-only lines are outside the subset
+			}
+			lines = append(lines, "")
+			p.pos++
+			continue
+		}
+		if l.indent <= indent {
+			break
+		}
+		if blockIndent < 0 {
+			blockIndent = l.indent
+		}
+		if l.indent != blockIndent || l.raw != strings.TrimRight(l.raw, " ") {
+			return nil, false
+		}
+		lines = append(lines, l.text)
+		p.pos++
+	}
+	// Trailing blank lines are not part of a clipped or stripped block.
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+		p.pos--
+	}
+	if blockIndent < 0 || len(lines) == 0 {
+		return nil, false
+	}
+	s := strings.Join(lines, "\n")
+	if clip {
+		s += "\n"
+	}
+	return s, true
+}
+
+func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
+	if !p.count(depth) {
+		return nil, false
+	}
+	b := sops.TreeBranch{}
+	seen := map[string]bool{}
+	for {
+		p.skipBlank()
+		if p.pos == len(p.lines) {
+			return b, true
+		}
+		l := p.lines[p.pos]
+		if l.indent < indent {
+			return b, true
+		}
+		if l.indent > indent {
+			return nil, false
+		}
+		if strings.HasPrefix(l.text, "- ") || l.text == "-" {
+			return b, true // a sequence at this indent belongs to the parent key
+		}
+		k, v, ok := splitKey(l.text)
+		if !ok || seen[k] {
+			return nil, false
+		}
+		seen[k] = true
+		p.pos++
+		val, ok := p.value(v, indent, depth)
+		if !ok {
+			return nil, false
+		}
+		b = append(b, sops.TreeItem{Key: k, Value: val})
+	}
+}
+
+// value parses what follows "key:" at indent.
+func (p *fastParser) value(v string, indent, depth int) (any, bool) {
+	if v != "" {
+		return p.scalar(v, indent)
+	}
+	p.skipBlank()
+	if p.pos == len(p.lines) {
+		return nil, true
+	}
+	next := p.lines[p.pos]
+	switch {
+	case next.indent > indent && (strings.HasPrefix(next.text, "- ") || next.text == "-"):
+		return p.sequence(next.indent, depth+1)
+	case next.indent == indent && (strings.HasPrefix(next.text, "- ") || next.text == "-"):
+		return p.sequence(indent, depth+1)
+	case next.indent > indent:
+		return p.mapping(next.indent, depth+1)
+	}
+	return nil, true
+}
+
+func (p *fastParser) sequence(indent, depth int) ([]any, bool) {
+	if !p.count(depth) {
+		return nil, false
+	}
+	var out []any
+	for {
+		p.skipBlank()
+		if p.pos == len(p.lines) {
+			return out, true
+		}
+		l := p.lines[p.pos]
+		if l.indent < indent || !(strings.HasPrefix(l.text, "- ") || l.text == "-") {
+			if l.indent > indent {
+				return nil, false
+			}
+			return out, true
+		}
+		if l.indent > indent {
+			return nil, false
+		}
+		if l.text == "-" {
+			return nil, false
+		}
+		rest := strings.TrimLeft(l.text[2:], " ")
+		itemIndent := indent + (len(l.text) - len(rest))
+		if strings.HasPrefix(rest, "- ") || rest == "-" {
+			return nil, false
+		}
+		if _, _, ok := splitKey(rest); ok {
+			// A mapping that starts on the dash line: rewrite the line as
+			// the mapping's first line at its own indentation.
+			p.lines[p.pos] = fastLine{indent: itemIndent, text: rest, raw: strings.Repeat(" ", itemIndent) + rest}
+			m, ok := p.mapping(itemIndent, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, m)
+			continue
+		}
+		p.pos++
+		val, ok := p.scalar(rest, indent)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, val)
+	}
+}
+
+// ---- emitting ----
+
+type fastEmitter struct {
+	buf    bytes.Buffer
+	indent int
+}
+
+var reservedWords = map[string]bool{
+	"true": true, "True": true, "TRUE": true, "false": true, "False": true, "FALSE": true,
+	"null": true, "Null": true, "NULL": true, "~": true,
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true, "on": true, "On": true, "ON": true,
+	"n": true, "N": true, "no": true, "No": true, "NO": true, "off": true, "Off": true, "OFF": true,
+}
+
+func isWordChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '.' || c == '/' || c == '@' || c == '+' || c == '=' || c == '-'
+}
+
+var encValue = regexp.MustCompile(`^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]+,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]$`)
+
+// plainString returns how a string is written on one line, or ok=false.
+// col is the column where it starts.
+func plainString(s string, col int) (string, bool) {
+	if s == "" {
+		return `""`, true
+	}
+	if reservedWords[s] {
+		return `"` + s + `"`, true
+	}
+	if strings.HasPrefix(s, "ENC[") {
+		return s, encValue.MatchString(s)
+	}
+	c := s[0]
+	if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '/') {
+		return "", false
+	}
+	spaces := false
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			if i == len(s)-1 || s[i+1] == ' ' {
+				return "", false
+			}
+			spaces = true
+			continue
+		}
+		if !isWordChar(s[i]) {
+			return "", false
+		}
+	}
+	if spaces && col+len(s) > 80 {
+		return "", false // yaml.v3 folds long plain scalars at spaces
+	}
+	return s, true
+}
+
+func (e *fastEmitter) pad(n int) {
+	for i := 0; i < n; i++ {
+		e.buf.WriteByte(' ')
+	}
+}
+
+// scalar writes a scalar value after "key:" or "- " (a leading space is
+// written here); col is where the value starts, childIndent where a
+// literal block's lines go.
+func (e *fastEmitter) scalar(v any, col, childIndent int) bool {
+	switch v := v.(type) {
+	case string:
+		if strings.Contains(v, "\n") {
+			return e.literal(v, childIndent)
+		}
+		s, ok := plainString(v, col)
+		if !ok {
+			return false
+		}
+		e.buf.WriteByte(' ')
+		e.buf.WriteString(s)
+	case int:
+		e.buf.WriteByte(' ')
+		e.buf.WriteString(strconv.Itoa(v))
+	case bool:
+		e.buf.WriteByte(' ')
+		e.buf.WriteString(strconv.FormatBool(v))
+	case nil:
+		e.buf.WriteString(" null")
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return false
+		}
+		e.buf.WriteByte(' ')
+		e.buf.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+	case time.Time:
+		e.buf.WriteByte(' ')
+		e.buf.WriteString(v.Format(time.RFC3339Nano))
+	case sops.TreeBranch:
+		if len(v) != 0 {
+			return false
+		}
+		e.buf.WriteString(" {}")
+	case []any:
+		if len(v) != 0 {
+			return false
+		}
+		e.buf.WriteString(" []")
+	default:
+		return false
+	}
+	e.buf.WriteByte('\n')
+	return true
+}
+
+func (e *fastEmitter) literal(s string, indent int) bool {
+	body := s
+	chomp := "-"
+	if strings.HasSuffix(s, "\n") {
+		body, chomp = s[:len(s)-1], ""
+		if strings.HasSuffix(body, "\n") {
+			return false
+		}
+	}
+	if body == "" || body[0] == ' ' || body[0] == '\n' {
+		return false
+	}
+	lines := strings.Split(body, "\n")
+	for _, l := range lines {
+		if strings.HasSuffix(l, " ") {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; c < 0x20 || c == 0x7f {
+				return false
+			}
+		}
+	}
+	e.buf.WriteString(" |" + chomp + "\n")
+	for _, l := range lines {
+		if l != "" {
+			e.pad(indent)
+			e.buf.WriteString(l)
+		}
+		e.buf.WriteByte('\n')
+	}
+	return true
+}
+
+func (e *fastEmitter) key(k any, col int) bool {
+	s, ok := k.(string)
+	if !ok || s == "" || len(s) > 128 {
+		return false
+	}
+	ks, ok := plainString(s, col)
+	if !ok || strings.HasPrefix(s, "ENC[") {
+		return false
+	}
+	e.buf.WriteString(ks)
+	e.buf.WriteByte(':')
+	return true
+}
+
+// mapping writes a block mapping whose keys start at column ind and whose
+// nested values start at column child; the first key is written at the
+// current position (after "- " in a sequence, where yaml.v3 indents nested
+// values from the dash, not from the key).
+func (e *fastEmitter) mapping(b sops.TreeBranch, ind, child int, first bool) bool {
+	for i, it := range b {
+		if _, ok := it.Key.(sops.Comment); ok {
+			return false
+		}
+		if i > 0 || !first {
+			e.pad(ind)
+		}
+		if !e.key(it.Key, ind) {
+			return false
+		}
+		switch v := it.Value.(type) {
+		case sops.TreeBranch:
+			if len(v) == 0 {
+				e.buf.WriteString(" {}\n")
+				continue
+			}
+			e.buf.WriteByte('\n')
+			if !e.mapping(v, child, child+e.indent, false) {
+				return false
+			}
+		case []any:
+			if len(v) == 0 {
+				e.buf.WriteString(" []\n")
+				continue
+			}
+			e.buf.WriteByte('\n')
+			if !e.sequence(v, child) {
+				return false
+			}
+		default:
+			if !e.scalar(v, ind+len(it.Key.(string))+2, child) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (e *fastEmitter) sequence(l []any, ind int) bool {
+	for _, item := range l {
+		switch v := item.(type) {
+		case sops.Comment, []any:
+			if _, ok := v.([]any); ok && len(v.([]any)) == 0 {
+				e.pad(ind)
+				e.buf.WriteString("- []\n")
+				continue
+			}
+			return false
+		case sops.TreeBranch:
+			e.pad(ind)
+			if len(v) == 0 {
+				e.buf.WriteString("- {}\n")
+				continue
+			}
+			e.buf.WriteString("- ")
+			if !e.mapping(v, ind+2, ind+e.indent, true) {
+				return false
+			}
+		default:
+			if s, ok := v.(string); ok && strings.Contains(s, "\n") {
+				return false
+			}
+			e.pad(ind)
+			e.buf.WriteByte('-')
+			if !e.scalar(v, ind+2, ind+2) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// fastEmit writes documents, or reports ok=false when a value is outside
+// the subset.
+func fastEmit(branches sops.TreeBranches, indent int) ([]byte, bool) {
+	if indent != DefaultIndent {
+		return nil, false // only the default indentation is checked against yaml.v3
+	}
+	e := &fastEmitter{indent: indent}
+	for i, b := range branches {
+		if i > 0 {
+			e.buf.WriteString("---\n")
+		}
+		if len(b) == 0 {
+			e.buf.WriteString("{}\n")
+			continue
+		}
+		if !e.mapping(b, 0, e.indent, false) {
+			return nil, false
+		}
+	}
+	return e.buf.Bytes(), true
+}
