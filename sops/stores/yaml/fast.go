@@ -55,7 +55,7 @@ func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
 		lines = lines[:len(lines)-1]
 	}
 	for _, l := range lines {
-		if strings.HasPrefix(l.text, "---") || strings.HasPrefix(l.text, "...") {
+		if l.indent == 0 && (strings.HasPrefix(l.text, "---") || strings.HasPrefix(l.text, "...")) {
 			return nil, false
 		}
 	}
@@ -124,7 +124,7 @@ func splitKey(text string) (key, value string, ok bool) {
 			return "", "", false
 		}
 		k := text[1 : end+1]
-		if strings.ContainsAny(k, "\\") {
+		if len(k) > 128 || strings.ContainsAny(k, "\\") {
 			return "", "", false
 		}
 		rest := text[end+2:]
@@ -401,7 +401,7 @@ var reservedWords = map[string]bool{
 
 func isWordChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '_' || c == '.' || c == '/' || c == '@' || c == '+' || c == '=' || c == '-'
+		c == '_' || c == '.' || c == '/' || c == '@' || c == '+' || c == '=' || c == '-' || c == ':' || c == '?' || c == '&' || c == '%'
 }
 
 var encValue = regexp.MustCompile(`^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]+,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]$`)
@@ -419,7 +419,11 @@ func plainString(s string, col int) (string, bool) {
 		return s, encValue.MatchString(s)
 	}
 	c := s[0]
-	if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '/') {
+	numeric := c >= '0' && c <= '9'
+	if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '/' || numeric) {
+		return "", false
+	}
+	if strings.HasSuffix(s, ":") || strings.Contains(s, ": ") {
 		return "", false
 	}
 	spaces := false
@@ -437,6 +441,19 @@ func plainString(s string, col int) (string, bool) {
 	}
 	if spaces && col+len(s) > 80 {
 		return "", false // yaml.v3 folds long plain scalars at spaces
+	}
+	if numeric {
+		// Quoted when it would read back as a number, a time, ...
+		v, ok := resolvePlain(s)
+		if !ok {
+			return "", false
+		}
+		if _, isStr := v.(string); !isStr || base60Float.MatchString(s) {
+			if spaces {
+				return "", false
+			}
+			return `"` + s + `"`, true
+		}
 	}
 	return s, true
 }
