@@ -40,7 +40,7 @@ type ageKey struct {
 	r               keys.Recipient
 }
 
-func newAgeKey(t *testing.T) ageKey {
+func newAgeKey(t testing.TB) ageKey {
 	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {

@@ -404,7 +404,21 @@ func isWordChar(c byte) bool {
 		c == '_' || c == '.' || c == '/' || c == '@' || c == '+' || c == '=' || c == '-' || c == ':' || c == '?' || c == '&' || c == '%'
 }
 
-var encValue = regexp.MustCompile(`^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]+,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]$`)
+// encSafe accepts ENC[...] values made of base64 and the format's
+// punctuation, which yaml.v3 writes as plain scalars.
+func encSafe(s string) bool {
+	if !strings.HasPrefix(s, "ENC[AES256_GCM,data:") || !strings.HasSuffix(s, "]") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '+' || c == '/' || c == '=' || c == ',' || c == ':' || c == '[' || c == ']' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // plainString returns how a string is written on one line, or ok=false.
 // col is the column where it starts.
@@ -416,7 +430,7 @@ func plainString(s string, col int) (string, bool) {
 		return `"` + s + `"`, true
 	}
 	if strings.HasPrefix(s, "ENC[") {
-		return s, encValue.MatchString(s)
+		return s, encSafe(s)
 	}
 	c := s[0]
 	numeric := c >= '0' && c <= '9'
