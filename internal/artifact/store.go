@@ -157,3 +157,9 @@ func (s *Store) Serve(addr string) (baseURL string, stop func(), err error) {
 	u := fmt.Sprintf("http://%s", ln.Addr().String())
 	return u, func() { srv.Close() }, nil
 }
+
+// Has reports whether the artifact at a relative path is stored.
+func (s *Store) Has(rel string) bool {
+	_, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(rel)))
+	return err == nil
+}

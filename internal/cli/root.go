@@ -111,6 +111,7 @@ decrypt them in the cluster.`,
 		a.keysCommand(),
 		a.groupsCommand(),
 		a.versionCommand(),
+		a.controllerCommand(),
 	)
 	return root
 }

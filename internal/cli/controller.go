@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/lacre/lacre/internal/controller"
+)
+
+func (a *app) controllerCommand() *cobra.Command {
+	var opts controller.Options
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the GitOps controllers against the cluster in KUBECONFIG or in-cluster",
+		Long: `Run lacre's controller manager: the GitRepository controller, which fetches Git
+repositories and serves their trees as artifacts over HTTP.
+
+Outside a cluster, with no flags, artifacts live in a temporary directory and are
+served on a free loopback port.`,
+		Example: `  KUBECONFIG=~/.kube/config lacre controller
+  lacre controller --storage-path=/data --storage-addr=:9090 --storage-adv-addr=lacre.flux-system.svc:9090 --leader-elect`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lvl := zapcore.InfoLevel
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return codef(codeGeneric, "invalid --log-level %q: use debug, info or error", logLevel)
+			}
+			ctrl.SetLogger(zap.New(zap.Level(lvl), zap.WriteTo(a.stderr)))
+			cfg, err := ctrl.GetConfig()
+			if err != nil {
+				return fmt.Errorf("no cluster: %v", err)
+			}
+			opts.Config = cfg
+			m, err := controller.NewManager(opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "lacre: serving artifacts from %s\n", m.Storage.Root())
+			return m.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
+	f.StringVar(&opts.HealthAddr, "health-addr", ":9440", "address of the health probes (0 disables)")
+	f.BoolVar(&opts.LeaderElection, "leader-elect", false, "use leader election (for several replicas)")
+	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease")
+	f.IntVar(&opts.Concurrent, "concurrent", 4, "reconciles run in parallel per controller")
+	f.StringSliceVar(&opts.WatchNamespaces, "watch-namespace", nil, "namespaces to watch (default: all)")
+	f.StringVar(&opts.WatchSelector, "watch-label-selector", "", "only reconcile objects with these labels (sharding)")
+	f.StringVar(&opts.StoragePath, "storage-path", "", "artifact directory (default: a temporary directory)")
+	f.StringVar(&opts.StorageAddr, "storage-addr", "127.0.0.1:0", "artifact server listen address")
+	f.StringVar(&opts.StorageAdvAddr, "storage-adv-addr", "", "artifact server address advertised in artifact URLs")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
+	return cmd
+}

@@ -1,0 +1,255 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/lacre/lacre/api/meta"
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/source"
+)
+
+// SourceFinalizer is set on sources so their artifacts are removed on
+// deletion.
+const SourceFinalizer = "finalizers.fluxcd.io"
+
+// GitRepositoryReconciler fetches Git repositories and stores their trees
+// as artifacts.
+type GitRepositoryReconciler struct {
+	client.Client
+	Storage  *artifact.Store
+	Recorder record.EventRecorder
+	// MaxFiles bounds a repository's files (default 100,000).
+	MaxFiles int
+	// Jitter is the fraction of the interval added at random (default 0.05).
+	Jitter float64
+	// Retain is how many older artifacts are kept per object (default 2).
+	Retain int
+}
+
+// SetupWithManager registers the reconciler.
+func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if concurrency < 1 {
+		concurrency = 2
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requestedAtChanged{}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
+		Complete(r)
+}
+
+// requestedAtChanged triggers on a new reconcile.fluxcd.io/requestedAt.
+type requestedAtChanged struct{ predicate.Funcs }
+
+func (requestedAtChanged) Update(e event.UpdateEvent) bool {
+	return e.ObjectOld.GetAnnotations()[meta.ReconcileRequestAnnotation] != e.ObjectNew.GetAnnotations()[meta.ReconcileRequestAnnotation]
+}
+
+func (r *GitRepositoryReconciler) jitter(d time.Duration) time.Duration {
+	j := r.Jitter
+	if j == 0 {
+		j = 0.05
+	}
+	return d + time.Duration(rand.Float64()*j*float64(d))
+}
+
+func (r *GitRepositoryReconciler) event(obj *sourcev1.GitRepository, typ, reason, msg string) {
+	if r.Recorder != nil {
+		r.Recorder.Event(obj, typ, reason, msg)
+	}
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	obj := &sourcev1.GitRepository{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		if err := r.Storage.Delete(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name); err != nil {
+			return ctrl.Result{}, err
+		}
+		if controllerutil.RemoveFinalizer(obj, SourceFinalizer) {
+			return ctrl.Result{}, r.Update(ctx, obj)
+		}
+		return ctrl.Result{}, nil
+	}
+	if controllerutil.AddFinalizer(obj, SourceFinalizer) {
+		if err := r.Update(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if obj.Spec.Suspend {
+		log.V(1).Info("reconciliation is suspended")
+		return ctrl.Result{}, nil
+	}
+
+	patch := client.MergeFrom(obj.DeepCopy())
+	if v, ok := obj.Annotations[meta.ReconcileRequestAnnotation]; ok {
+		obj.Status.LastHandledReconcileAt = v
+	}
+	result, recErr := r.reconcile(ctx, obj)
+	obj.Status.ObservedGeneration = obj.Generation
+	if err := r.Status().Patch(ctx, obj, patch); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, errors.Join(recErr, err)
+	}
+	return result, recErr
+}
+
+func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository) (ctrl.Result, error) {
+	conds := &obj.Status.Conditions
+	gen := obj.Generation
+	interval := obj.Spec.Interval.Duration
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	if err := source.ValidateURL(obj.Spec.URL); err != nil {
+		markFailed(conds, gen, sourcev1.URLInvalidReason, err.Error(), true)
+		r.event(obj, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
+		return ctrl.Result{}, nil // terminal: waits for a spec change
+	}
+
+	var auth *source.Auth
+	if ref := obj.Spec.SecretRef; ref != nil {
+		sec := &corev1.Secret{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, sec); err != nil {
+			msg := fmt.Sprintf("failed to get secret '%s/%s': %v", obj.Namespace, ref.Name, reasonOf(err))
+			setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, sourcev1.AuthenticationFailedReason, msg)
+			markFailed(conds, gen, sourcev1.AuthenticationFailedReason, msg, false)
+			r.event(obj, corev1.EventTypeWarning, sourcev1.AuthenticationFailedReason, msg)
+			return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+		}
+		auth = source.AuthFromSecret(sec.Data)
+	}
+	ref := source.Ref{}
+	if rr := obj.Spec.Reference; rr != nil {
+		ref = source.Ref{Branch: rr.Branch, Tag: rr.Tag, SemVer: rr.SemVer, Name: rr.Name, Commit: rr.Commit}
+	}
+	timeout := obj.GetTimeout()
+	gctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	// The no-op check: same remote revision, same spec, artifact present.
+	if art := obj.Status.Artifact; art != nil && apimeta.IsStatusConditionTrue(*conds, sourcev1.ArtifactInStorageCondition) &&
+		obj.Status.ObservedGeneration == gen && equalPtr(obj.Status.ObservedIgnore, obj.Spec.Ignore) && r.Storage.Has(art.Path) {
+		if _, rev, err := source.LsRemote(gctx, obj.Spec.URL, ref, auth); err == nil && rev == art.Revision {
+			apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
+			markReady(conds, gen, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", art.Revision))
+			return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+		}
+	}
+
+	setCondition(conds, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, "fetching "+obj.Spec.URL)
+	commit, err := source.Checkout(gctx, obj.Spec.URL, ref, auth, r.MaxFiles)
+	if err != nil {
+		reason := sourcev1.GitOperationFailedReason
+		if errors.Is(err, source.ErrAuth) || errors.Is(err, source.ErrInvalidSecret) {
+			reason = sourcev1.AuthenticationFailedReason
+		}
+		msg := "failed to checkout and determine revision: " + redact(err.Error(), auth)
+		setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, reason, msg)
+		terminal := errors.Is(err, source.ErrInvalidRef) || errors.Is(err, source.ErrInvalidSecret)
+		markFailed(conds, gen, reason, msg, terminal)
+		r.event(obj, corev1.EventTypeWarning, reason, msg)
+		if terminal {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{RequeueAfter: r.jitter(min(interval, 30*time.Second))}, nil
+	}
+	apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
+
+	var patterns = artifact.ParseIgnore(artifact.DefaultIgnore, nil)
+	if obj.Spec.Ignore != nil {
+		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
+	}
+	data, err := artifact.Build(commit.Files, patterns, artifact.Limits{})
+	if err != nil {
+		msg := "failed to package the artifact: " + err.Error()
+		markFailed(conds, gen, sourcev1.StorageOperationFailedReason, msg, errors.Is(err, artifact.ErrTooLarge))
+		r.event(obj, corev1.EventTypeWarning, sourcev1.StorageOperationFailedReason, msg)
+		return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+	}
+	stored, err := r.Storage.Put(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, data)
+	if err != nil {
+		msg := "failed to store the artifact: " + err.Error()
+		setCondition(conds, gen, sourcev1.StorageOperationFailedCondition, metav1.ConditionTrue, sourcev1.StorageOperationFailedReason, msg)
+		markFailed(conds, gen, sourcev1.StorageOperationFailedReason, msg, false)
+		return ctrl.Result{}, errors.New(msg)
+	}
+	apimeta.RemoveStatusCondition(conds, sourcev1.StorageOperationFailedCondition)
+	prev := obj.Status.Artifact
+	if prev == nil || prev.Digest != stored.Digest || prev.Revision != commit.Revision {
+		size := stored.Size
+		obj.Status.Artifact = &meta.Artifact{
+			Path: stored.Path, URL: stored.URL, Revision: commit.Revision, Digest: stored.Digest,
+			LastUpdateTime: metav1.Now(), Size: &size,
+		}
+		r.event(obj, corev1.EventTypeNormal, "NewArtifact", fmt.Sprintf("stored artifact for commit '%s'", commit.Revision))
+	} else {
+		obj.Status.Artifact.URL = stored.URL
+	}
+	obj.Status.ObservedIgnore = obj.Spec.Ignore
+	if err := r.Storage.GC(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, stored.Path, r.retain()); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "garbage collecting old artifacts")
+	}
+	setCondition(conds, gen, sourcev1.ArtifactInStorageCondition, metav1.ConditionTrue, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", commit.Revision))
+	markReady(conds, gen, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", commit.Revision))
+	return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+}
+
+func (r *GitRepositoryReconciler) retain() int {
+	if r.Retain == 0 {
+		return 2
+	}
+	return r.Retain
+}
+
+func equalPtr(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func reasonOf(err error) string {
+	if apierrors.IsNotFound(err) {
+		return "not found"
+	}
+	return err.Error()
+}
+
+// redact removes credentials from a message.
+func redact(msg string, a *source.Auth) string {
+	if a == nil {
+		return msg
+	}
+	for _, s := range []string{a.Password, a.BearerToken} {
+		if len(s) >= 4 {
+			msg = strings.ReplaceAll(msg, s, "***")
+		}
+	}
+	return msg
+}

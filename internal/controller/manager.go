@@ -1,0 +1,167 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/artifact"
+)
+
+// NewScheme returns a scheme with the core types and lacre's APIs.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = sourcev1.AddToScheme(s)
+	_ = kustomizev1.AddToScheme(s)
+	return s
+}
+
+// Options configure the controller manager.
+type Options struct {
+	Config *rest.Config
+
+	MetricsAddr string // "0" disables
+	HealthAddr  string // "0" disables
+
+	LeaderElection          bool
+	LeaderElectionNamespace string
+
+	Concurrent      int
+	WatchNamespaces []string // empty: all
+	WatchSelector   string   // label selector for sharding
+
+	// StoragePath is where artifacts are kept; empty means a temporary
+	// directory, removed on exit.
+	StoragePath string
+	// StorageAddr is the artifact server's listen address (default
+	// 127.0.0.1:0, a free loopback port).
+	StorageAddr string
+	// StorageAdvAddr is the address advertised in artifact URLs (default:
+	// the listen address).
+	StorageAdvAddr string
+}
+
+// Manager is a running-ready controller manager and its artifact server.
+type Manager struct {
+	ctrl.Manager
+	Storage *artifact.Store
+	cleanup []func()
+}
+
+// Close stops the artifact server and removes a temporary storage dir.
+func (m *Manager) Close() {
+	for i := len(m.cleanup) - 1; i >= 0; i-- {
+		m.cleanup[i]()
+	}
+}
+
+// NewManager builds the manager with the GitRepository controller and an
+// artifact server.
+func NewManager(opts Options) (*Manager, error) {
+	m := &Manager{}
+	ok := false
+	defer func() {
+		if !ok {
+			m.Close()
+		}
+	}()
+	dir := opts.StoragePath
+	if dir == "" {
+		d, err := os.MkdirTemp("", "lacre-artifacts-")
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+		m.cleanup = append(m.cleanup, func() { os.RemoveAll(d) })
+	}
+	store, err := artifact.NewStore(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	addr := opts.StorageAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	url, stop, err := store.Serve(addr)
+	if err != nil {
+		return nil, fmt.Errorf("artifact server: %w", err)
+	}
+	m.cleanup = append(m.cleanup, stop)
+	if opts.StorageAdvAddr != "" {
+		url = "http://" + opts.StorageAdvAddr
+	}
+	store.SetBaseURL(url)
+	m.Storage = store
+
+	cacheOpts := cache.Options{}
+	if len(opts.WatchNamespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range opts.WatchNamespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	if opts.WatchSelector != "" {
+		sel, err := labels.Parse(opts.WatchSelector)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --watch-label-selector: %w", err)
+		}
+		cacheOpts.ByObject = map[client.Object]cache.ByObject{
+			&sourcev1.GitRepository{}:    {Label: sel},
+			&kustomizev1.Kustomization{}: {Label: sel},
+		}
+	}
+	metricsAddr := opts.MetricsAddr
+	if metricsAddr == "" {
+		metricsAddr = "0"
+	}
+	healthAddr := opts.HealthAddr
+	if healthAddr == "" {
+		healthAddr = "0"
+	}
+	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{
+		Scheme:                  NewScheme(),
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  healthAddr,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionID:        "lacre-controller-leader",
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		Cache:                   cacheOpts,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if healthAddr != "0" {
+		_ = mgr.AddHealthzCheck("ping", healthz.Ping)
+		_ = mgr.AddReadyzCheck("ping", healthz.Ping)
+	}
+	rec := &GitRepositoryReconciler{
+		Client:   mgr.GetClient(),
+		Storage:  store,
+		Recorder: mgr.GetEventRecorderFor("lacre-source-controller"),
+	}
+	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
+		return nil, err
+	}
+	m.Manager = mgr
+	ok = true
+	return m, nil
+}
+
+// Run starts the manager until ctx ends.
+func (m *Manager) Run(ctx context.Context) error {
+	defer m.Close()
+	return m.Start(ctx)
+}
