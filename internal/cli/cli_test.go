@@ -34,6 +34,13 @@ func TestScripts(t *testing.T) {
 			return os.MkdirAll(env.WorkDir+"/home/.config", 0o700)
 		},
 		Condition: func(cond string) (bool, error) {
+			if cond == "gpg" {
+				_, err := exec.LookPath("gpg")
+				if err != nil && requireSops {
+					t.Fatal("gpg is required in CI")
+				}
+				return err == nil, nil
+			}
 			if cond == "sops" {
 				if sopsPath() == "" {
 					if requireSops {
@@ -65,6 +72,13 @@ func TestScripts(t *testing.T) {
 				if got != want {
 					ts.Fatalf("exit code %d, want %d", got, want)
 				}
+			},
+			// envfile VAR FILE sets VAR to the trimmed content of FILE.
+			"envfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: envfile VAR FILE")
+				}
+				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 			},
 			// pubkey FILE VAR sets VAR to the "# public key:" of an age key file.
 			"pubkey": func(ts *testscript.TestScript, neg bool, args []string) {
