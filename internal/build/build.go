@@ -1,0 +1,427 @@
+// Package build turns a source artifact into Kubernetes objects: it
+// decrypts SOPS-encrypted files, runs kustomize, and applies the
+// Kustomization's overlays. Everything happens on an in-memory file
+// system: decrypted secrets never touch the disk. The controller and the
+// CLI's build and diff commands share it.
+package build
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	kustypes "sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/keys"
+	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
+)
+
+// MaxEncryptedFileSize bounds each encrypted file (Flux: 5 MiB).
+const MaxEncryptedFileSize = 5 << 20
+
+const root = "/src"
+
+var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+// Options describe one build.
+type Options struct {
+	// Path is the directory in the artifact ("" or "./" for the root).
+	Path string
+	// Spec supplies targetNamespace, namePrefix, nameSuffix, patches,
+	// images, components and commonMetadata.
+	Spec kustomizev1.KustomizationSpec
+	// Decrypt enables SOPS decryption with Identities.
+	Decrypt         bool
+	Identities      []keys.Identity
+	DecryptionOrder []string
+}
+
+// A FileError names the file a build step failed on.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
+// ErrEncryptedNotDecrypted is returned when an object still holds SOPS
+// metadata after the build and decryption was not configured.
+var ErrEncryptedNotDecrypted = errors.New("is SOPS encrypted, configuring decryption is required")
+
+// Result is a build's output.
+type Result struct {
+	Objects []*unstructured.Unstructured
+	// Decrypted counts files and values decrypted.
+	Decrypted int
+}
+
+// markers of encrypted content, per format.
+func encryptedFormat(name string, data []byte) (formats.Format, bool) {
+	f := formats.FormatForPath(name)
+	switch f {
+	case formats.YAML:
+		return f, bytes.Contains(data, []byte("mac: ENC[")) && bytes.Contains(data, []byte("sops:"))
+	case formats.JSON:
+		return f, bytes.Contains(data, []byte(`"mac": "ENC[`))
+	case formats.Dotenv:
+		return f, bytes.Contains(data, []byte("sops_mac=ENC["))
+	case formats.INI:
+		return f, bytes.Contains(data, []byte("[sops]"))
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) && bytes.Contains(data, []byte(`"mac": "ENC[`)) {
+		return formats.Binary, true
+	}
+	return f, false
+}
+
+// Build builds the objects of an artifact.
+func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, error) {
+	fs := filesys.MakeFsInMemory()
+	res := &Result{}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		data := files[n]
+		if f, enc := encryptedFormat(n, data); enc {
+			if !opts.Decrypt {
+				// Left as is: encrypted manifests are refused after the
+				// build, generator inputs stay ciphertext (as in Flux).
+			} else {
+				if len(data) > MaxEncryptedFileSize {
+					return nil, &FileError{n, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)}
+				}
+				if !decryptDisabled(f, data) {
+					plain, err := sopsfile.Decrypt(ctx, data, sopsfile.DecryptOptions{
+						InputFormat: f, OutputFormat: f, Identities: opts.Identities, DecryptionOrder: opts.DecryptionOrder,
+					})
+					if err != nil {
+						return nil, &FileError{n, err}
+					}
+					data = plain
+					res.Decrypted++
+				}
+			}
+		}
+		if err := fs.WriteFile(path.Join(root, n), data); err != nil {
+			return nil, err
+		}
+	}
+	dir, err := cleanPath(opts.Path)
+	if err != nil {
+		return nil, err
+	}
+	dir = path.Join(root, dir)
+	if !fs.IsDir(dir) {
+		return nil, fmt.Errorf("path %q not found in the artifact", opts.Path)
+	}
+	if err := checkRemote(fs, dir, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	if err := prepareKustomization(fs, dir, opts.Spec); err != nil {
+		return nil, err
+	}
+	ko := krusty.MakeDefaultOptions()
+	ko.LoadRestrictions = kustypes.LoadRestrictionsNone // the file system holds only the artifact
+	rm, err := krusty.MakeKustomizer(ko).Run(fs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build failed: %w", scrub(err))
+	}
+	for _, r := range rm.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if _, ok := m["sops"]; ok {
+			return nil, fmt.Errorf("%s/%s/%s %w", u.GetKind(), u.GetNamespace(), u.GetName(), ErrEncryptedNotDecrypted)
+		}
+		if opts.Decrypt && u.GetKind() == "Secret" && u.GetAPIVersion() == "v1" && u.GetAnnotations()[kustomizev1.DecryptAnnotation] != kustomizev1.DisabledValue {
+			n, err := decryptSecretData(ctx, u, opts)
+			if err != nil {
+				return nil, err
+			}
+			res.Decrypted += n
+		}
+		applyCommonMetadata(u, opts.Spec.CommonMetadata)
+		res.Objects = append(res.Objects, u)
+	}
+	return res, nil
+}
+
+// scrub keeps kustomize's errors from quoting file contents, which may be
+// decrypted secrets: only the first line, without YAML snippets.
+func scrub(err error) error {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > 500 {
+		msg = msg[:500] + "..."
+	}
+	return errors.New(msg)
+}
+
+func decryptDisabled(f formats.Format, data []byte) bool {
+	if f != formats.YAML {
+		return false
+	}
+	return bytes.Contains(data, []byte(kustomizev1.DecryptAnnotation+": "+kustomizev1.DisabledValue)) ||
+		bytes.Contains(data, []byte(kustomizev1.DecryptAnnotation+": Disabled"))
+}
+
+// decryptSecretData decrypts SOPS payloads inside a Secret's data, with
+// the format taken from the key's extension (as Flux does).
+func decryptSecretData(ctx context.Context, u *unstructured.Unstructured, opts Options) (int, error) {
+	data, ok, _ := unstructured.NestedStringMap(u.Object, "data")
+	if !ok {
+		return 0, nil
+	}
+	n := 0
+	for k, v := range data {
+		raw, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			continue
+		}
+		f, enc := encryptedFormat(k, raw)
+		if !enc {
+			continue
+		}
+		if strings.HasSuffix(k, ".dockerconfigjson") {
+			f = formats.JSON
+		}
+		plain, err := sopsfile.Decrypt(ctx, raw, sopsfile.DecryptOptions{InputFormat: f, OutputFormat: f, Identities: opts.Identities, DecryptionOrder: opts.DecryptionOrder})
+		if err != nil {
+			return n, fmt.Errorf("Secret %s/%s key %q: %w", u.GetNamespace(), u.GetName(), k, err)
+		}
+		data[k] = base64.StdEncoding.EncodeToString(plain)
+		n++
+	}
+	if n > 0 {
+		_ = unstructured.SetNestedStringMap(u.Object, data, "data")
+	}
+	return n, nil
+}
+
+func applyCommonMetadata(u *unstructured.Unstructured, cm *kustomizev1.CommonMetadata) {
+	if cm == nil {
+		return
+	}
+	if len(cm.Labels) > 0 {
+		l := u.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		for k, v := range cm.Labels {
+			l[k] = v
+		}
+		u.SetLabels(l)
+	}
+	if len(cm.Annotations) > 0 {
+		a := u.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		for k, v := range cm.Annotations {
+			a[k] = v
+		}
+		u.SetAnnotations(a)
+	}
+}
+
+func cleanPath(p string) (string, error) {
+	p = strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(p, "./")), "/")
+	if strings.HasPrefix(p, "..") {
+		return "", fmt.Errorf("path %q leaves the artifact", p)
+	}
+	return p, nil
+}
+
+func findKustomization(fs filesys.FileSystem, dir string) string {
+	for _, n := range kustomizationNames {
+		if p := path.Join(dir, n); fs.Exists(p) && !fs.IsDir(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// checkRemote refuses remote resources (kustomize would fetch them).
+func checkRemote(fs filesys.FileSystem, dir string, seen map[string]bool) error {
+	if seen[dir] || len(seen) > 1000 {
+		return nil
+	}
+	seen[dir] = true
+	kf := findKustomization(fs, dir)
+	if kf == "" {
+		return nil
+	}
+	data, err := fs.ReadFile(kf)
+	if err != nil {
+		return err
+	}
+	var k struct {
+		Resources  []string `yaml:"resources"`
+		Components []string `yaml:"components"`
+		Bases      []string `yaml:"bases"`
+	}
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return &FileError{strings.TrimPrefix(kf, root+"/"), errors.New("invalid kustomization file")}
+	}
+	for _, r := range append(append(k.Resources, k.Components...), k.Bases...) {
+		if strings.Contains(r, "://") || strings.HasPrefix(r, "github.com/") || strings.HasPrefix(r, "git@") {
+			return &FileError{strings.TrimPrefix(kf, root+"/"), fmt.Errorf("remote resource %q is not allowed", r)}
+		}
+		sub := path.Join(dir, r)
+		if fs.IsDir(sub) {
+			if err := checkRemote(fs, sub, seen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// prepareKustomization generates a kustomization.yaml when the directory
+// has none, and adds the spec's overlays.
+func prepareKustomization(fs filesys.FileSystem, dir string, spec kustomizev1.KustomizationSpec) error {
+	kf := findKustomization(fs, dir)
+	doc := map[string]any{}
+	if kf == "" {
+		kf = path.Join(dir, "kustomization.yaml")
+		res, err := generateResources(fs, dir)
+		if err != nil {
+			return err
+		}
+		doc["apiVersion"] = "kustomize.config.k8s.io/v1beta1"
+		doc["kind"] = "Kustomization"
+		doc["resources"] = res
+	} else {
+		data, err := fs.ReadFile(kf)
+		if err != nil {
+			return err
+		}
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return &FileError{strings.TrimPrefix(kf, root+"/"), errors.New("invalid kustomization file")}
+		}
+		if doc == nil {
+			doc = map[string]any{}
+		}
+	}
+	if spec.TargetNamespace != "" {
+		doc["namespace"] = spec.TargetNamespace
+	}
+	if spec.NamePrefix != "" {
+		doc["namePrefix"] = spec.NamePrefix
+	}
+	if spec.NameSuffix != "" {
+		doc["nameSuffix"] = spec.NameSuffix
+	}
+	for _, p := range spec.Patches {
+		entry := map[string]any{"patch": p.Patch}
+		if t := p.Target; t != nil {
+			entry["target"] = map[string]any{
+				"group": t.Group, "version": t.Version, "kind": t.Kind, "namespace": t.Namespace, "name": t.Name,
+				"annotationSelector": t.AnnotationSelector, "labelSelector": t.LabelSelector,
+			}
+		}
+		l, _ := doc["patches"].([]any)
+		doc["patches"] = append(l, entry)
+	}
+	for _, im := range spec.Images {
+		entry := map[string]any{"name": im.Name}
+		if im.NewName != "" {
+			entry["newName"] = im.NewName
+		}
+		if im.NewTag != "" {
+			entry["newTag"] = im.NewTag
+		}
+		if im.Digest != "" {
+			entry["digest"] = im.Digest
+		}
+		l, _ := doc["images"].([]any)
+		doc["images"] = append(l, entry)
+	}
+	for _, c := range spec.Components {
+		l, _ := doc["components"].([]any)
+		doc["components"] = append(l, c)
+	}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return fs.WriteFile(kf, out)
+}
+
+// generateResources lists the manifests below dir: YAML and JSON files
+// that hold Kubernetes objects, and subdirectories with their own
+// kustomization file.
+func generateResources(fs filesys.FileSystem, dir string) ([]any, error) {
+	var out []any
+	var walk func(d string) error
+	walk = func(d string) error {
+		entries, err := fs.ReadDir(d)
+		if err != nil {
+			return err
+		}
+		sort.Strings(entries)
+		for _, e := range entries {
+			p := path.Join(d, e)
+			rel := strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
+			if fs.IsDir(p) {
+				if findKustomization(fs, p) != "" {
+					out = append(out, rel)
+					continue
+				}
+				if err := walk(p); err != nil {
+					return err
+				}
+				continue
+			}
+			ext := strings.ToLower(path.Ext(e))
+			if ext != ".yaml" && ext != ".yml" && ext != ".json" {
+				continue
+			}
+			data, err := fs.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if isManifest(data) {
+				out = append(out, rel)
+			}
+		}
+		return nil
+	}
+	return out, walk(dir)
+}
+
+func isManifest(data []byte) bool {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			return false
+		}
+		if m["apiVersion"] != nil && m["kind"] != nil {
+			return true
+		}
+	}
+}
+
+var _ = sops.MetadataKey
