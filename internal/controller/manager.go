@@ -18,6 +18,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/keys"
 )
 
 // NewScheme returns a scheme with the core types and lacre's APIs.
@@ -57,8 +58,9 @@ type Options struct {
 // Manager is a running-ready controller manager and its artifact server.
 type Manager struct {
 	ctrl.Manager
-	Storage *artifact.Store
-	cleanup []func()
+	Storage        *artifact.Store
+	Kustomizations *KustomizationReconciler
+	cleanup        []func()
 }
 
 // Close stops the artifact server and removes a temporary storage dir.
@@ -155,6 +157,17 @@ func NewManager(opts Options) (*Manager, error) {
 	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
 		return nil, err
 	}
+	ks := &KustomizationReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Fetcher:   &artifact.Fetcher{},
+		Recorder:  mgr.GetEventRecorderFor("lacre-kustomize-controller"),
+		KeyCache:  &keys.Cache{},
+	}
+	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
+		return nil, err
+	}
+	m.Kustomizations = ks
 	m.Manager = mgr
 	ok = true
 	return m, nil

@@ -1,0 +1,436 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/api/meta"
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/build"
+	"github.com/lacre/lacre/keys"
+	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/pgp"
+	"github.com/lacre/lacre/sops"
+)
+
+// Labels set on every applied object.
+const (
+	NameLabel      = "kustomize.toolkit.fluxcd.io/name"
+	NamespaceLabel = "kustomize.toolkit.fluxcd.io/namespace"
+	fieldOwner     = "kustomize-controller"
+	sourceIndexKey = ".metadata.source"
+)
+
+// UnwrapCalls counts real data-key unwraps (cache misses) by key type.
+var UnwrapCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "lacre_key_unwraps_total",
+	Help: "Data-key unwrap operations performed (cache misses), by master key type.",
+}, []string{"type"})
+
+func init() { metrics.Registry.MustRegister(UnwrapCalls) }
+
+// KustomizationReconciler builds, decrypts and applies Kustomizations.
+type KustomizationReconciler struct {
+	client.Client
+	APIReader client.Reader
+	Fetcher   *artifact.Fetcher
+	Recorder  record.EventRecorder
+	KeyCache  *keys.Cache
+	// unwraps counts cache misses (for tests and the benchmark).
+	unwraps atomic.Int64
+}
+
+// Unwraps returns the number of real key unwraps so far.
+func (r *KustomizationReconciler) Unwraps() int64 { return r.unwraps.Load() }
+
+// SetupWithManager registers the reconciler and its source watch.
+func (r *KustomizationReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, concurrency int) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &kustomizev1.Kustomization{}, sourceIndexKey, func(o client.Object) []string {
+		k := o.(*kustomizev1.Kustomization)
+		ns := k.Spec.SourceRef.Namespace
+		if ns == "" {
+			ns = k.Namespace
+		}
+		return []string{ns + "/" + k.Spec.SourceRef.Name}
+	}); err != nil {
+		return err
+	}
+	if concurrency < 1 {
+		concurrency = 4
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requestedAtChanged{}))).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.forSource), builder.WithPredicates(artifactChanged{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
+		Complete(r)
+}
+
+type artifactChanged struct{ predicate.Funcs }
+
+func (artifactChanged) Update(e eventUpdate) bool {
+	o, n := e.ObjectOld.(*sourcev1.GitRepository), e.ObjectNew.(*sourcev1.GitRepository)
+	if n.Status.Artifact == nil {
+		return false
+	}
+	return o.Status.Artifact == nil || o.Status.Artifact.Revision != n.Status.Artifact.Revision || o.Status.Artifact.Digest != n.Status.Artifact.Digest
+}
+
+func (r *KustomizationReconciler) forSource(ctx context.Context, o client.Object) []reconcile.Request {
+	var list kustomizev1.KustomizationList
+	if err := r.List(ctx, &list, client.MatchingFields{sourceIndexKey: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, k := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: k.Namespace, Name: k.Name}})
+	}
+	return out
+}
+
+func (r *KustomizationReconciler) event(obj *kustomizev1.Kustomization, typ, reason, msg string) {
+	if r.Recorder != nil {
+		r.Recorder.Event(obj, typ, reason, msg)
+	}
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := &kustomizev1.Kustomization{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		if obj.Spec.Prune && !obj.Spec.Suspend && obj.Status.Inventory != nil {
+			if _, err := r.prune(ctx, obj, obj.Status.Inventory.Entries, nil); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		if controllerutil.RemoveFinalizer(obj, kustomizev1.KustomizationFinalizer) {
+			return ctrl.Result{}, r.Update(ctx, obj)
+		}
+		return ctrl.Result{}, nil
+	}
+	if controllerutil.AddFinalizer(obj, kustomizev1.KustomizationFinalizer) {
+		if err := r.Update(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if obj.Spec.Suspend {
+		return ctrl.Result{}, nil
+	}
+	patch := client.MergeFrom(obj.DeepCopy())
+	if v, ok := obj.Annotations[meta.ReconcileRequestAnnotation]; ok {
+		obj.Status.LastHandledReconcileAt = v
+	}
+	res, recErr := r.reconcile(ctx, obj)
+	obj.Status.ObservedGeneration = obj.Generation
+	if err := r.Status().Patch(ctx, obj, patch); err != nil {
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, errors.Join(recErr, err)
+	}
+	return res, recErr
+}
+
+func (r *KustomizationReconciler) fail(obj *kustomizev1.Kustomization, reason, msg string, stalled bool) {
+	markFailed(&obj.Status.Conditions, obj.Generation, reason, msg, stalled)
+	r.event(obj, corev1.EventTypeWarning, reason, msg)
+}
+
+func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, error) {
+	retry := ctrl.Result{RequeueAfter: obj.GetRetryInterval()}
+	gen := obj.Generation
+	ref := obj.Spec.SourceRef
+	if ref.Kind != sourcev1.GitRepositoryKind {
+		r.fail(obj, kustomizev1.ArtifactFailedReason, fmt.Sprintf("source kind %q is not supported", ref.Kind), true)
+		return ctrl.Result{}, nil
+	}
+	srcNS := ref.Namespace
+	if srcNS == "" {
+		srcNS = obj.Namespace
+	}
+	src := &sourcev1.GitRepository{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: srcNS, Name: ref.Name}, src); err != nil {
+		r.fail(obj, kustomizev1.ArtifactFailedReason, fmt.Sprintf("Source '%s/%s/%s' not found", ref.Kind, srcNS, ref.Name), false)
+		return retry, nil
+	}
+	art := src.Status.Artifact
+	if art == nil {
+		r.fail(obj, kustomizev1.ArtifactFailedReason, fmt.Sprintf("Source '%s/%s/%s' is not ready, artifact not found", ref.Kind, srcNS, ref.Name), false)
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	for _, dep := range obj.Spec.DependsOn {
+		ns := dep.Namespace
+		if ns == "" {
+			ns = obj.Namespace
+		}
+		d := &kustomizev1.Kustomization{}
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: dep.Name}, d); err != nil ||
+			d.Status.ObservedGeneration != d.Generation || !apimeta.IsStatusConditionTrue(d.Status.Conditions, meta.ReadyCondition) {
+			r.fail(obj, meta.DependencyNotReadyReason, fmt.Sprintf("dependency '%s/%s' is not ready", ns, dep.Name), false)
+			return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		}
+	}
+	obj.Status.LastAttemptedRevision = art.Revision
+	setCondition(&obj.Status.Conditions, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, "reconciling revision "+art.Revision)
+
+	files, err := r.Fetcher.Fetch(ctx, art.URL, art.Digest)
+	if err != nil {
+		r.fail(obj, kustomizev1.ArtifactFailedReason, "failed to fetch the artifact: "+err.Error(), false)
+		return retry, nil
+	}
+	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec}
+	if dec := obj.Spec.Decryption; dec != nil {
+		ids, err := r.identities(ctx, obj)
+		if err != nil {
+			r.fail(obj, kustomizev1.DecryptionFailedReason, err.Error(), false)
+			return retry, nil
+		}
+		opts.Decrypt, opts.Identities = true, ids
+	}
+	res, err := build.Build(ctx, files, opts)
+	if err != nil {
+		reason := kustomizev1.BuildFailedReason
+		if errors.Is(err, keys.ErrNoKey) || errors.Is(err, sops.ErrMACMismatch) || errors.Is(err, sops.ErrMACDecrypt) ||
+			errors.Is(err, sops.ErrDecryptValue) || errors.Is(err, build.ErrEncryptedNotDecrypted) {
+			reason = kustomizev1.DecryptionFailedReason
+		}
+		// Nothing is applied or pruned after a failed build or decryption.
+		r.fail(obj, reason, err.Error(), false)
+		return retry, nil
+	}
+	entries, err := r.apply(ctx, obj, res.Objects)
+	if err != nil {
+		r.fail(obj, kustomizev1.ReconciliationFailedReason, err.Error(), false)
+		return retry, nil
+	}
+	var old []kustomizev1.ResourceRef
+	if obj.Status.Inventory != nil {
+		old = obj.Status.Inventory.Entries
+	}
+	obj.Status.Inventory = &kustomizev1.ResourceInventory{Entries: entries}
+	if obj.Spec.Prune {
+		if _, err := r.prune(ctx, obj, old, entries); err != nil {
+			r.fail(obj, kustomizev1.PruneFailedReason, err.Error(), false)
+			return retry, nil
+		}
+	}
+	obj.Status.LastAppliedRevision = art.Revision
+	msg := "Applied revision: " + art.Revision
+	if obj.Spec.Wait || len(obj.Spec.HealthChecks) > 0 {
+		setCondition(&obj.Status.Conditions, gen, meta.HealthyCondition, metav1.ConditionTrue, meta.SucceededReason, "health checks passed")
+	}
+	markReady(&obj.Status.Conditions, gen, meta.SucceededReason, msg)
+	r.event(obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
+	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, nil
+}
+
+// identities reads the decryption Secret (in the Kustomization's own
+// namespace) with Flux's entry names: *.agekey and *.asc.
+func (r *KustomizationReconciler) identities(ctx context.Context, obj *kustomizev1.Kustomization) ([]keys.Identity, error) {
+	ref := obj.Spec.Decryption.SecretRef
+	if ref == nil {
+		return nil, errors.New("decryption.secretRef is required (ambient cloud credentials are not enabled)")
+	}
+	sec := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, sec); err != nil {
+		return nil, fmt.Errorf("cannot get decryption Secret '%s/%s': %s", obj.Namespace, ref.Name, reasonOf(err))
+	}
+	var ids []keys.Identity
+	names := make([]string, 0, len(sec.Data))
+	for n := range sec.Data {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := sec.Data[n]
+		switch {
+		case strings.HasSuffix(n, ".agekey"):
+			got, err := agekeys.ParseIdentities(bytes.NewReader(v))
+			if err != nil {
+				return nil, fmt.Errorf("decryption Secret '%s/%s' entry %q: %v", obj.Namespace, ref.Name, n, err)
+			}
+			ids = append(ids, got...)
+		case strings.HasSuffix(n, ".asc"):
+			id, err := pgp.ParseArmoredIdentities(v)
+			if err != nil {
+				return nil, fmt.Errorf("decryption Secret '%s/%s' entry %q: %v", obj.Namespace, ref.Name, n, err)
+			}
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("decryption Secret '%s/%s' holds no *.agekey or *.asc entry", obj.Namespace, ref.Name)
+	}
+	scope := string(sec.UID) + "/" + sec.ResourceVersion
+	return r.KeyCache.Wrap(scope, ids, func(typ string) {
+		r.unwraps.Add(1)
+		UnwrapCalls.WithLabelValues(typ).Inc()
+	}), nil
+}
+
+func stage(u *unstructured.Unstructured) int {
+	switch u.GetKind() {
+	case "CustomResourceDefinition":
+		return 0
+	case "Namespace":
+		return 1
+	case "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Role", "RoleBinding":
+		return 2
+	case "ConfigMap", "Secret":
+		return 3
+	}
+	return 4
+}
+
+func inventoryID(u *unstructured.Unstructured) kustomizev1.ResourceRef {
+	gvk := u.GroupVersionKind()
+	return kustomizev1.ResourceRef{ID: fmt.Sprintf("%s_%s_%s_%s", u.GetNamespace(), u.GetName(), gvk.Group, gvk.Kind), Version: gvk.Version}
+}
+
+// apply server-side applies the objects in stages, writing only objects
+// whose dry-run result differs from the live object.
+func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]kustomizev1.ResourceRef, error) {
+	sort.SliceStable(objs, func(i, j int) bool { return stage(objs[i]) < stage(objs[j]) })
+	var entries []kustomizev1.ResourceRef
+	for _, u := range objs {
+		ann := u.GetAnnotations()
+		if ann[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue || ann[kustomizev1.SSAAnnotation] == "Ignore" {
+			entries = append(entries, inventoryID(u))
+			continue
+		}
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[NameLabel], labels[NamespaceLabel] = obj.Name, obj.Namespace
+		u.SetLabels(labels)
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(u.GroupVersionKind())
+		err := r.Get(ctx, client.ObjectKeyFromObject(u), live)
+		exists := err == nil
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%s/%s: %v", u.GetKind(), u.GetName(), err)
+		}
+		if exists && ann[kustomizev1.SSAAnnotation] == "IfNotPresent" {
+			entries = append(entries, inventoryID(u))
+			continue
+		}
+		if exists {
+			dry := u.DeepCopy()
+			if err := r.Patch(ctx, dry, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership, client.DryRunAll); err == nil && !drifted(live, dry) {
+				entries = append(entries, inventoryID(u))
+				continue
+			}
+		}
+		if err := r.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+			if obj.Spec.Force && exists && (apierrors.IsInvalid(err) || strings.Contains(err.Error(), "immutable")) {
+				if derr := r.Delete(ctx, live); derr == nil || apierrors.IsNotFound(derr) {
+					err = r.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s/%s/%s apply failed: %v", u.GetKind(), u.GetNamespace(), u.GetName(), scrubAPIError(err))
+			}
+		}
+		entries = append(entries, inventoryID(u))
+	}
+	return entries, nil
+}
+
+// scrubAPIError keeps the reason of an API error without echoing the
+// object (which may be a decrypted Secret).
+func scrubAPIError(err error) string {
+	var se apierrors.APIStatus
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (%d)", se.Status().Reason, se.Status().Code)
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+// drifted compares the dry-run result with the live object, ignoring
+// server-managed metadata and status.
+func drifted(live, dry *unstructured.Unstructured) bool {
+	norm := func(u *unstructured.Unstructured) map[string]any {
+		c := u.DeepCopy().Object
+		delete(c, "status")
+		if m, ok := c["metadata"].(map[string]any); ok {
+			for _, k := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"} {
+				delete(m, k)
+			}
+		}
+		return c
+	}
+	return !equalJSON(norm(live), norm(dry))
+}
+
+// prune deletes objects of old that are not in keep and still carry this
+// Kustomization's labels.
+func (r *KustomizationReconciler) prune(ctx context.Context, obj *kustomizev1.Kustomization, old, keep []kustomizev1.ResourceRef) (int, error) {
+	kept := map[string]bool{}
+	for _, e := range keep {
+		kept[e.ID] = true
+	}
+	n := 0
+	for i := len(old) - 1; i >= 0; i-- {
+		e := old[i]
+		if kept[e.ID] {
+			continue
+		}
+		parts := strings.Split(e.ID, "_")
+		if len(parts) != 4 {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Group: parts[2], Version: e.Version, Kind: parts[3]})
+		if err := r.Get(ctx, types.NamespacedName{Namespace: parts[0], Name: parts[1]}, u); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return n, err
+		}
+		l := u.GetLabels()
+		if l[NameLabel] != obj.Name || l[NamespaceLabel] != obj.Namespace ||
+			u.GetAnnotations()[kustomizev1.PruneAnnotation] == kustomizev1.DisabledValue ||
+			u.GetAnnotations()[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue {
+			continue
+		}
+		if err := r.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+			return n, fmt.Errorf("pruning %s: %v", e.ID, scrubAPIError(err))
+		}
+		n++
+	}
+	return n, nil
+}

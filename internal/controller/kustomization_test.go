@@ -1,0 +1,252 @@
+package controller
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/api/meta"
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/keys"
+	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/pgp"
+	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
+)
+
+const guideCanary = "change-me-CANARY-5e1f"
+
+// basicAuth is the seed guide's `kubectl create secret generic basic-auth
+// --dry-run=client -o yaml`.
+func basicAuth(ns string) string {
+	return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: basic-auth\n  namespace: " + ns + "\ndata:\n  password: " +
+		"Y2hhbmdlLW1lLUNBTkFSWS01ZTFm" + "\n  user: YWRtaW4=\n"
+}
+
+func encryptFor(t *testing.T, r keys.Recipient, plain string) string {
+	t.Helper()
+	out, err := sopsfile.Encrypt(context.Background(), []byte(plain), sopsfile.EncryptOptions{
+		InputFormat: formats.YAML, OutputFormat: formats.YAML, Groups: [][]keys.Recipient{{r}},
+		Rules: sopsfile.Rules{EncryptedRegex: "^(data|stringData)$"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func getKS(g Gomega, ns, name string) *kustomizev1.Kustomization {
+	k := &kustomizev1.Kustomization{}
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: name}, k)).To(Succeed())
+	return k
+}
+
+func ksReady(g Gomega, ns, name string) *kustomizev1.Kustomization {
+	k := getKS(g, ns, name)
+	c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
+	g.Expect(c).NotTo(BeNil())
+	g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+	g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
+	return k
+}
+
+func createSource(t *testing.T, g Gomega, ns, url string) {
+	src := gitRepo(ns, "my-secrets", url, &sourcev1.GitRepositoryRef{Branch: "main"})
+	src.Spec.Interval = metav1.Duration{Duration: time.Minute}
+	g.Expect(testClient.Create(testCtx, src)).To(Succeed())
+}
+
+func createKS(g Gomega, ns, secret string) {
+	ks := &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-secrets"},
+		Spec: kustomizev1.KustomizationSpec{
+			Interval:   metav1.Duration{Duration: 10 * time.Minute},
+			Path:       "./clusters/cluster0",
+			Prune:      true,
+			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
+			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: secret}},
+		},
+	}
+	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
+}
+
+func requestReconcile(g Gomega, obj client.Object) {
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	a := obj.GetAnnotations()
+	if a == nil {
+		a = map[string]string{}
+	}
+	a[meta.ReconcileRequestAnnotation] = time.Now().Format(time.RFC3339Nano)
+	obj.SetAnnotations(a)
+	g.Expect(testClient.Patch(testCtx, obj, patch)).To(Succeed())
+}
+
+// TestSeedGuideAge follows the seed guide with age keys: an encrypted
+// Secret in Git, a sops-age Secret, a GitRepository and a Kustomization
+// with decryption; then an unchanged reconcile, a tampered file and a
+// prune.
+func TestSeedGuideAge(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	sys := newNamespace(t)
+	app := sys + "-app"
+	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+
+	id, _ := age.GenerateX25519Identity()
+	r, _ := agekeys.ParseRecipient(id.Recipient().String())
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("secrets", "main")
+	repo.Commit("secrets", map[string]string{
+		"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app)),
+		"clusters/cluster0/config.yaml":     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: " + app + "\ndata:\n  a: b\n",
+		"clusters/cluster0/.sops.yaml":      "creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    age: " + id.Recipient().String() + "\n",
+		"clusters/cluster0/.sops.pub.asc":   "public key\n",
+	})
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-age"},
+		StringData: map[string]string{"age.agekey": id.String()}})).To(Succeed())
+	createSource(t, g, sys, repo.URL())
+	createKS(g, sys, "sops-age")
+
+	var rv string
+	g.Eventually(func(g Gomega) {
+		k := ksReady(g, sys, "my-secrets")
+		g.Expect(k.Status.LastAppliedRevision).To(HavePrefix("main@sha1:"))
+		sec := &corev1.Secret{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
+		g.Expect(string(sec.Data["password"])).To(Equal(guideCanary))
+		g.Expect(sec.Labels[NameLabel]).To(Equal("my-secrets"))
+		g.Expect(k.Status.Inventory.Entries).To(ContainElement(kustomizev1.ResourceRef{ID: app + "_basic-auth__Secret", Version: "v1"}))
+		rv = sec.ResourceVersion
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+
+	// An unchanged revision: no unwrap, no write.
+	before := testMgr.Kustomizations.Unwraps()
+	requestReconcile(g, getKS(g, sys, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		k := getKS(g, sys, "my-secrets")
+		g.Expect(k.Status.LastHandledReconcileAt).To(Equal(k.Annotations[meta.ReconcileRequestAnnotation]))
+	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	g.Expect(testMgr.Kustomizations.Unwraps()).To(Equal(before), "a second reconcile of the same revision unwrapped a key")
+	sec := &corev1.Secret{}
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
+	g.Expect(sec.ResourceVersion).To(Equal(rv), "an unchanged Secret was written again")
+
+	// A tampered file: Ready=False naming the file, the cluster untouched,
+	// nothing pruned, no secret in the condition.
+	enc := encryptFor(t, r, basicAuth(app))
+	repo.Commit("tamper", map[string]string{
+		"clusters/cluster0/basic-auth.yaml": strings.Replace(enc, "name: basic-auth", "name: basic-auth2", 1),
+		"clusters/cluster0/config.yaml":     "",
+	})
+	requestReconcile(g, getRepo(g, sys, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		k := getKS(g, sys, "my-secrets")
+		c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
+		g.Expect(c.Message).To(ContainSubstring("clusters/cluster0/basic-auth.yaml"))
+		g.Expect(c.Message).To(ContainSubstring("MAC"))
+		g.Expect(c.Message).NotTo(ContainSubstring(guideCanary))
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+	cm := &corev1.ConfigMap{}
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "settings"}, cm)).To(Succeed(), "pruned after a failed decryption")
+
+	// Fixed: applied again, and the ConfigMap removed from Git is pruned.
+	repo.Commit("fix", map[string]string{"clusters/cluster0/basic-auth.yaml": enc})
+	requestReconcile(g, getRepo(g, sys, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		ksReady(g, sys, "my-secrets")
+		err := testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "settings"}, &corev1.ConfigMap{})
+		g.Expect(err).To(HaveOccurred())
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+
+	// The plaintext never shows in events.
+	var events corev1.EventList
+	g.Expect(testClient.List(testCtx, &events, client.InNamespace(sys))).To(Succeed())
+	for _, e := range events.Items {
+		g.Expect(e.Message).NotTo(ContainSubstring(guideCanary))
+	}
+}
+
+// TestSeedGuidePGP is the guide's own flow: a gpg key without passphrase,
+// exported into the sops-gpg Secret as sops.asc.
+func TestSeedGuidePGP(t *testing.T) {
+	needCluster(t)
+	if _, err := exec.LookPath("gpg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("gpg is required in CI")
+		}
+		t.Skip("gpg is not installed")
+	}
+	g := NewWithT(t)
+	sys := newNamespace(t)
+	app := sys + "-app"
+	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+	home := t.TempDir()
+	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run() })
+	gpg := func(args ...string) string {
+		cmd := exec.Command("gpg", append([]string{"--homedir", home, "--batch"}, args...)...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gpg %v: %v", args, err)
+		}
+		return string(out)
+	}
+	gpg("--passphrase", "", "--quick-gen-key", "cluster0.yourdomain.com (flux secrets)", "default", "default", "never")
+	var fp string
+	for _, l := range strings.Split(gpg("--with-colons", "--list-secret-keys"), "\n") {
+		if strings.HasPrefix(l, "fpr:") && fp == "" {
+			fp = strings.Split(l, ":")[9]
+		}
+	}
+	r, err := pgp.NewArmoredRecipient([]byte(gpg("--armor", "--export", fp)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("secrets", "main")
+	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-gpg"},
+		StringData: map[string]string{"sops.asc": gpg("--armor", "--export-secret-keys", fp)}})).To(Succeed())
+	createSource(t, g, sys, repo.URL())
+	createKS(g, sys, "sops-gpg")
+	g.Eventually(func(g Gomega) {
+		ksReady(g, sys, "my-secrets")
+		sec := &corev1.Secret{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
+		g.Expect(string(sec.Data["password"])).To(Equal(guideCanary))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+}
+
+// TestMissingDecryptionSecret reports the missing Secret without applying.
+func TestMissingDecryptionSecret(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	sys := newNamespace(t)
+	id, _ := age.GenerateX25519Identity()
+	r, _ := agekeys.ParseRecipient(id.Recipient().String())
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("secrets", "main")
+	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(sys))})
+	createSource(t, g, sys, repo.URL())
+	createKS(g, sys, "nope")
+	g.Eventually(func(g Gomega) {
+		c := apimeta.FindStatusCondition(getKS(g, sys, "my-secrets").Status.Conditions, meta.ReadyCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
+		g.Expect(c.Message).To(ContainSubstring("cannot get decryption Secret"))
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+}
