@@ -112,6 +112,7 @@ decrypt them in the cluster.`,
 		a.groupsCommand(),
 		a.versionCommand(),
 		a.controllerCommand(),
+		a.demoCommand(),
 	)
 	return root
 }
