@@ -195,11 +195,20 @@ func TestGitRepositoryRecoversFromAPIServerRestart(t *testing.T) {
 	srv := gittest.New(t, "", "")
 	repo := srv.NewRepo("app", "main")
 	repo.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	// Create the object and stop the API server while it is being
+	// reconciled: the status write fails, the controller keeps running and
+	// gets there once the API server is back.
+	obj := gitRepo(ns, "repo", repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
+	g.Expect(testClient.Create(testCtx, obj)).To(Succeed())
 	testEnv.StopAPIServer()
-	time.Sleep(2 * time.Second)
+	time.Sleep(3 * time.Second)
 	g.Expect(testEnv.StartAPIServer(testCtx)).To(Succeed())
-	obj := gitRepo(ns, "repo", repo.URL(), nil)
-	obj.Spec.Reference = &sourcev1.GitRepositoryRef{Branch: "main"}
-	g.Eventually(func() error { return testClient.Create(testCtx, obj) }, 30*time.Second, 500*time.Millisecond).Should(Succeed())
 	g.Eventually(func(g Gomega) { g.Expect(readyRevision(g, ns, "repo")).To(HavePrefix("main@sha1:")) }, 90*time.Second, 500*time.Millisecond).Should(Succeed())
+	// And it still reacts to new work after the outage.
+	c2 := repo.Commit("two", map[string]string{"a.yaml": "a: 2\n"})
+	cur := getRepo(g, ns, "repo")
+	patch := client.MergeFrom(cur.DeepCopy())
+	cur.Annotations = map[string]string{meta.ReconcileRequestAnnotation: "after-restart"}
+	g.Expect(testClient.Patch(testCtx, cur, patch)).To(Succeed())
+	g.Eventually(func(g Gomega) { g.Expect(readyRevision(g, ns, "repo")).To(Equal("main@sha1:" + c2)) }, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 }
