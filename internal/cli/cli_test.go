@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/lacre/lacre/keys/vault/vaulttest"
 )
 
 func TestMain(m *testing.M) {
@@ -72,6 +74,13 @@ func TestScripts(t *testing.T) {
 				if got != want {
 					ts.Fatalf("exit code %d, want %d", got, want)
 				}
+			},
+			// vaultserver VAR starts a local Vault transit server (token
+			// root-token) and sets VAR to its address.
+			"vaultserver": func(ts *testscript.TestScript, neg bool, args []string) {
+				srv := vaulttest.New("root-token")
+				ts.Defer(srv.Close)
+				ts.Setenv(args[0], srv.URL)
 			},
 			// envfile VAR FILE sets VAR to the trimmed content of FILE.
 			"envfile": func(ts *testscript.TestScript, neg bool, args []string) {

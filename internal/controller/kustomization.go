@@ -37,6 +37,7 @@ import (
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/keys/pgp"
+	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/sops"
 )
 
@@ -279,6 +280,8 @@ func (r *KustomizationReconciler) identities(ctx context.Context, obj *kustomize
 				return nil, fmt.Errorf("decryption Secret '%s/%s' entry %q: %v", obj.Namespace, ref.Name, n, err)
 			}
 			ids = append(ids, got...)
+		case n == "sops.vault-token":
+			ids = append(ids, vault.NewIdentity(vault.Options{Token: strings.TrimSpace(string(v))}))
 		case strings.HasSuffix(n, ".asc"):
 			id, err := pgp.ParseArmoredIdentities(v)
 			if err != nil {
@@ -288,7 +291,7 @@ func (r *KustomizationReconciler) identities(ctx context.Context, obj *kustomize
 		}
 	}
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("decryption Secret '%s/%s' holds no *.agekey or *.asc entry", obj.Namespace, ref.Name)
+		return nil, fmt.Errorf("decryption Secret '%s/%s' holds no *.agekey, *.asc or sops.vault-token entry", obj.Namespace, ref.Name)
 	}
 	scope := string(sec.UID) + "/" + sec.ResourceVersion
 	return r.KeyCache.Wrap(scope, ids, func(typ string) {

@@ -170,6 +170,11 @@ func (s *Store) EmitPlainFile(branches sops.TreeBranches) (out []byte, err error
 	if _, err := f.WriteTo(&buf); err != nil {
 		return nil, err
 	}
+	// gopkg.in/ini.v1 can write keys it cannot read back: refuse to write a
+	// file that would not load again rather than lose it.
+	if _, err := ini.LoadSources(ini.LoadOptions{AllowNonUniqueSections: true}, buf.Bytes()); err != nil {
+		return nil, errors.New("cannot write this INI content: a key or value would not read back")
+	}
 	return buf.Bytes(), nil
 }
 
