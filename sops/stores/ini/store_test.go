@@ -2,8 +2,8 @@ package ini
 
 import (
 	"bytes"
-	"strings"
 	"os"
+	"strings"
 	"testing"
 )
 
