@@ -22,6 +22,8 @@ import (
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/keys/pgp"
+	"github.com/lacre/lacre/keys/vault"
+	"github.com/lacre/lacre/keys/vault/vaulttest"
 	"github.com/lacre/lacre/sops/formats"
 	"github.com/lacre/lacre/sopsfile"
 )
@@ -249,4 +251,42 @@ func TestMissingDecryptionSecret(t *testing.T) {
 		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
 		g.Expect(c.Message).To(ContainSubstring("cannot get decryption Secret"))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+}
+
+// TestSeedGuideVault is the guide's Vault variant: files encrypted with a
+// transit key, the token in the sops-hcvault Secret as sops.vault-token.
+func TestSeedGuideVault(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	sys := newNamespace(t)
+	app := sys + "-app"
+	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+	vsrv := vaulttest.New("vault-root-token")
+	defer vsrv.Close()
+	r, err := vault.NewRecipient(vsrv.URL+"/v1/sops/keys/firstkey", vault.Options{Token: vsrv.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("secrets", "main")
+	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-hcvault"},
+		StringData: map[string]string{"sops.vault-token": vsrv.Token}})).To(Succeed())
+	createSource(t, g, sys, repo.URL())
+	createKS(g, sys, "sops-hcvault")
+	g.Eventually(func(g Gomega) {
+		ksReady(g, sys, "my-secrets")
+		sec := &corev1.Secret{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
+		g.Expect(string(sec.Data["password"])).To(Equal(guideCanary))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+	// A second reconcile of the same revision makes no Vault call.
+	decrypts := vsrv.Decrypts.Load()
+	requestReconcile(g, getKS(g, sys, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		k := getKS(g, sys, "my-secrets")
+		g.Expect(k.Status.LastHandledReconcileAt).To(Equal(k.Annotations[meta.ReconcileRequestAnnotation]))
+		ksReady(g, sys, "my-secrets")
+	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	g.Expect(vsrv.Decrypts.Load()).To(Equal(decrypts), "an unchanged revision called Vault again")
 }
