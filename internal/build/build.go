@@ -47,6 +47,32 @@ type Options struct {
 	Decrypt         bool
 	Identities      []keys.Identity
 	DecryptionOrder []string
+	// RequireEncryptedSecrets refuses Secret manifests stored in Git without
+	// SOPS encryption.
+	RequireEncryptedSecrets bool
+}
+
+// ErrPlaintextSecret is returned, with RequireEncryptedSecrets, for a
+// Secret committed in plain text.
+var ErrPlaintextSecret = errors.New("holds a Kubernetes Secret that is not SOPS-encrypted")
+
+// plainSecret reports whether a YAML or JSON manifest file holds a Secret
+// without sops metadata.
+func plainSecret(name string, data []byte) bool {
+	f := formats.FormatForPath(name)
+	if f != formats.YAML && f != formats.JSON {
+		return false
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			return false
+		}
+		if m["kind"] == "Secret" && m["apiVersion"] == "v1" && m["sops"] == nil {
+			return true
+		}
+	}
 }
 
 // A FileError names the file a build step failed on.
@@ -99,7 +125,11 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	sort.Strings(names)
 	for _, n := range names {
 		data := files[n]
-		if f, enc := encryptedFormat(n, data); enc {
+		f, enc := encryptedFormat(n, data)
+		if !enc && opts.RequireEncryptedSecrets && plainSecret(n, data) {
+			return nil, &FileError{n, ErrPlaintextSecret}
+		}
+		if enc {
 			if !opts.Decrypt {
 				// Left as is: encrypted manifests are refused after the
 				// build, generator inputs stay ciphertext (as in Flux).

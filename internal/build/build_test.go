@@ -145,3 +145,16 @@ func TestBuildFailures(t *testing.T) {
 	_, err = Build(ctx, files, Options{Path: "../.."})
 	check("path", err, nil, "")
 }
+
+func TestRequireEncryptedSecrets(t *testing.T) {
+	files, id := fixture(t)
+	files["apps/plain-secret.yaml"] = []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: oops\nstringData:\n  k: " + canary + "\n")
+	_, err := Build(context.Background(), files, Options{Path: "apps", Decrypt: true, Identities: []keys.Identity{id}, RequireEncryptedSecrets: true})
+	if !errors.Is(err, ErrPlaintextSecret) || !strings.Contains(err.Error(), "apps/plain-secret.yaml") || strings.Contains(err.Error(), canary) {
+		t.Fatalf("got %v", err)
+	}
+	delete(files, "apps/plain-secret.yaml")
+	if _, err := Build(context.Background(), files, Options{Path: "apps", Decrypt: true, Identities: []keys.Identity{id}, RequireEncryptedSecrets: true}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -18,7 +18,9 @@ func (a *app) controllerCommand() *cobra.Command {
 		Use:   "controller",
 		Short: "Run the GitOps controllers against the cluster in KUBECONFIG or in-cluster",
 		Long: `Run lacre's controller manager: the GitRepository controller, which fetches Git
-repositories and serves their trees as artifacts over HTTP.
+repositories and serves their trees as artifacts over HTTP, and the Kustomization
+controller, which builds them with kustomize, decrypts SOPS files in memory and
+applies the result.
 
 Outside a cluster, with no flags, artifacts live in a temporary directory and are
 served on a free loopback port.`,
@@ -56,5 +58,6 @@ served on a free loopback port.`,
 	f.StringVar(&opts.StorageAddr, "storage-addr", "127.0.0.1:0", "artifact server listen address")
 	f.StringVar(&opts.StorageAdvAddr, "storage-adv-addr", "", "artifact server address advertised in artifact URLs")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
+	f.BoolVar(&opts.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 	return cmd
 }

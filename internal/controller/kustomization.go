@@ -64,6 +64,8 @@ type KustomizationReconciler struct {
 	Fetcher   *artifact.Fetcher
 	Recorder  record.EventRecorder
 	KeyCache  *keys.Cache
+	// RequireEncryptedSecrets refuses Secrets committed without SOPS.
+	RequireEncryptedSecrets bool
 	// unwraps counts cache misses (for tests and the benchmark).
 	unwraps atomic.Int64
 }
@@ -208,7 +210,7 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 		r.fail(obj, kustomizev1.ArtifactFailedReason, "failed to fetch the artifact: "+err.Error(), false)
 		return retry, nil
 	}
-	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec}
+	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec, RequireEncryptedSecrets: r.RequireEncryptedSecrets}
 	if dec := obj.Spec.Decryption; dec != nil {
 		ids, err := r.identities(ctx, obj)
 		if err != nil {
@@ -221,7 +223,7 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	if err != nil {
 		reason := kustomizev1.BuildFailedReason
 		if errors.Is(err, keys.ErrNoKey) || errors.Is(err, sops.ErrMACMismatch) || errors.Is(err, sops.ErrMACDecrypt) ||
-			errors.Is(err, sops.ErrDecryptValue) || errors.Is(err, build.ErrEncryptedNotDecrypted) {
+			errors.Is(err, sops.ErrDecryptValue) || errors.Is(err, build.ErrEncryptedNotDecrypted) || errors.Is(err, build.ErrPlaintextSecret) {
 			reason = kustomizev1.DecryptionFailedReason
 		}
 		// Nothing is applied or pruned after a failed build or decryption.

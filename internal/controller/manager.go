@@ -53,6 +53,9 @@ type Options struct {
 	// StorageAdvAddr is the address advertised in artifact URLs (default:
 	// the listen address).
 	StorageAdvAddr string
+
+	// RequireEncryptedSecrets refuses Secrets committed without SOPS.
+	RequireEncryptedSecrets bool
 }
 
 // Manager is a running-ready controller manager and its artifact server.
@@ -163,6 +166,8 @@ func NewManager(opts Options) (*Manager, error) {
 		Fetcher:   &artifact.Fetcher{},
 		Recorder:  mgr.GetEventRecorderFor("lacre-kustomize-controller"),
 		KeyCache:  &keys.Cache{},
+
+		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
 	}
 	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
 		return nil, err
