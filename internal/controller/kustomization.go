@@ -230,6 +230,17 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 		r.fail(obj, reason, err.Error(), false)
 		return retry, nil
 	}
+	if pb := obj.Spec.PostBuild; pb != nil {
+		vars, err := r.substitutions(ctx, obj)
+		if err != nil {
+			r.fail(obj, kustomizev1.BuildFailedReason, err.Error(), false)
+			return retry, nil
+		}
+		if err := build.Substitute(res.Objects, vars); err != nil {
+			r.fail(obj, kustomizev1.BuildFailedReason, "post-build substitution failed: "+err.Error(), false)
+			return retry, nil
+		}
+	}
 	entries, err := r.apply(ctx, obj, res.Objects)
 	if err != nil {
 		r.fail(obj, kustomizev1.ReconciliationFailedReason, err.Error(), false)
@@ -254,6 +265,48 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	markReady(&obj.Status.Conditions, gen, meta.SucceededReason, msg)
 	r.event(obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
 	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, nil
+}
+
+// substitutions collects postBuild variables: substituteFrom in order,
+// then substitute, which wins.
+func (r *KustomizationReconciler) substitutions(ctx context.Context, obj *kustomizev1.Kustomization) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, ref := range obj.Spec.PostBuild.SubstituteFrom {
+		key := types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}
+		var data map[string]string
+		switch ref.Kind {
+		case "ConfigMap":
+			cm := &corev1.ConfigMap{}
+			if err := r.APIReader.Get(ctx, key, cm); err != nil {
+				if apierrors.IsNotFound(err) && ref.Optional {
+					continue
+				}
+				return nil, fmt.Errorf("substituteFrom ConfigMap '%s': %s", key, reasonOf(err))
+			}
+			data = cm.Data
+		case "Secret":
+			sec := &corev1.Secret{}
+			if err := r.APIReader.Get(ctx, key, sec); err != nil {
+				if apierrors.IsNotFound(err) && ref.Optional {
+					continue
+				}
+				return nil, fmt.Errorf("substituteFrom Secret '%s': %s", key, reasonOf(err))
+			}
+			data = map[string]string{}
+			for k, v := range sec.Data {
+				data[k] = string(v)
+			}
+		default:
+			return nil, fmt.Errorf("substituteFrom kind %q is not supported", ref.Kind)
+		}
+		for k, v := range data {
+			vars[k] = v
+		}
+	}
+	for k, v := range obj.Spec.PostBuild.Substitute {
+		vars[k] = v
+	}
+	return vars, nil
 }
 
 // identities reads the decryption Secret (in the Kustomization's own

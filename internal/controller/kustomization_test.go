@@ -290,3 +290,38 @@ func TestSeedGuideVault(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
 	g.Expect(vsrv.Decrypts.Load()).To(Equal(decrypts), "an unchanged revision called Vault again")
 }
+
+// TestPostBuildFromEncryptedSecret substitutes variables taken from a
+// Secret that lacre itself decrypted from Git.
+func TestPostBuildFromEncryptedSecret(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	id, _ := age.GenerateX25519Identity()
+	r, _ := agekeys.ParseRecipient(id.Recipient().String())
+	vars := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-vars\n  namespace: " + ns + "\nstringData:\n  region: eu-west-9\n"
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("r", "main")
+	repo.Commit("c", map[string]string{
+		"vars/vars.yaml": encryptFor(t, r, vars),
+		"apps/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: " + ns + "\ndata:\n  region: ${region}\n  env: ${env:=dev}\n",
+	})
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sops-age"},
+		StringData: map[string]string{"age.agekey": id.String()}})).To(Succeed())
+	createSource(t, g, ns, repo.URL())
+	mk := func(name, path string, post *kustomizev1.PostBuild, deps []meta.NamespacedObjectReference) *kustomizev1.Kustomization {
+		return &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: kustomizev1.KustomizationSpec{
+			Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: path, Prune: true, PostBuild: post, DependsOn: deps,
+			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
+			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}}}}
+	}
+	g.Expect(testClient.Create(testCtx, mk("apps", "./apps", &kustomizev1.PostBuild{SubstituteFrom: []kustomizev1.SubstituteReference{{Kind: "Secret", Name: "cluster-vars"}}},
+		[]meta.NamespacedObjectReference{{Name: "vars"}}))).To(Succeed())
+	g.Expect(testClient.Create(testCtx, mk("vars", "./vars", nil, nil))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		ksReady(g, ns, "apps")
+		cm := &corev1.ConfigMap{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "app"}, cm)).To(Succeed())
+		g.Expect(cm.Data).To(Equal(map[string]string{"region": "eu-west-9", "env": "dev"}))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+}
