@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"context"
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/internal/demo"
@@ -21,6 +25,13 @@ itself.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Out = a.stdout
+			opts.CLI = func(ctx context.Context, args ...string) error {
+				sub := &app{stdin: a.stdin, stdout: a.stdout, stderr: a.stderr, getenv: a.getenv}
+				if code := sub.run(ctx, args); code != 0 {
+					return fmt.Errorf("lacre %s failed (exit %d)", strings.Join(args, " "), code)
+				}
+				return nil
+			}
 			return demo.Run(cmd.Context(), opts)
 		},
 	}

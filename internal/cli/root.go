@@ -113,6 +113,7 @@ decrypt them in the cluster.`,
 		a.versionCommand(),
 		a.controllerCommand(),
 		a.demoCommand(),
+		a.createCommand(),
 	)
 	return root
 }

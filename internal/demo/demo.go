@@ -44,6 +44,9 @@ type Options struct {
 	Out     io.Writer
 	BinDir  string // kube-apiserver and etcd
 	Timeout time.Duration
+	// CLI, when set, runs a lacre command line (the demo then creates the
+	// objects with `lacre create ...`, as a user would).
+	CLI func(ctx context.Context, args ...string) error
 }
 
 type demo struct {
@@ -179,22 +182,44 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopMgr()
 	go mgr.Run(mctx)
 
-	d.step("the sops-age Secret, the GitRepository and the Kustomization (decryption.provider: sops)")
-	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "sops-age"}, StringData: map[string]string{"age.agekey": id.String()}},
-		&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "my-secrets"}, Spec: sourcev1.GitRepositorySpec{
-			URL: srv.URL + "/secrets.git", Interval: metav1.Duration{Duration: time.Minute}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}},
-		&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "my-secrets"}, Spec: kustomizev1.KustomizationSpec{
-			Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./clusters/cluster0", Prune: true,
-			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
-			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}}}},
-	} {
-		if err := c.Create(ctx, o); err != nil {
+	if opts.CLI != nil {
+		kc := cl.Kubeconfig()
+		keyFile := filepath.Join(work, "age.agekey")
+		if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600); err != nil {
 			return err
 		}
-	}
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}}); err != nil {
+			return err
+		}
+		for _, args := range [][]string{
+			{"create", "secret", "sops", "sops-age", "--age-key-file=" + keyFile},
+			{"create", "source", "git", "my-secrets", "--url=" + srv.URL + "/secrets.git", "--branch=main", "--interval=1m"},
+			{"create", "kustomization", "my-secrets", "--source=my-secrets", "--path=./clusters/cluster0", "--prune=true",
+				"--interval=10m", "--decryption-provider=sops", "--decryption-secret=sops-age"},
+		} {
+			d.step("lacre %s", strings.Join(args, " "))
+			if err := opts.CLI(ctx, append(args, "--kubeconfig="+kc)...); err != nil {
+				return err
+			}
+		}
+	} else {
+		d.step("the sops-age Secret, the GitRepository and the Kustomization (decryption.provider: sops)")
+		for _, o := range []client.Object{
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "sops-age"}, StringData: map[string]string{"age.agekey": id.String()}},
+			&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "my-secrets"}, Spec: sourcev1.GitRepositorySpec{
+				URL: srv.URL + "/secrets.git", Interval: metav1.Duration{Duration: time.Minute}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}},
+			&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "my-secrets"}, Spec: kustomizev1.KustomizationSpec{
+				Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./clusters/cluster0", Prune: true,
+				SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
+				Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}}}},
+		} {
+			if err := c.Create(ctx, o); err != nil {
+				return err
+			}
+		}
 
+	}
 	d.step("waiting for the Kustomization to be Ready")
 	if err := waitFor(ctx, opts.Timeout, func() (bool, error) {
 		k := &kustomizev1.Kustomization{}

@@ -1,0 +1,363 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/api/meta"
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/source"
+	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/pgp"
+)
+
+// clusterFlags are kubectl's: namespace, kubeconfig, context.
+type clusterFlags struct {
+	namespace, kubeconfig, context string
+	export                         bool
+	timeout                        time.Duration
+}
+
+func (cf *clusterFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&cf.namespace, "namespace", "n", "flux-system", "namespace of the object")
+	f.StringVar(&cf.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&cf.context, "context", "", "kubeconfig context")
+	f.BoolVar(&cf.export, "export", false, "print the YAML instead of applying it")
+	f.DurationVar(&cf.timeout, "timeout", 2*time.Minute, "how long to wait for Ready")
+}
+
+func (cf *clusterFlags) client() (client.Client, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if cf.kubeconfig != "" {
+		rules.ExplicitPath = cf.kubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cf.context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no cluster: %v", err)
+	}
+	return client.New(cfg, client.Options{Scheme: controller.NewScheme()})
+}
+
+func (a *app) printYAML(objs ...client.Object) error {
+	for i, o := range objs {
+		gvks, _, err := controller.NewScheme().ObjectKinds(o)
+		if err == nil && len(gvks) > 0 {
+			o.GetObjectKind().SetGroupVersionKind(gvks[0])
+		}
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			return err
+		}
+		// Drop empty status and creationTimestamp, as flux --export does.
+		var m map[string]any
+		_ = yaml.Unmarshal(b, &m)
+		delete(m, "status")
+		if md, ok := m["metadata"].(map[string]any); ok {
+			delete(md, "creationTimestamp")
+		}
+		b, _ = yaml.Marshal(m)
+		if i > 0 || len(objs) > 1 {
+			fmt.Fprintln(a.stdout, "---")
+		}
+		a.stdout.Write(b)
+	}
+	return nil
+}
+
+// upsert creates or updates objects (spec and data, not status).
+func upsert(ctx context.Context, c client.Client, objs ...client.Object) error {
+	for _, o := range objs {
+		existing := o.DeepCopyObject().(client.Object)
+		err := c.Get(ctx, client.ObjectKeyFromObject(o), existing)
+		switch {
+		case apierrors.IsNotFound(err):
+			if err := c.Create(ctx, o); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			o.SetResourceVersion(existing.GetResourceVersion())
+			if err := c.Update(ctx, o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func waitReady(ctx context.Context, c client.Client, o client.Object, timeout time.Duration, conds func() []metav1.Condition) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); err == nil && o.GetGeneration() > 0 {
+			if cond := apimeta.FindStatusCondition(conds(), meta.ReadyCondition); cond != nil && cond.ObservedGeneration == o.GetGeneration() {
+				if cond.Status == metav1.ConditionTrue {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("not ready: %s", cond.Message)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (a *app) createCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "create", Short: "Create sources, Kustomizations and decryption Secrets"}
+	src := &cobra.Command{Use: "source", Short: "Create sources"}
+	src.AddCommand(a.createSourceGitCommand())
+	sec := &cobra.Command{Use: "secret", Short: "Create Secrets"}
+	sec.AddCommand(a.createSecretSopsCommand())
+	cmd.AddCommand(src, a.createKustomizationCommand(), sec)
+	return cmd
+}
+
+func (a *app) createSourceGitCommand() *cobra.Command {
+	var cf clusterFlags
+	var url, branch, tag, semver, commit, secretRef, username, password, keyFile, knownHosts string
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "git NAME --url URL [--branch B|--tag T|--tag-semver R|--commit SHA]",
+		Short: "Create or update a GitRepository and wait for its artifact",
+		Example: `  lacre create source git my-secrets --url=https://github.com/me/secrets --branch=main --interval=1m
+  lacre create source git app --url=ssh://git@github.com/me/app --private-key-file=./id_ed25519 --export`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if url == "" {
+				return codef(codeGeneric, "--url is required")
+			}
+			if err := source.ValidateURL(url); err != nil {
+				return withCode(codeGeneric, err)
+			}
+			repo := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace},
+				Spec: sourcev1.GitRepositorySpec{URL: url, Interval: metav1.Duration{Duration: interval},
+					Reference: &sourcev1.GitRepositoryRef{Branch: branch, Tag: tag, SemVer: semver, Commit: commit}}}
+			if branch == "" && tag == "" && semver == "" && commit == "" {
+				repo.Spec.Reference.Branch = "master"
+			}
+			var objs []client.Object
+			switch {
+			case secretRef != "":
+				repo.Spec.SecretRef = &meta.LocalObjectReference{Name: secretRef}
+			case username != "" || keyFile != "":
+				s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace}, StringData: map[string]string{}}
+				if username != "" {
+					s.StringData["username"], s.StringData["password"] = username, password
+				}
+				if keyFile != "" {
+					data, err := os.ReadFile(keyFile)
+					if err != nil {
+						return codef(codeGeneric, "--private-key-file: %v", err)
+					}
+					s.StringData["identity"] = string(data)
+					if knownHosts != "" {
+						kh, err := os.ReadFile(knownHosts)
+						if err != nil {
+							return codef(codeGeneric, "--known-hosts-file: %v", err)
+						}
+						s.StringData["known_hosts"] = string(kh)
+					}
+				}
+				repo.Spec.SecretRef = &meta.LocalObjectReference{Name: args[0]}
+				objs = append(objs, s)
+			}
+			if cf.export {
+				// As flux: the export holds the GitRepository only.
+				return a.printYAML(repo)
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := upsert(cmd.Context(), c, append(objs, repo)...); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "lacre: GitRepository %s/%s applied, waiting for the artifact\n", cf.namespace, args[0])
+			if err := waitReady(cmd.Context(), c, repo, cf.timeout, func() []metav1.Condition { return repo.Status.Conditions }); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "fetched revision: %s\n", repo.Status.Artifact.Revision)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&url, "url", "", "repository URL: http(s):// or ssh://")
+	f.StringVar(&branch, "branch", "", "branch to follow")
+	f.StringVar(&tag, "tag", "", "tag to check out")
+	f.StringVar(&semver, "tag-semver", "", "semver range of tags")
+	f.StringVar(&commit, "commit", "", "commit to check out")
+	f.StringVar(&secretRef, "secret-ref", "", "existing Secret with credentials")
+	f.StringVarP(&username, "username", "u", "", "HTTPS user (creates the credentials Secret)")
+	f.StringVarP(&password, "password", "p", "", "HTTPS password")
+	f.StringVar(&keyFile, "private-key-file", "", "SSH private key (creates the credentials Secret)")
+	f.StringVar(&knownHosts, "known-hosts-file", "", "known_hosts for SSH")
+	f.DurationVar(&interval, "interval", time.Minute, "how often to check for new commits")
+	return cmd
+}
+
+func (a *app) createKustomizationCommand() *cobra.Command {
+	var cf clusterFlags
+	var src, path, provider, decSecret, targetNS, sa string
+	var prune, wait bool
+	var interval time.Duration
+	var dependsOn []string
+	cmd := &cobra.Command{
+		Use:   "kustomization NAME --source=GitRepository/NAME[.NS] --path=./...",
+		Short: "Create or update a Kustomization and wait for it to be Ready",
+		Example: `  lacre create kustomization my-secrets --source=my-secrets --path=./clusters/cluster0 \
+    --prune=true --interval=10m --decryption-provider=sops --decryption-secret=sops-gpg`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if src == "" {
+				return codef(codeGeneric, "--source is required")
+			}
+			kind, name := "GitRepository", src
+			if k, n, ok := strings.Cut(src, "/"); ok {
+				kind, name = k, n
+			}
+			if kind != "GitRepository" {
+				return codef(codeGeneric, "unknown source kind %q: only GitRepository is supported", kind)
+			}
+			srcNS := ""
+			if n, ns, ok := strings.Cut(name, "."); ok {
+				name, srcNS = n, ns
+			}
+			if path != "" && !strings.HasPrefix(path, "./") {
+				return codef(codeGeneric, "--path must start with ./")
+			}
+			ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace},
+				Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: interval}, Path: path, Prune: prune, Wait: wait,
+					TargetNamespace: targetNS, ServiceAccountName: sa,
+					SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: kind, Name: name, Namespace: srcNS}}}
+			for _, d := range dependsOn {
+				n, ns, _ := strings.Cut(d, ".")
+				ks.Spec.DependsOn = append(ks.Spec.DependsOn, meta.NamespacedObjectReference{Name: n, Namespace: ns})
+			}
+			if provider != "" {
+				if provider != kustomizev1.DecryptionProviderSOPS {
+					return codef(codeGeneric, "unknown decryption provider %q: use sops", provider)
+				}
+				ks.Spec.Decryption = &kustomizev1.Decryption{Provider: provider}
+				if decSecret != "" {
+					ks.Spec.Decryption.SecretRef = &meta.LocalObjectReference{Name: decSecret}
+				}
+			} else if decSecret != "" {
+				return codef(codeGeneric, "--decryption-secret needs --decryption-provider=sops")
+			}
+			if cf.export {
+				return a.printYAML(ks)
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := upsert(cmd.Context(), c, ks); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "lacre: Kustomization %s/%s applied, waiting for it to be Ready\n", cf.namespace, args[0])
+			if err := waitReady(cmd.Context(), c, ks, cf.timeout, func() []metav1.Condition { return ks.Status.Conditions }); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "applied revision: %s\n", ks.Status.LastAppliedRevision)
+			return nil
+		},
+	}
+	cf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&src, "source", "", "source: [GitRepository/]NAME[.NAMESPACE]")
+	f.StringVar(&path, "path", "", "path in the source, starting with ./")
+	f.BoolVar(&prune, "prune", false, "delete objects removed from the source")
+	f.BoolVar(&wait, "wait", false, "wait for the applied objects to be healthy")
+	f.DurationVar(&interval, "interval", time.Minute, "reconcile interval")
+	f.StringVar(&provider, "decryption-provider", "", "decryption provider: sops")
+	f.StringVar(&decSecret, "decryption-secret", "", "Secret with the decryption keys (*.agekey, *.asc, sops.vault-token)")
+	f.StringVar(&targetNS, "target-namespace", "", "namespace for the applied objects")
+	f.StringVar(&sa, "service-account", "", "service account to impersonate")
+	f.StringSliceVar(&dependsOn, "depends-on", nil, "Kustomizations that must be Ready first (NAME[.NAMESPACE])")
+	return cmd
+}
+
+func (a *app) createSecretSopsCommand() *cobra.Command {
+	var cf clusterFlags
+	var ageFiles, pgpFiles []string
+	var vaultToken string
+	cmd := &cobra.Command{
+		Use:   "sops NAME [--age-key-file F] [--pgp-key-file F] [--vault-token T]",
+		Short: "Create the decryption Secret with Flux's entry names (*.agekey, *.asc, sops.vault-token)",
+		Example: `  gpg --export-secret-keys --armor "$KEY_FP" > key.asc
+  lacre create secret sops sops-gpg --pgp-key-file=key.asc
+  lacre create secret sops sops-age --age-key-file=age.agekey --export`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace}, StringData: map[string]string{}}
+			for i, f := range ageFiles {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					return codef(codeGeneric, "--age-key-file: %v", err)
+				}
+				if _, err := agekeys.ParseIdentities(strings.NewReader(string(data))); err != nil {
+					return codef(codeGeneric, "--age-key-file %s: %v", f, err)
+				}
+				s.StringData[fmt.Sprintf("age%d.agekey", i)] = string(data)
+			}
+			for i, f := range pgpFiles {
+				data, err := os.ReadFile(f)
+				if err != nil {
+					return codef(codeGeneric, "--pgp-key-file: %v", err)
+				}
+				if _, err := pgp.ParseArmoredIdentities(data); err != nil {
+					return codef(codeGeneric, "--pgp-key-file %s: %v", f, err)
+				}
+				s.StringData[fmt.Sprintf("key%d.asc", i)] = string(data)
+			}
+			if vaultToken != "" {
+				s.StringData["sops.vault-token"] = vaultToken
+			}
+			if len(s.StringData) == 0 {
+				return codef(codeGeneric, "give at least one of --age-key-file, --pgp-key-file, --vault-token")
+			}
+			if cf.export {
+				return a.printYAML(s)
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := upsert(cmd.Context(), c, s); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "lacre: Secret %s/%s applied\n", cf.namespace, args[0])
+			return nil
+		},
+	}
+	cf.register(cmd)
+	f := cmd.Flags()
+	f.StringSliceVar(&ageFiles, "age-key-file", nil, "age identities file (repeatable)")
+	f.StringSliceVar(&pgpFiles, "pgp-key-file", nil, "armored PGP private key (repeatable)")
+	f.StringVar(&vaultToken, "vault-token", "", "Vault token for transit decryption")
+	return cmd
+}

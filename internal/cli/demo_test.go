@@ -1,0 +1,32 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/lacre/lacre/internal/testcluster"
+)
+
+// TestDemoWithCLI runs `lacre demo`, which creates the decryption Secret,
+// the GitRepository and the Kustomization with `lacre create`.
+func TestDemoWithCLI(t *testing.T) {
+	if _, err := os.Stat(testcluster.DefaultBinDir() + "/kube-apiserver"); err != nil {
+		if os.Getenv("CI") == "true" || os.Getenv("LACRE_REQUIRE_CLUSTER") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip("control plane not built")
+	}
+	var out, errb bytes.Buffer
+	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: os.Getenv}
+	if code := a.run(context.Background(), []string{"demo"}); code != 0 {
+		t.Fatalf("demo exited %d:\n%s\n%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"lacre create kustomization my-secrets", "fetched revision: main@sha1:", "applied revision: main@sha1:", "password = rotated-by-the-demo"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
