@@ -24,7 +24,7 @@ func TestDemoWithCLI(t *testing.T) {
 	if code := a.run(context.Background(), []string{"demo"}); code != 0 {
 		t.Fatalf("demo exited %d:\n%s\n%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"lacre create kustomization my-secrets", "fetched revision: main@sha1:", "applied revision: main@sha1:", "password = rotated-by-the-demo"} {
+	for _, want := range []string{"lacre create kustomization my-secrets", "fetched revision: main@sha1:", "applied revision: main@sha1:", "password = rotated-by-the-demo", "NAME        REVISION", "Kustomization flux-system/my-secrets: main@sha1:"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -114,7 +114,11 @@ decrypt them in the cluster.`,
 		a.controllerCommand(),
 		a.demoCommand(),
 		a.createCommand(),
+		a.getCommand(),
+		a.reconcileCommand(),
+		a.exportCommand(),
 	)
+	root.AddCommand(a.suspendCommands()...)
 	return root
 }
 

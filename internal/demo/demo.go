@@ -271,6 +271,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	pw, _ = read()
 	fmt.Fprintf(d.out, "    default/basic-auth password = %s (%.1fs after the push)\n", pw, time.Since(changed).Seconds())
+	if opts.CLI != nil {
+		for _, args := range [][]string{{"get", "sources", "git"}, {"get", "kustomizations"}, {"reconcile", "kustomization", "my-secrets", "--with-source"}} {
+			d.step("lacre %s", strings.Join(args, " "))
+			if err := opts.CLI(ctx, append(args, "--kubeconfig="+cl.Kubeconfig())...); err != nil {
+				return err
+			}
+		}
+	}
 	d.step("done")
 	return nil
 }
