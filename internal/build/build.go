@@ -174,11 +174,16 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		return nil, fmt.Errorf("kustomize build failed: %w", scrub(err))
 	}
 	for _, r := range rm.Resources() {
-		m, err := r.Map()
+		// Through JSON, so numbers are int64 as Kubernetes clients expect.
+		data, err := r.MarshalJSON()
 		if err != nil {
 			return nil, err
 		}
-		u := &unstructured.Unstructured{Object: m}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("built object is invalid: %v", err)
+		}
+		m := u.Object
 		if _, ok := m["sops"]; ok {
 			return nil, fmt.Errorf("%s/%s/%s %w", u.GetKind(), u.GetNamespace(), u.GetName(), ErrEncryptedNotDecrypted)
 		}

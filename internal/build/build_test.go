@@ -38,7 +38,7 @@ func fixture(t *testing.T) (artifact.Files, keys.Identity) {
 	files := artifact.Files{
 		"apps/kustomization.yaml": []byte("resources:\n  - secret.yaml\n  - cm.yaml\nsecretGenerator:\n  - name: gen\n    envs:\n      - app.env\n    files:\n      - token.json\n"),
 		"apps/secret.yaml":        encrypt(t, r, "secret.yaml", secret, sopsfile.Rules{EncryptedRegex: "^(data|stringData)$"}),
-		"apps/cm.yaml":            []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  k: v\n"),
+		"apps/cm.yaml":            []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  annotations:\n    n: \"1\"\ndata:\n  k: v\nbinaryData: {}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 3\n  selector: {matchLabels: {a: b}}\n  template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: x}]}}\n"),
 		"apps/app.env":            encrypt(t, r, "app.env", "API_KEY="+canary+"\n", sopsfile.Rules{}),
 		"apps/token.json":         encrypt(t, r, "token.json", `{"token": "`+canary+`"}`, sopsfile.Rules{}),
 		"plain/deploy.yaml":       []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: gen-cm\n"),
@@ -84,6 +84,7 @@ func TestBuildDecrypts(t *testing.T) {
 		}
 	}
 	for _, o := range res.Objects {
+		_ = o.DeepCopy() // numbers must be int64 for Kubernetes clients
 		if o.GetNamespace() != "prod" || o.GetLabels()["team"] != "a" {
 			t.Errorf("%s/%s: namespace %q labels %v", o.GetKind(), o.GetName(), o.GetNamespace(), o.GetLabels())
 		}

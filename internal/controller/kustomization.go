@@ -259,7 +259,12 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	}
 	obj.Status.LastAppliedRevision = art.Revision
 	msg := "Applied revision: " + art.Revision
-	if obj.Spec.Wait || len(obj.Spec.HealthChecks) > 0 {
+	if targets := healthTargets(obj, res.Objects); len(targets) > 0 {
+		if err := r.checkHealth(ctx, targets, obj.GetTimeout()); err != nil {
+			setCondition(&obj.Status.Conditions, gen, meta.HealthyCondition, metav1.ConditionFalse, kustomizev1.HealthCheckFailedReason, err.Error())
+			r.fail(obj, kustomizev1.HealthCheckFailedReason, err.Error(), false)
+			return retry, nil
+		}
 		setCondition(&obj.Status.Conditions, gen, meta.HealthyCondition, metav1.ConditionTrue, meta.SucceededReason, "health checks passed")
 	}
 	markReady(&obj.Status.Conditions, gen, meta.SucceededReason, msg)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"filippo.io/age"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -324,4 +326,58 @@ func TestPostBuildFromEncryptedSecret(t *testing.T) {
 		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "app"}, cm)).To(Succeed())
 		g.Expect(cm.Data).To(Equal(map[string]string{"region": "eu-west-9", "env": "dev"}))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+}
+
+// TestHealthCheckFailureAndRecovery: a Deployment that never becomes
+// available (no kubelet runs here) fails the health check; once its status
+// says available, the Kustomization recovers.
+func TestHealthCheckFailureAndRecovery(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("r", "main")
+	repo.Commit("c", map[string]string{"apps/deploy.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: ` + ns + `
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx
+`})
+	createSource(t, g, ns, repo.URL())
+	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "apps"}, Spec: kustomizev1.KustomizationSpec{
+		Interval: metav1.Duration{Duration: 10 * time.Minute}, RetryInterval: &metav1.Duration{Duration: 2 * time.Second},
+		Timeout: &metav1.Duration{Duration: 3 * time.Second}, Path: "./apps", Prune: true,
+		SourceRef:    kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
+		HealthChecks: []meta.NamespacedObjectKindReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}}}
+	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		k := getKS(g, ns, "apps")
+		c := apimeta.FindStatusCondition(k.Status.Conditions, meta.HealthyCondition)
+		g.Expect(c).NotTo(BeNil(), fmt.Sprintf("%+v %+v", k.Status.Conditions, getRepo(g, ns, "my-secrets").Status))
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(kustomizev1.HealthCheckFailedReason))
+		g.Expect(c.Message).To(ContainSubstring("Deployment/" + ns + "/web"))
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+
+	// Play the kubelet: report the Deployment as rolled out.
+	dep := &appsv1.Deployment{}
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "web"}, dep)).To(Succeed())
+	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue}, {Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable"}}}
+	g.Expect(testClient.Status().Update(testCtx, dep)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		k := ksReady(g, ns, "apps")
+		g.Expect(apimeta.IsStatusConditionTrue(k.Status.Conditions, meta.HealthyCondition)).To(BeTrue())
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 }
