@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 )
@@ -46,14 +47,14 @@ func healthTargets(obj *kustomizev1.Kustomization, applied []*unstructured.Unstr
 
 // checkHealth polls the targets with kstatus until all are Current, one
 // Failed, or the timeout passes.
-func (r *KustomizationReconciler) checkHealth(ctx context.Context, targets []healthTarget, timeout time.Duration) error {
+func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Client, targets []healthTarget, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var pending []string
 		for _, t := range targets {
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(t.gvk)
-			if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: t.namespace, Name: t.name}, u); err != nil {
+			if err := kc.Get(ctx, types.NamespacedName{Namespace: t.namespace, Name: t.name}, u); err != nil {
 				pending = append(pending, t.String()+" not found")
 				continue
 			}

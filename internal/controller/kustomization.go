@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -66,6 +67,11 @@ type KustomizationReconciler struct {
 	KeyCache  *keys.Cache
 	// RequireEncryptedSecrets refuses Secrets committed without SOPS.
 	RequireEncryptedSecrets bool
+	// Config and Direct reach the API server without the cache, for the
+	// applied objects (any kind: no informer per kind); Config is also the
+	// base of impersonating clients for spec.serviceAccountName.
+	Config *rest.Config
+	Direct client.Client
 	// unwraps counts cache misses (for tests and the benchmark).
 	unwraps atomic.Int64
 }
@@ -117,6 +123,18 @@ func (r *KustomizationReconciler) forSource(ctx context.Context, o client.Object
 	return out
 }
 
+// targetClient is the client for applied objects: impersonating
+// spec.serviceAccountName when set, so RBAC limits what a tenant applies.
+func (r *KustomizationReconciler) targetClient(obj *kustomizev1.Kustomization) (client.Client, error) {
+	sa := obj.Spec.ServiceAccountName
+	if sa == "" {
+		return r.Direct, nil
+	}
+	cfg := rest.CopyConfig(r.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", obj.Namespace, sa)}
+	return client.New(cfg, client.Options{Scheme: r.Direct.Scheme(), Mapper: r.Direct.RESTMapper()})
+}
+
 func (r *KustomizationReconciler) event(obj *kustomizev1.Kustomization, typ, reason, msg string) {
 	if r.Recorder != nil {
 		r.Recorder.Event(obj, typ, reason, msg)
@@ -131,8 +149,12 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	if !obj.DeletionTimestamp.IsZero() {
 		if obj.Spec.Prune && !obj.Spec.Suspend && obj.Status.Inventory != nil {
-			if _, err := r.prune(ctx, obj, obj.Status.Inventory.Entries, nil); err != nil {
+			kc, err := r.targetClient(obj)
+			if err != nil {
 				return ctrl.Result{}, err
+			}
+			if _, err := r.prune(ctx, kc, obj, obj.Status.Inventory.Entries, nil); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "pruning on deletion failed; objects are left in place")
 			}
 		}
 		if controllerutil.RemoveFinalizer(obj, kustomizev1.KustomizationFinalizer) {
@@ -241,7 +263,12 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 			return retry, nil
 		}
 	}
-	entries, err := r.apply(ctx, obj, res.Objects)
+	kc, err := r.targetClient(obj)
+	if err != nil {
+		r.fail(obj, kustomizev1.ReconciliationFailedReason, err.Error(), false)
+		return retry, nil
+	}
+	entries, err := r.apply(ctx, kc, obj, res.Objects)
 	if err != nil {
 		r.fail(obj, kustomizev1.ReconciliationFailedReason, err.Error(), false)
 		return retry, nil
@@ -252,7 +279,7 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	}
 	obj.Status.Inventory = &kustomizev1.ResourceInventory{Entries: entries}
 	if obj.Spec.Prune {
-		if _, err := r.prune(ctx, obj, old, entries); err != nil {
+		if _, err := r.prune(ctx, kc, obj, old, entries); err != nil {
 			r.fail(obj, kustomizev1.PruneFailedReason, err.Error(), false)
 			return retry, nil
 		}
@@ -260,7 +287,7 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	obj.Status.LastAppliedRevision = art.Revision
 	msg := "Applied revision: " + art.Revision
 	if targets := healthTargets(obj, res.Objects); len(targets) > 0 {
-		if err := r.checkHealth(ctx, targets, obj.GetTimeout()); err != nil {
+		if err := r.checkHealth(ctx, kc, targets, obj.GetTimeout()); err != nil {
 			setCondition(&obj.Status.Conditions, gen, meta.HealthyCondition, metav1.ConditionFalse, kustomizev1.HealthCheckFailedReason, err.Error())
 			r.fail(obj, kustomizev1.HealthCheckFailedReason, err.Error(), false)
 			return retry, nil
@@ -381,7 +408,7 @@ func inventoryID(u *unstructured.Unstructured) kustomizev1.ResourceRef {
 
 // apply server-side applies the objects in stages, writing only objects
 // whose dry-run result differs from the live object.
-func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]kustomizev1.ResourceRef, error) {
+func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, obj *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]kustomizev1.ResourceRef, error) {
 	sort.SliceStable(objs, func(i, j int) bool { return stage(objs[i]) < stage(objs[j]) })
 	var entries []kustomizev1.ResourceRef
 	for _, u := range objs {
@@ -398,7 +425,7 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 		u.SetLabels(labels)
 		live := &unstructured.Unstructured{}
 		live.SetGroupVersionKind(u.GroupVersionKind())
-		err := r.Get(ctx, client.ObjectKeyFromObject(u), live)
+		err := kc.Get(ctx, client.ObjectKeyFromObject(u), live)
 		exists := err == nil
 		if err != nil && !apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("%s/%s: %v", u.GetKind(), u.GetName(), err)
@@ -409,15 +436,15 @@ func (r *KustomizationReconciler) apply(ctx context.Context, obj *kustomizev1.Ku
 		}
 		if exists {
 			dry := u.DeepCopy()
-			if err := r.Patch(ctx, dry, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership, client.DryRunAll); err == nil && !drifted(live, dry) {
+			if err := kc.Patch(ctx, dry, client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership, client.DryRunAll); err == nil && !drifted(live, dry) {
 				entries = append(entries, inventoryID(u))
 				continue
 			}
 		}
-		if err := r.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
+		if err := kc.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
 			if obj.Spec.Force && exists && (apierrors.IsInvalid(err) || strings.Contains(err.Error(), "immutable")) {
-				if derr := r.Delete(ctx, live); derr == nil || apierrors.IsNotFound(derr) {
-					err = r.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
+				if derr := kc.Delete(ctx, live); derr == nil || apierrors.IsNotFound(derr) {
+					err = kc.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
 				}
 			}
 			if err != nil {
@@ -461,7 +488,7 @@ func drifted(live, dry *unstructured.Unstructured) bool {
 
 // prune deletes objects of old that are not in keep and still carry this
 // Kustomization's labels.
-func (r *KustomizationReconciler) prune(ctx context.Context, obj *kustomizev1.Kustomization, old, keep []kustomizev1.ResourceRef) (int, error) {
+func (r *KustomizationReconciler) prune(ctx context.Context, kc client.Client, obj *kustomizev1.Kustomization, old, keep []kustomizev1.ResourceRef) (int, error) {
 	kept := map[string]bool{}
 	for _, e := range keep {
 		kept[e.ID] = true
@@ -478,7 +505,7 @@ func (r *KustomizationReconciler) prune(ctx context.Context, obj *kustomizev1.Ku
 		}
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(schema.GroupVersionKind{Group: parts[2], Version: e.Version, Kind: parts[3]})
-		if err := r.Get(ctx, types.NamespacedName{Namespace: parts[0], Name: parts[1]}, u); err != nil {
+		if err := kc.Get(ctx, types.NamespacedName{Namespace: parts[0], Name: parts[1]}, u); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}
@@ -490,7 +517,7 @@ func (r *KustomizationReconciler) prune(ctx context.Context, obj *kustomizev1.Ku
 			u.GetAnnotations()[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue {
 			continue
 		}
-		if err := r.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
+		if err := kc.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
 			return n, fmt.Errorf("pruning %s: %v", e.ID, scrubAPIError(err))
 		}
 		n++

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -379,5 +380,40 @@ spec:
 	g.Eventually(func(g Gomega) {
 		k := ksReady(g, ns, "apps")
 		g.Expect(apimeta.IsStatusConditionTrue(k.Status.Conditions, meta.HealthyCondition)).To(BeTrue())
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+}
+
+// TestImpersonationDeniedByRBAC: with serviceAccountName the controller
+// applies as that account, so RBAC decides; a RoleBinding lets it through.
+func TestImpersonationDeniedByRBAC(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("r", "main")
+	repo.Commit("c", map[string]string{"apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant-cm\n  namespace: " + ns + "\ndata:\n  a: b\n"})
+	g.Expect(testClient.Create(testCtx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deployer"}})).To(Succeed())
+	createSource(t, g, ns, repo.URL())
+	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tenant"}, Spec: kustomizev1.KustomizationSpec{
+		Interval: metav1.Duration{Duration: 10 * time.Minute}, RetryInterval: &metav1.Duration{Duration: time.Second},
+		Path: "./apps", Prune: true, ServiceAccountName: "deployer",
+		SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"}}}
+	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := apimeta.FindStatusCondition(getKS(g, ns, "tenant").Status.Conditions, meta.ReadyCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Message).To(ContainSubstring("forbidden"))
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "tenant-cm"}, &corev1.ConfigMap{})).NotTo(Succeed())
+
+	g.Expect(testClient.Create(testCtx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deployer"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "create", "update", "patch", "delete"}}}})).To(Succeed())
+	g.Expect(testClient.Create(testCtx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deployer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "deployer"},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "deployer", Namespace: ns}}})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		ksReady(g, ns, "tenant")
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "tenant-cm"}, &corev1.ConfigMap{})).To(Succeed())
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 }

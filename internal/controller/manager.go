@@ -160,7 +160,13 @@ func NewManager(opts Options) (*Manager, error) {
 	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
 		return nil, err
 	}
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, err
+	}
 	ks := &KustomizationReconciler{
+		Config:    mgr.GetConfig(),
+		Direct:    direct,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Fetcher:   &artifact.Fetcher{},
