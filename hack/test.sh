@@ -55,8 +55,15 @@ if [ "$fuzztime" != 0 ]; then
   for pkg in $(go list ./...); do
     dir=$(go list -f '{{.Dir}}' "$pkg")
     for target in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' "$dir"/*_test.go 2>/dev/null | awk '{print $2}' | sort -u); do
-      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null || {
-        echo "fuzz target $target in $pkg failed" >&2; go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; exit 1; }
+      log_file=$(mktemp)
+      if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log_file" 2>&1; then
+        # A crash is saved under testdata/fuzz and fails the re-run too; a
+        # harness hiccup on a loaded machine does not.
+        echo "fuzz target $target in $pkg failed once; running it again:" >&2
+        tail -n 20 "$log_file" >&2
+        go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" || { rm -f "$log_file"; exit 1; }
+      fi
+      rm -f "$log_file"
     done
   done
 fi
