@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/lacre/lacre/keys"
+	"github.com/lacre/lacre/keys/awskms"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/rules"
@@ -37,6 +38,8 @@ func (b *backends) otherRecipient(ctx context.Context, k rules.Key) (keys.Recipi
 		return pgp.NewGPGRecipient(k.Value, b.gpgOptions()), nil
 	case keys.TypeVault:
 		return vault.NewRecipient(k.Value, b.vaultOptions())
+	case keys.TypeKMS:
+		return awskms.NewRecipient(awskms.Key{ARN: k.Value, Role: k.Role, Profile: k.AWSProfile, Context: k.Context}, b.awsOptions())
 	}
 	return nil, fmt.Errorf("master key type %q is not supported yet", k.Type)
 }
@@ -47,6 +50,8 @@ func (b *backends) otherRecipientFromStanza(ctx context.Context, s *keys.Stanza)
 		return pgp.RecipientFromStanza(s, b.gpgOptions())
 	case keys.TypeVault:
 		return vault.RecipientFromStanza(s, b.vaultOptions())
+	case keys.TypeKMS:
+		return awskms.RecipientFromStanza(s, b.awsOptions())
 	}
 	return nil, fmt.Errorf("master key type %q is not supported yet", s.Type)
 }
@@ -57,5 +62,11 @@ func (b *backends) otherIdentities() ([]keys.Identity, []error) {
 	if o := b.vaultOptions(); o.Token != "" {
 		ids = append(ids, vault.NewIdentity(o))
 	}
+	// Cloud identities call their service only for stanzas of their type.
+	ids = append(ids, awskms.NewIdentity(b.awsOptions()))
 	return ids, nil
 }
+
+// awsOptions leaves credentials, region profile and endpoint
+// (AWS_ENDPOINT_URL) to the SDK's default chain, as sops does.
+func (b *backends) awsOptions() awskms.Options { return awskms.Options{} }
