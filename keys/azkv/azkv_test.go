@@ -1,10 +1,16 @@
 package azkv
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +20,7 @@ import (
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/keys/azkv/azkvtest"
 	"github.com/lacre/lacre/keys/keystest"
+	"go.yaml.in/yaml/v3"
 )
 
 func testOpts(srv *azkvtest.Server, token string) (Options, *azkvtest.StaticCredential) {
@@ -238,5 +245,112 @@ func TestConcurrent(t *testing.T) {
 	}
 	if srv.Gets.Load() != 2 {
 		t.Errorf("gets = %d, want one per recipient", srv.Gets.Load())
+	}
+}
+
+// TestSopsInterop points the real sops CLI at the local Key Vault: sops
+// authenticates with its DefaultAzureCredential (the environment service
+// principal, against the server's token endpoint as an AD FS authority so
+// that no Entra instance discovery is needed), lacre unwraps sops's stanza,
+// and sops decrypts a file whose stanza lacre wrapped for the same data key.
+//
+// sops verifies the challenge resource (its client options are the
+// defaults): the request host must end with "." + the resource's host, so
+// the server challenges with resource "https://1:<port>", which
+// 127.0.0.1:<port> satisfies.
+func TestSopsInterop(t *testing.T) {
+	sops, err := exec.LookPath("sops")
+	if err != nil {
+		out, _ := exec.Command("go", "env", "GOPATH").Output()
+		sops = filepath.Join(strings.TrimSpace(string(out)), "bin", "sops")
+		if _, err := os.Stat(sops); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("sops is required in CI")
+			}
+			t.Skip("sops is not installed")
+		}
+	}
+	srv := azkvtest.New("sops-interop-token")
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	srv.Tenant, srv.AuthorityHost, srv.Resource = "adfs", srv.URL, "https://1:"+u.Port()
+	srv.ClientID, srv.ClientSecret = "sops-client-id", "sops-client-secret-value"
+	version := srv.CreateKey("sops-key")
+
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, srv.CertPEM(), 0o600)
+	f := filepath.Join(dir, "s.yaml")
+	os.WriteFile(f, []byte("password: hunter2\n"), 0o600)
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "AZURE_") && !strings.HasPrefix(e, "SSL_CERT_") && !strings.HasPrefix(e, "IDENTITY_") && !strings.HasPrefix(e, "MSI_") {
+			env = append(env, e)
+		}
+	}
+	env = append(env, "HOME="+dir, "SOPS_DISABLE_VERSION_CHECK=1", "SSL_CERT_FILE="+ca,
+		"AZURE_TENANT_ID=adfs", "AZURE_CLIENT_ID="+srv.ClientID, "AZURE_CLIENT_SECRET="+srv.ClientSecret,
+		"AZURE_AUTHORITY_HOST="+srv.URL)
+	run := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command(sops, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("sops %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	// No version in the URL: sops resolves it with GetKey, as lacre does.
+	out := run("encrypt", "--azure-kv", srv.KeyURL("sops-key", ""), f)
+	if srv.TokensIssued.Load() == 0 || srv.Gets.Load() == 0 {
+		t.Errorf("tokens issued %d, gets %d", srv.TokensIssued.Load(), srv.Gets.Load())
+	}
+	var doc struct {
+		Sops struct {
+			AzureKV []map[string]string `yaml:"azure_kv"`
+		} `yaml:"sops"`
+	}
+	if err := yaml.Unmarshal(out, &doc); err != nil || len(doc.Sops.AzureKV) != 1 {
+		t.Fatalf("no azure_kv stanza (%v) in:\n%s", err, out)
+	}
+	st := doc.Sops.AzureKV[0]
+	// The metadata sops writes: exactly the fields lacre's stanza has.
+	if fmt.Sprint(slices.Sorted(maps.Keys(st))) != "[created_at enc name vault_url version]" {
+		t.Errorf("sops's azure_kv fields: %v", slices.Sorted(maps.Keys(st)))
+	}
+	if st["vault_url"] != srv.URL || st["name"] != "sops-key" || st["version"] != version {
+		t.Fatalf("sops's stanza: %v", st)
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(st["enc"]); err != nil || len(raw) != 256 {
+		t.Errorf("sops's enc is not unpadded base64url of 256 bytes: %v", err)
+	}
+	if got := srv.Last(); got != (azkvtest.Request{Op: "encrypt", Name: "sops-key", Version: version, Alg: "RSA-OAEP-256"}) {
+		t.Errorf("sops's encrypt request: %+v", got)
+	}
+	ctx := context.Background()
+	opts := Options{Credential: &azkvtest.StaticCredential{Token: srv.Token}, ClientOptions: srv.ClientOptions()}
+	theirs := &keys.Stanza{Type: keys.TypeAzureKV, CreatedAt: st["created_at"], Enc: st["enc"],
+		Fields: map[string]string{"vault_url": st["vault_url"], "name": st["name"], "version": st["version"]}}
+	dataKey, err := NewIdentity(opts).Unwrap(ctx, theirs)
+	if err != nil || len(dataKey) != 32 {
+		t.Fatalf("unwrap sops's stanza: %v", err)
+	}
+	r, _ := NewRecipient(srv.KeyURL("sops-key", ""), opts)
+	ours, err := r.Wrap(ctx, dataKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ours.ID() != theirs.ID() {
+		t.Errorf("stanza ids differ: %q vs %q", ours.ID(), theirs.ID())
+	}
+	swapped := bytes.Replace(out, []byte(st["enc"]), []byte(ours.Enc), 1)
+	os.WriteFile(f, swapped, 0o600)
+	plain := run("decrypt", f)
+	if !strings.Contains(string(plain), "password: hunter2") {
+		t.Fatalf("sops decrypt with lacre's stanza:\n%s", plain)
+	}
+	if srv.Last().Op != "decrypt" || srv.Last().Version != version {
+		t.Errorf("sops's decrypt request: %+v", srv.Last())
 	}
 }
