@@ -107,24 +107,33 @@ func callError(op, key string, err error) error {
 	}
 	var ae *azidentity.AuthenticationFailedError
 	if errors.As(err, &ae) {
-		status := 0
-		if ae.RawResponse != nil {
-			status = ae.RawResponse.StatusCode
-		}
-		return fmt.Errorf("azure key vault %s with key %q: authentication failed (HTTP %d)", op, key, status)
+		return fmt.Errorf("azure key vault %s with key %q: authentication failed: %s", op, key, oneLine(ae.Error(), 800))
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("azure key vault %s with key %q: %w", op, key, err)
 	}
-	return fmt.Errorf("azure key vault %s with key %q: %v", op, key, firstLine(err.Error()))
+	// Credential chain errors (DefaultAzureCredential) list each source's
+	// reason on its own line; SDK errors never hold the request body.
+	return fmt.Errorf("azure key vault %s with key %q: %v", op, key, oneLine(err.Error(), 800))
 }
 
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	if len(s) > 300 {
-		s = s[:300] + "..."
+	return oneLine(s, 300)
+}
+
+func oneLine(s string, max int) string {
+	var words []string
+	for _, w := range strings.Fields(s) {
+		if strings.Trim(w, "-") != "" { // drop the SDK's ----- separator lines
+			words = append(words, w)
+		}
+	}
+	s = strings.Join(words, " ")
+	if len(s) > max {
+		s = s[:max] + "..."
 	}
 	return s
 }
