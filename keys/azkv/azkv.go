@@ -67,7 +67,12 @@ func (c *clients) get(vaultURL string) (*azkeys.Client, error) {
 	if c.cred == nil {
 		c.cred = c.opts.Credential
 		if c.cred == nil {
-			cred, err := azidentity.NewDefaultAzureCredential(nil)
+			var dopts *azidentity.DefaultAzureCredentialOptions
+			if c.opts.ClientOptions != nil {
+				// Same transport and cloud for token requests.
+				dopts = &azidentity.DefaultAzureCredentialOptions{ClientOptions: c.opts.ClientOptions.ClientOptions}
+			}
+			cred, err := azidentity.NewDefaultAzureCredential(dopts)
 			if err != nil {
 				return nil, fmt.Errorf("azure key vault %q: default azure credential: %v", vaultURL, err)
 			}

@@ -32,10 +32,10 @@ type secretConfig struct {
 // ParseSecretCredential returns the credential described by the JSON or YAML
 // of a Flux `sops.azure-kv` Secret key. Accepted fields: tenantId, clientId
 // and clientSecret; or tenantId, clientId, clientCertificate (PEM or
-// PKCS#12), clientCertificatePassword and clientCertificateSendChain; or only
-// clientId for a user-assigned managed identity; or appId, tenant and
-// password (az CLI output). authorityHost selects another cloud. Errors
-// never echo field values.
+// PKCS#12), clientCertificatePassword and clientCertificateSendChain; or
+// only clientId (a tenantId is ignored) for a user-assigned managed
+// identity; or appId, tenant and password (az CLI output). authorityHost
+// selects another cloud. Errors never echo field values.
 func ParseSecretCredential(data []byte) (azcore.TokenCredential, error) {
 	return parseSecretCredential(data, azcore.ClientOptions{}, false)
 }
@@ -77,7 +77,9 @@ func parseSecretCredential(data []byte, copts azcore.ClientOptions, disableInsta
 			return nil, fmt.Errorf("invalid azure key vault credential: client secret credential for app %q: %v", c.AppID, safeErr(err))
 		}
 		return cred, nil
-	case c.ClientID != "" && c.TenantID == "" && c.ClientSecret == "" && c.ClientCertificate == "":
+	case c.ClientID != "" && c.ClientSecret == "" && c.ClientCertificate == "":
+		// As Flux: a client ID without a secret or certificate names a
+		// user-assigned managed identity (a tenantId is then unused).
 		cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
 			ClientOptions: copts, ID: azidentity.ClientID(c.ClientID)})
 		if err != nil {

@@ -74,6 +74,7 @@ func TestParseSecretCredential(t *testing.T) {
 		"secret yaml":      "tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47\nclientId: c\nclientSecret: sec-1\n",
 		"certificate":      "tenantId: t\nclientId: c\nclientCertificateSendChain: true\nclientCertificate: |\n" + indent(certPEM+keyPEM) + "\n",
 		"managed identity": "clientId: 11111111-2222-3333-4444-555555555555\n",
+		"mi with tenant":   "tenantId: t\nclientId: 11111111-2222-3333-4444-555555555555\n",
 		"az cli output":    `{"appId":"a","displayName":"d","password":"sec-2","tenant":"t"}`,
 	}
 	for name, data := range good {
