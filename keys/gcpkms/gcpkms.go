@@ -82,10 +82,10 @@ func (o Options) clientOptions() ([]option.ClientOption, error) {
 	switch {
 	case o.Insecure:
 		if o.Endpoint == "" {
-			return nil, errors.New("gcp kms: an insecure connection needs an explicit endpoint")
+			return nil, errors.New("an insecure connection needs an explicit endpoint")
 		}
 		if len(o.CredentialsJSON) > 0 || o.AccessToken != "" {
-			return nil, errors.New("gcp kms: refusing to send credentials over an insecure connection")
+			return nil, errors.New("refusing to send credentials over an insecure connection")
 		}
 		co = append(co, option.WithoutAuthentication(),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
@@ -94,7 +94,7 @@ func (o Options) clientOptions() ([]option.ClientOption, error) {
 			Type string `json:"type"`
 		}
 		if err := json.Unmarshal(o.CredentialsJSON, &f); err != nil {
-			return nil, errors.New("gcp kms: credentials are not valid JSON")
+			return nil, errors.New("the credentials are not valid JSON")
 		}
 		switch f.Type {
 		case "service_account":
@@ -102,7 +102,7 @@ func (o Options) clientOptions() ([]option.ClientOption, error) {
 		case "authorized_user":
 			co = append(co, option.WithAuthCredentialsJSON(option.AuthorizedUser, o.CredentialsJSON))
 		default:
-			return nil, fmt.Errorf("gcp kms: credentials of type %q are not supported (want service_account or authorized_user)", f.Type)
+			return nil, fmt.Errorf("credentials of type %q are not supported (want service_account or authorized_user)", f.Type)
 		}
 	case o.AccessToken != "":
 		co = append(co, option.WithTokenSource(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: o.AccessToken, TokenType: "Bearer"})))
@@ -141,7 +141,10 @@ func (o Options) scrub(msg string) string {
 }
 
 // client is one lazily dialled Cloud KMS client, shared by all recipients
-// and identities made from equal Options.
+// and identities made from equal Options. Clients stay open until Close
+// (or a Recipient's or Identity's Close): a long-running caller should
+// reuse its Options, and build ClientOptions once, since Options with
+// ClientOptions are equal only to copies of the same value.
 type client struct {
 	opts Options
 	mu   sync.Mutex
@@ -195,9 +198,10 @@ func (c *client) get(ctx context.Context) (*kms.KeyManagementClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	kc, err := kms.NewKeyManagementClient(ctx, co...)
+	// The client outlives this call: dial without its cancellation.
+	kc, err := kms.NewKeyManagementClient(context.WithoutCancel(ctx), co...)
 	if err != nil {
-		return nil, fmt.Errorf("gcp kms: cannot create the client (%s): %s", c.opts.describe(), c.opts.scrub(err.Error()))
+		return nil, fmt.Errorf("cannot create the client (%s): %s", c.opts.describe(), c.opts.scrub(err.Error()))
 	}
 	c.c = kc
 	return kc, nil
@@ -289,7 +293,7 @@ func (r *Recipient) Close() error { return r.c.close() }
 func (r *Recipient) Wrap(ctx context.Context, dataKey []byte) (*keys.Stanza, error) {
 	kc, err := r.c.get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gcp kms key %q: %w", r.id, err)
 	}
 	resp, err := kc.Encrypt(ctx, &kmspb.EncryptRequest{Name: r.id, Plaintext: dataKey, PlaintextCrc32C: wrapperspb.Int64(crc(dataKey))})
 	if err != nil {
@@ -345,7 +349,7 @@ func (i *Identity) Unwrap(ctx context.Context, s *keys.Stanza) ([]byte, error) {
 	}
 	kc, err := i.c.get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gcp kms key %q: %w", id, err)
 	}
 	resp, err := kc.Decrypt(ctx, &kmspb.DecryptRequest{Name: id, Ciphertext: ct, CiphertextCrc32C: wrapperspb.Int64(crc(ct))})
 	if err != nil {

@@ -207,7 +207,8 @@ func TestCredentialsJSON(t *testing.T) {
 	} {
 		r, _ := NewRecipient(keyID, Options{Endpoint: srv.Addr, CredentialsJSON: bad})
 		_, err := r.Wrap(ctx, bytes.Repeat([]byte{1}, 32))
-		if err == nil || strings.Contains(err.Error(), "PRIVATE-SECRET") || strings.Contains(err.Error(), "/bin/true") {
+		if err == nil || strings.Contains(err.Error(), "PRIVATE-SECRET") || strings.Contains(err.Error(), "/bin/true") ||
+			!strings.Contains(err.Error(), `"`+keyID+`"`) {
 			t.Fatalf("credentials %s: %v", bad, err)
 		}
 	}
@@ -222,7 +223,7 @@ func TestOptionsAndStanzas(t *testing.T) {
 	} {
 		r, _ := NewRecipient(keyID, o)
 		_, err := r.Wrap(ctx, make([]byte, 32))
-		if err == nil || strings.Contains(err.Error(), "ya29") {
+		if err == nil || strings.Contains(err.Error(), "ya29") || !strings.Contains(err.Error(), `"`+keyID+`"`) {
 			t.Errorf("%+v: %v", o.describe(), err)
 		}
 	}
