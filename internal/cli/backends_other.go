@@ -3,15 +3,19 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/keys/awskms"
+	"github.com/lacre/lacre/keys/azkv"
+	"github.com/lacre/lacre/keys/gcpkms"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/rules"
+	"google.golang.org/api/option"
 )
 
 func (b *backends) gpgOptions() pgp.GPGOptions {
@@ -40,6 +44,14 @@ func (b *backends) otherRecipient(ctx context.Context, k rules.Key) (keys.Recipi
 		return vault.NewRecipient(k.Value, b.vaultOptions())
 	case keys.TypeKMS:
 		return awskms.NewRecipient(awskms.Key{ARN: k.Value, Role: k.Role, Profile: k.AWSProfile, Context: k.Context}, b.awsOptions())
+	case keys.TypeGCPKMS:
+		o, err := b.gcpOptions()
+		if err != nil {
+			return nil, err
+		}
+		return gcpkms.NewRecipient(k.Value, o)
+	case keys.TypeAzureKV:
+		return azkv.NewRecipient(k.Value, azkv.Options{})
 	}
 	return nil, fmt.Errorf("master key type %q is not supported yet", k.Type)
 }
@@ -52,6 +64,14 @@ func (b *backends) otherRecipientFromStanza(ctx context.Context, s *keys.Stanza)
 		return vault.RecipientFromStanza(s, b.vaultOptions())
 	case keys.TypeKMS:
 		return awskms.RecipientFromStanza(s, b.awsOptions())
+	case keys.TypeGCPKMS:
+		o, err := b.gcpOptions()
+		if err != nil {
+			return nil, err
+		}
+		return gcpkms.RecipientFromStanza(s, o)
+	case keys.TypeAzureKV:
+		return azkv.RecipientFromStanza(s, azkv.Options{})
 	}
 	return nil, fmt.Errorf("master key type %q is not supported yet", s.Type)
 }
@@ -64,9 +84,62 @@ func (b *backends) otherIdentities() ([]keys.Identity, []error) {
 	}
 	// Cloud identities call their service only for stanzas of their type.
 	ids = append(ids, awskms.NewIdentity(b.awsOptions()))
-	return ids, nil
+	var errs []error
+	if o, err := b.gcpOptions(); err != nil {
+		errs = append(errs, err)
+	} else {
+		ids = append(ids, gcpkms.NewIdentity(o))
+	}
+	// Azure: DefaultAzureCredential (environment service principal,
+	// workload identity, managed identity, Azure CLI), as sops does.
+	ids = append(ids, azkv.NewIdentity(azkv.Options{}))
+	return ids, errs
+}
+
+// gcpOptions reads what sops reads: GOOGLE_CREDENTIALS (a file path or the
+// JSON itself), GOOGLE_OAUTH_ACCESS_TOKEN and SOPS_GCP_KMS_ENDPOINT; with
+// none set, Application Default Credentials.
+func (b *backends) gcpOptions() (gcpkms.Options, error) {
+	b.gcpOnce.Do(func() { b.gcp, b.gcpErr = b.loadGCPOptions() })
+	return b.gcp, b.gcpErr
+}
+
+func (b *backends) loadGCPOptions() (gcpkms.Options, error) {
+	o := gcpkms.Options{Endpoint: b.a.env("SOPS_GCP_KMS_ENDPOINT"), AccessToken: b.a.env("GOOGLE_OAUTH_ACCESS_TOKEN")}
+	if c := strings.TrimSpace(b.a.env("GOOGLE_CREDENTIALS")); c != "" {
+		if strings.HasPrefix(c, "{") {
+			o.CredentialsJSON = []byte(c)
+		} else {
+			data, err := readBounded(c, 1<<20)
+			if err != nil {
+				return o, fmt.Errorf("GOOGLE_CREDENTIALS: %w", err)
+			}
+			o.CredentialsJSON = data
+		}
+	}
+	if d := b.a.env("SOPS_GCP_KMS_UNIVERSE_DOMAIN"); d != "" {
+		o.ClientOptions = append(o.ClientOptions, option.WithUniverseDomain(d))
+	}
+	return o, nil
 }
 
 // awsOptions leaves credentials, region profile and endpoint
 // (AWS_ENDPOINT_URL) to the SDK's default chain, as sops does.
 func (b *backends) awsOptions() awskms.Options { return awskms.Options{} }
+
+// readBounded reads a small local file (credentials), refusing large ones.
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return data, nil
+}

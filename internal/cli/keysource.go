@@ -13,6 +13,7 @@ import (
 
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/gcpkms"
 	"github.com/lacre/lacre/rules"
 )
 
@@ -126,6 +127,10 @@ type backends struct {
 	once sync.Once
 	ids  []keys.Identity
 	errs []error // problems loading identities, reported if nothing decrypts
+
+	gcpOnce sync.Once
+	gcp     gcpkms.Options
+	gcpErr  error
 }
 
 func (a *app) backends() *backends { return &backends{a: a} }
