@@ -2,6 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
@@ -13,7 +17,7 @@ import (
 
 func (a *app) controllerCommand() *cobra.Command {
 	var opts controller.Options
-	var logLevel string
+	var logLevel, ageSecret, ageNamespaces string
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the GitOps controllers against the cluster in KUBECONFIG or in-cluster",
@@ -33,11 +37,30 @@ served on a free loopback port.`,
 				return codef(codeGeneric, "invalid --log-level %q: use debug, info or error", logLevel)
 			}
 			ctrl.SetLogger(zap.New(zap.Level(lvl), zap.WriteTo(a.stderr)))
+			if ageSecret != "" {
+				ns, name, ok := strings.Cut(ageSecret, "/")
+				if !ok || ns == "" || name == "" {
+					return codef(codeGeneric, "--sops-age-secret must be NAMESPACE/NAME, got %q", ageSecret)
+				}
+				if ageNamespaces == "" {
+					return codef(codeGeneric, "%s", "--sops-age-secret needs --sops-age-secret-namespaces (a namespace label selector; \"*\" for every namespace)")
+				}
+				sel := labels.Everything()
+				if ageNamespaces != "*" {
+					var err error
+					if sel, err = labels.Parse(ageNamespaces); err != nil {
+						return codef(codeGeneric, "--sops-age-secret-namespaces: %v", err)
+					}
+				}
+				opts.Decryption.DefaultAgeSecret = types.NamespacedName{Namespace: ns, Name: name}
+				opts.Decryption.DefaultAgeNamespaces = sel
+			}
 			cfg, err := ctrl.GetConfig()
 			if err != nil {
 				return fmt.Errorf("no cluster: %v", err)
 			}
 			opts.Config = cfg
+			opts.Decryption.GCP.Endpoint = a.env("SOPS_GCP_KMS_ENDPOINT")
 			m, err := controller.NewManager(opts)
 			if err != nil {
 				return err
@@ -58,6 +81,9 @@ served on a free loopback port.`,
 	f.StringVar(&opts.StorageAddr, "storage-addr", "127.0.0.1:0", "artifact server listen address")
 	f.StringVar(&opts.StorageAdvAddr, "storage-adv-addr", "", "artifact server address advertised in artifact URLs")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
+	f.StringVar(&ageSecret, "sops-age-secret", "", "NAMESPACE/NAME of a Secret whose *.agekey entries every Kustomization in the selected namespaces may use")
+	f.StringVar(&ageNamespaces, "sops-age-secret-namespaces", "", "label selector of the namespaces --sops-age-secret applies to (\"*\": all)")
+	f.BoolVar(&opts.Decryption.AmbientCloudCredentials, "ambient-cloud-credentials", false, "let Kustomizations use the controller's own AWS/GCP/Azure identity for KMS keys")
 	f.BoolVar(&opts.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 	return cmd
 }

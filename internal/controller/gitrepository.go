@@ -83,8 +83,12 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	log := ctrl.LoggerFrom(ctx)
 	obj := &sourcev1.GitRepository{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetObject(sourcev1.GitRepositoryKind, req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	defer observeDuration(sourcev1.GitRepositoryKind, time.Now())
 	if !obj.DeletionTimestamp.IsZero() {
 		if err := r.Storage.Delete(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name); err != nil {
 			return ctrl.Result{}, err
@@ -110,6 +114,7 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	result, recErr := r.reconcile(ctx, obj)
 	obj.Status.ObservedGeneration = obj.Generation
+	recordCondition(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, obj.Status.Conditions)
 	if err := r.Status().Patch(ctx, obj, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil

@@ -10,12 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -26,7 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -37,6 +36,9 @@ import (
 	"github.com/lacre/lacre/internal/build"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/awskms"
+	"github.com/lacre/lacre/keys/azkv"
+	"github.com/lacre/lacre/keys/gcpkms"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/sops"
@@ -50,14 +52,6 @@ const (
 	sourceIndexKey = ".metadata.source"
 )
 
-// UnwrapCalls counts real data-key unwraps (cache misses) by key type.
-var UnwrapCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "lacre_key_unwraps_total",
-	Help: "Data-key unwrap operations performed (cache misses), by master key type.",
-}, []string{"type"})
-
-func init() { metrics.Registry.MustRegister(UnwrapCalls) }
-
 // KustomizationReconciler builds, decrypts and applies Kustomizations.
 type KustomizationReconciler struct {
 	client.Client
@@ -67,6 +61,8 @@ type KustomizationReconciler struct {
 	KeyCache  *keys.Cache
 	// RequireEncryptedSecrets refuses Secrets committed without SOPS.
 	RequireEncryptedSecrets bool
+	// Decryption configures default and ambient keys.
+	Decryption DecryptionOptions
 	// Config and Direct reach the API server without the cache, for the
 	// applied objects (any kind: no informer per kind); Config is also the
 	// base of impersonating clients for spec.serviceAccountName.
@@ -145,8 +141,12 @@ func (r *KustomizationReconciler) event(obj *kustomizev1.Kustomization, typ, rea
 func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := &kustomizev1.Kustomization{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetObject(kustomizev1.KustomizationKind, req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	defer observeDuration(kustomizev1.KustomizationKind, time.Now())
 	if !obj.DeletionTimestamp.IsZero() {
 		if obj.Spec.Prune && !obj.Spec.Suspend && obj.Status.Inventory != nil {
 			kc, err := r.targetClient(obj)
@@ -176,6 +176,7 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	res, recErr := r.reconcile(ctx, obj)
 	obj.Status.ObservedGeneration = obj.Generation
+	recordCondition(kustomizev1.KustomizationKind, obj.Namespace, obj.Name, obj.Status.Conditions)
 	if err := r.Status().Patch(ctx, obj, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
@@ -236,12 +237,18 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	if dec := obj.Spec.Decryption; dec != nil {
 		ids, err := r.identities(ctx, obj)
 		if err != nil {
+			Decryptions.WithLabelValues("secret_error").Inc()
 			r.fail(obj, kustomizev1.DecryptionFailedReason, err.Error(), false)
 			return retry, nil
 		}
 		opts.Decrypt, opts.Identities = true, ids
 	}
 	res, err := build.Build(ctx, files, opts)
+	if opts.Decrypt {
+		if o := decryptionOutcome(err); o != "" {
+			Decryptions.WithLabelValues(o).Inc()
+		}
+	}
 	if err != nil {
 		reason := kustomizev1.BuildFailedReason
 		if errors.Is(err, keys.ErrNoKey) || errors.Is(err, sops.ErrMACMismatch) || errors.Is(err, sops.ErrMACDecrypt) ||
@@ -341,50 +348,149 @@ func (r *KustomizationReconciler) substitutions(ctx context.Context, obj *kustom
 	return vars, nil
 }
 
-// identities reads the decryption Secret (in the Kustomization's own
-// namespace) with Flux's entry names: *.agekey and *.asc.
+// DecryptionOptions configure where the Kustomization controller finds keys
+// besides the decryption Secret named by spec.decryption.secretRef.
+type DecryptionOptions struct {
+	// AmbientCloudCredentials lets every Kustomization use the
+	// controller's own cloud identity (EKS IRSA, GKE workload identity,
+	// Azure workload or managed identity) for KMS stanzas. Off by default:
+	// with it, any tenant can decrypt what the controller's identity can.
+	AmbientCloudCredentials bool
+	// DefaultAgeSecret, when set, is a Secret (in the controller's
+	// namespace) whose *.agekey entries are added for Kustomizations in the
+	// namespaces DefaultAgeNamespaces selects, and only those.
+	DefaultAgeSecret     types.NamespacedName
+	DefaultAgeNamespaces labels.Selector
+	// AWS, GCP and Azure are the base options of the cloud KMS clients
+	// (endpoints, transports); credentials come from the Secret's
+	// sops.aws-kms, sops.gcp-kms and sops.azure-kv entries, or the ambient
+	// identity.
+	AWS   awskms.Options
+	GCP   gcpkms.Options
+	Azure azkv.Options
+}
+
+// identities collects the keys a Kustomization may use: the decryption
+// Secret (in the Kustomization's own namespace) with Flux's entry names
+// (*.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv,
+// sops.gcp-kms), the default age Secret when its namespace selector
+// matches, and the ambient cloud identity when the operator allows it.
 func (r *KustomizationReconciler) identities(ctx context.Context, obj *kustomizev1.Kustomization) ([]keys.Identity, error) {
-	ref := obj.Spec.Decryption.SecretRef
-	if ref == nil {
-		return nil, errors.New("decryption.secretRef is required (ambient cloud credentials are not enabled)")
-	}
-	sec := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, sec); err != nil {
-		return nil, fmt.Errorf("cannot get decryption Secret '%s/%s': %s", obj.Namespace, ref.Name, reasonOf(err))
-	}
 	var ids []keys.Identity
-	names := make([]string, 0, len(sec.Data))
-	for n := range sec.Data {
-		names = append(names, n)
+	var scope []string
+	ref := obj.Spec.Decryption.SecretRef
+	if ref != nil {
+		sec := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, sec); err != nil {
+			return nil, fmt.Errorf("cannot get decryption Secret '%s/%s': %s", obj.Namespace, ref.Name, reasonOf(err))
+		}
+		got, err := r.secretIdentities(sec)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) == 0 {
+			return nil, fmt.Errorf("decryption Secret '%s/%s' holds no *.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv or sops.gcp-kms entry", obj.Namespace, ref.Name)
+		}
+		ids = append(ids, got...)
+		scope = append(scope, string(sec.UID)+"/"+sec.ResourceVersion)
 	}
-	sort.Strings(names)
-	for _, n := range names {
+	d := r.Decryption
+	if d.DefaultAgeSecret.Name != "" && d.DefaultAgeNamespaces != nil {
+		ns := &corev1.Namespace{}
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Name: obj.Namespace}, ns); err != nil {
+			return nil, fmt.Errorf("cannot get namespace %q: %s", obj.Namespace, reasonOf(err))
+		}
+		if d.DefaultAgeNamespaces.Matches(labels.Set(ns.Labels)) {
+			sec := &corev1.Secret{}
+			if err := r.APIReader.Get(ctx, d.DefaultAgeSecret, sec); err != nil {
+				return nil, fmt.Errorf("cannot get the default age Secret '%s': %s", d.DefaultAgeSecret, reasonOf(err))
+			}
+			for _, n := range sortedKeys(sec.Data) {
+				if !strings.HasSuffix(n, ".agekey") {
+					continue
+				}
+				got, err := agekeys.ParseIdentities(bytes.NewReader(sec.Data[n]))
+				if err != nil {
+					return nil, fmt.Errorf("default age Secret '%s' entry %q: %v", d.DefaultAgeSecret, n, err)
+				}
+				ids = append(ids, got...)
+			}
+			scope = append(scope, "default:"+string(sec.UID)+"/"+sec.ResourceVersion)
+		}
+	}
+	if d.AmbientCloudCredentials {
+		ids = append(ids, awskms.NewIdentity(d.AWS), gcpkms.NewIdentity(d.GCP), azkv.NewIdentity(d.Azure))
+		scope = append(scope, "ambient")
+	}
+	if len(ids) == 0 {
+		if ref == nil {
+			return nil, errors.New("decryption.secretRef is required (no default age key applies to this namespace and ambient cloud credentials are not enabled)")
+		}
+	}
+	return r.KeyCache.Wrap(strings.Join(scope, "+"), ids, func(typ string) {
+		r.unwraps.Add(1)
+		UnwrapCalls.WithLabelValues(typ).Inc()
+	}), nil
+}
+
+// secretIdentities reads one decryption Secret. Errors name the Secret and
+// the entry, never its content.
+func (r *KustomizationReconciler) secretIdentities(sec *corev1.Secret) ([]keys.Identity, error) {
+	var ids []keys.Identity
+	d := r.Decryption
+	for _, n := range sortedKeys(sec.Data) {
 		v := sec.Data[n]
+		bad := func(err error) error {
+			return fmt.Errorf("decryption Secret '%s/%s' entry %q: %v", sec.Namespace, sec.Name, n, err)
+		}
 		switch {
 		case strings.HasSuffix(n, ".agekey"):
 			got, err := agekeys.ParseIdentities(bytes.NewReader(v))
 			if err != nil {
-				return nil, fmt.Errorf("decryption Secret '%s/%s' entry %q: %v", obj.Namespace, ref.Name, n, err)
+				return nil, bad(err)
 			}
 			ids = append(ids, got...)
-		case n == "sops.vault-token":
-			ids = append(ids, vault.NewIdentity(vault.Options{Token: strings.TrimSpace(string(v))}))
 		case strings.HasSuffix(n, ".asc"):
 			id, err := pgp.ParseArmoredIdentities(v)
 			if err != nil {
-				return nil, fmt.Errorf("decryption Secret '%s/%s' entry %q: %v", obj.Namespace, ref.Name, n, err)
+				return nil, bad(err)
 			}
 			ids = append(ids, id)
+		case n == "sops.vault-token":
+			ids = append(ids, vault.NewIdentity(vault.Options{Token: strings.TrimSpace(string(v))}))
+		case n == "sops.aws-kms":
+			creds, err := awskms.ParseSecretCredentials(v)
+			if err != nil {
+				return nil, bad(err)
+			}
+			o := d.AWS
+			o.Credentials = creds
+			ids = append(ids, awskms.NewIdentity(o))
+		case n == "sops.azure-kv":
+			cred, err := azkv.ParseSecretCredential(v)
+			if err != nil {
+				return nil, bad(err)
+			}
+			o := d.Azure
+			o.Credential = cred
+			ids = append(ids, azkv.NewIdentity(o))
+		case n == "sops.gcp-kms":
+			o := d.GCP
+			o.CredentialsJSON = bytes.Clone(v)
+			o.AccessToken = ""
+			ids = append(ids, gcpkms.NewIdentity(o))
 		}
 	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("decryption Secret '%s/%s' holds no *.agekey, *.asc or sops.vault-token entry", obj.Namespace, ref.Name)
+	return ids, nil
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
 	}
-	scope := string(sec.UID) + "/" + sec.ResourceVersion
-	return r.KeyCache.Wrap(scope, ids, func(typ string) {
-		r.unwraps.Add(1)
-		UnwrapCalls.WithLabelValues(typ).Inc()
-	}), nil
+	sort.Strings(names)
+	return names
 }
 
 func stage(u *unstructured.Unstructured) int {

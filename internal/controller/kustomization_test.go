@@ -89,6 +89,9 @@ func createKS(g Gomega, ns, secret string) {
 			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: secret}},
 		},
 	}
+	if secret == "" {
+		ks.Spec.Decryption.SecretRef = nil
+	}
 	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
 }
 

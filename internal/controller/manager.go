@@ -56,6 +56,8 @@ type Options struct {
 
 	// RequireEncryptedSecrets refuses Secrets committed without SOPS.
 	RequireEncryptedSecrets bool
+	// Decryption configures default and ambient keys.
+	Decryption DecryptionOptions
 }
 
 // Manager is a running-ready controller manager and its artifact server.
@@ -174,6 +176,7 @@ func NewManager(opts Options) (*Manager, error) {
 		KeyCache:  &keys.Cache{},
 
 		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
+		Decryption:              opts.Decryption,
 	}
 	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
 		return nil, err

@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,6 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/lacre/lacre/internal/testcluster"
+	"github.com/lacre/lacre/keys/awskms"
+	"github.com/lacre/lacre/keys/awskms/kmstest"
 )
 
 // The real local control plane, shared by the package's tests.
@@ -28,6 +32,14 @@ var (
 	testMgr    *Manager
 	testCtx    context.Context
 	skipReason string
+	// testKMS is a local AWS KMS; the manager's AWS endpoint points at it.
+	testKMS *kmstest.Server
+)
+
+// The manager's default age Secret and the namespace label that selects it.
+const (
+	defaultAgeNamespace = "lacre-system"
+	defaultAgeLabel     = "lacre.test/default-age"
 )
 
 func TestMain(m *testing.M) {
@@ -64,7 +76,14 @@ func runSuite(m *testing.M) int {
 	if os.Getenv("LACRE_TEST_LOGS") != "" {
 		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
 	}
-	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4})
+	testKMS = kmstest.New()
+	defer testKMS.Close()
+	sel, _ := labels.Parse(defaultAgeLabel + "=true")
+	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, Decryption: DecryptionOptions{
+		AWS:                  awskms.Options{Endpoint: testKMS.URL},
+		DefaultAgeSecret:     types.NamespacedName{Namespace: defaultAgeNamespace, Name: "sops-age-default"},
+		DefaultAgeNamespaces: sel,
+	}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -1,0 +1,147 @@
+package controller
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"filippo.io/age"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/api/meta"
+	"github.com/lacre/lacre/internal/gittest"
+	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/awskms"
+)
+
+// TestSeedGuideAWSKMS is the guide's AWS KMS variant: files encrypted with
+// a KMS key (and an encryption context), static credentials in the
+// decryption Secret as sops.aws-kms, the KMS a local server speaking AWS's
+// wire protocol. A second reconcile of the same revision calls KMS no more.
+func TestSeedGuideAWSKMS(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	sys := newNamespace(t)
+	app := sys + "-app"
+	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+	arn := testKMS.CreateKey("eu-west-1")
+	r, err := awskms.NewRecipient(awskms.Key{ARN: arn, Context: map[string]string{"cluster": "cluster0"}}, awskms.Options{
+		Endpoint: testKMS.URL, Credentials: credentials.NewStaticCredentialsProvider(testKMS.AccessKeyID, testKMS.SecretAccessKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("secrets", "main")
+	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
+
+	// A Secret with the wrong credentials first: a clear condition naming
+	// the key, no credential in it.
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-aws"},
+		StringData: map[string]string{"sops.aws-kms": "aws_access_key_id: AKIAWRONGWRONGWRONG0\naws_secret_access_key: wrong-secret-access-key\n"}})).To(Succeed())
+	createSource(t, g, sys, repo.URL())
+	createKS(g, sys, "sops-aws")
+	g.Eventually(func(g Gomega) {
+		c := apimeta.FindStatusCondition(getKS(g, sys, "my-secrets").Status.Conditions, meta.ReadyCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
+		g.Expect(c.Message).To(ContainSubstring(arn))
+		g.Expect(c.Message).To(ContainSubstring("UnrecognizedClientException"))
+		g.Expect(c.Message).NotTo(ContainSubstring("wrong-secret-access-key"))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+
+	sec := &corev1.Secret{}
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: sys, Name: "sops-aws"}, sec)).To(Succeed())
+	sec.StringData = map[string]string{"sops.aws-kms": "aws_access_key_id: " + testKMS.AccessKeyID + "\naws_secret_access_key: " + testKMS.SecretAccessKey + "\n"}
+	g.Expect(testClient.Update(testCtx, sec)).To(Succeed())
+	requestReconcile(g, getKS(g, sys, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		ksReady(g, sys, "my-secrets")
+		out := &corev1.Secret{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, out)).To(Succeed())
+		g.Expect(string(out.Data["password"])).To(Equal(guideCanary))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+	last := testKMS.Last()
+	g.Expect(last.Target).To(Equal("TrentService.Decrypt"))
+	g.Expect(last.KeyID).To(Equal(arn))
+	g.Expect(last.Context).To(HaveKeyWithValue("cluster", "cluster0"))
+
+	decrypts := testKMS.Decrypts.Load()
+	requestReconcile(g, getKS(g, sys, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		k := getKS(g, sys, "my-secrets")
+		g.Expect(k.Status.LastHandledReconcileAt).To(Equal(k.Annotations[meta.ReconcileRequestAnnotation]))
+		ksReady(g, sys, "my-secrets")
+	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	g.Expect(testKMS.Decrypts.Load()).To(Equal(decrypts), "an unchanged revision called KMS again")
+
+	// Metrics: the wrong credentials counted as no_key, then success; a
+	// duration and a Ready=True gauge for this object; no value anywhere.
+	g.Expect(testutil.ToFloat64(Decryptions.WithLabelValues("no_key"))).To(BeNumerically(">=", 1))
+	g.Expect(testutil.ToFloat64(Decryptions.WithLabelValues("success"))).To(BeNumerically(">=", 1))
+	g.Expect(testutil.ToFloat64(ReconcileCondition.WithLabelValues("Kustomization", sys, "my-secrets", "Ready", "True"))).To(Equal(1.0))
+	g.Expect(testutil.CollectAndCount(ReconcileDuration)).To(BeNumerically(">=", 2))
+	mfs, err := metrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, mf := range mfs {
+		g.Expect(mf.String()).NotTo(ContainSubstring(guideCanary))
+		g.Expect(mf.String()).NotTo(ContainSubstring(testKMS.SecretAccessKey))
+	}
+}
+
+// TestDefaultAgeSecretScopedByNamespace: the operator's default age key
+// decrypts for Kustomizations in the namespaces its selector names and for
+// no other, unlike Flux's global key.
+func TestDefaultAgeSecretScopedByNamespace(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	if err := testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: defaultAgeNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	id, _ := age.GenerateX25519Identity()
+	r, _ := agekeys.ParseRecipient(id.Recipient().String())
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: defaultAgeNamespace, Name: "sops-age-default"},
+		StringData: map[string]string{"default.agekey": id.String()}})).To(Succeed())
+	defer testClient.Delete(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: defaultAgeNamespace, Name: "sops-age-default"}})
+
+	srv := gittest.New(t, "", "")
+	run := func(selected bool) (string, string) {
+		ns := "t-default-age-other"
+		n := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+		if selected {
+			ns = "t-default-age-tenant"
+			n = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{defaultAgeLabel: "true"}}}
+		}
+		g.Expect(testClient.Create(testCtx, n)).To(Succeed())
+		repo := srv.NewRepo(ns, "main")
+		repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(ns))})
+		createSource(t, g, ns, repo.URL())
+		createKS(g, ns, "")
+		return ns, repo.URL()
+	}
+	tenant, _ := run(true)
+	other, _ := run(false)
+	g.Eventually(func(g Gomega) {
+		ksReady(g, tenant, "my-secrets")
+		out := &corev1.Secret{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: tenant, Name: "basic-auth"}, out)).To(Succeed())
+		g.Expect(string(out.Data["password"])).To(Equal(guideCanary))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		c := apimeta.FindStatusCondition(getKS(g, other, "my-secrets").Status.Conditions, meta.ReadyCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Message).To(ContainSubstring("decryption.secretRef is required"))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+	err := testClient.Get(testCtx, client.ObjectKey{Namespace: other, Name: "basic-auth"}, &corev1.Secret{})
+	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the default key decrypted for an unselected namespace")
+}
