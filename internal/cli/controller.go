@@ -13,11 +13,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/keys/vault"
 )
 
 func (a *app) controllerCommand() *cobra.Command {
 	var opts controller.Options
-	var logLevel, ageSecret, ageNamespaces string
+	var logLevel, ageSecret, ageNamespaces, vaultAllow string
 	cmd := &cobra.Command{
 		Use:   "controller",
 		Short: "Run the GitOps controllers against the cluster in KUBECONFIG or in-cluster",
@@ -61,6 +62,7 @@ served on a free loopback port.`,
 			}
 			opts.Config = cfg
 			opts.Decryption.GCP.Endpoint = a.env("SOPS_GCP_KMS_ENDPOINT")
+			opts.Decryption.VaultAllowlist = vault.ParseAllowlist(vaultAllow)
 			m, err := controller.NewManager(opts)
 			if err != nil {
 				return err
@@ -83,6 +85,7 @@ served on a free loopback port.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info or error")
 	f.StringVar(&ageSecret, "sops-age-secret", "", "NAMESPACE/NAME of a Secret whose *.agekey entries every Kustomization in the selected namespaces may use")
 	f.StringVar(&ageNamespaces, "sops-age-secret-namespaces", "", "label selector of the namespaces --sops-age-secret applies to (\"*\": all)")
+	f.StringVar(&vaultAllow, "sops-vault-allowlist", "", "comma-separated Vault address prefixes a sops.vault-token may be sent to (default: any, as Flux; \"none\" for none)")
 	f.BoolVar(&opts.Decryption.AmbientCloudCredentials, "ambient-cloud-credentials", false, "let Kustomizations use the controller's own AWS/GCP/Azure identity for KMS keys")
 	f.BoolVar(&opts.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 	return cmd

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,8 +21,11 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/keys/awskms"
+	"github.com/lacre/lacre/keys/vault"
+	"github.com/lacre/lacre/keys/vault/vaulttest"
 )
 
 // TestSeedGuideAWSKMS is the guide's AWS KMS variant: files encrypted with
@@ -144,4 +149,25 @@ func TestDefaultAgeSecretScopedByNamespace(t *testing.T) {
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 	err := testClient.Get(testCtx, client.ObjectKey{Namespace: other, Name: "basic-auth"}, &corev1.Secret{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the default key decrypted for an unselected namespace")
+}
+
+// TestVaultAllowlist: with --sops-vault-allowlist, a file naming another
+// Vault address cannot make the controller send the tenant's token there.
+func TestVaultAllowlist(t *testing.T) {
+	evil := vaulttest.New("tenant-vault-token")
+	defer evil.Close()
+	r := &KustomizationReconciler{Decryption: DecryptionOptions{VaultAllowlist: vault.ParseAllowlist("https://vault.internal.example:8200")}}
+	ids, err := r.secretIdentities(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "t", Name: "sops-hcvault"},
+		Data: map[string][]byte{"sops.vault-token": []byte("tenant-vault-token\n")}})
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("identities: %v %v", ids, err)
+	}
+	s := &keys.Stanza{Type: keys.TypeVault, Enc: "vault:v1:AAAA", Fields: map[string]string{"vault_address": evil.URL, "engine_path": "transit", "key_name": "k"}}
+	_, err = ids[0].Unwrap(context.Background(), s)
+	if err == nil || !strings.Contains(err.Error(), "allowlist") || strings.Contains(err.Error(), "tenant-vault-token") {
+		t.Fatalf("unwrap: %v", err)
+	}
+	if n := evil.Decrypts.Load(); n != 0 {
+		t.Fatalf("the token was sent to a Vault outside the allowlist (%d requests)", n)
+	}
 }

@@ -368,6 +368,11 @@ type DecryptionOptions struct {
 	AWS   awskms.Options
 	GCP   gcpkms.Options
 	Azure azkv.Options
+	// VaultAllowlist holds the Vault address prefixes a sops.vault-token
+	// may be sent to (nil: any, as Flux). A file names its own
+	// vault_address, so without a list a commit can send the token to a
+	// server of its choosing.
+	VaultAllowlist []string
 }
 
 // identities collects the keys a Kustomization may use: the decryption
@@ -457,7 +462,7 @@ func (r *KustomizationReconciler) secretIdentities(sec *corev1.Secret) ([]keys.I
 			}
 			ids = append(ids, id)
 		case n == "sops.vault-token":
-			ids = append(ids, vault.NewIdentity(vault.Options{Token: strings.TrimSpace(string(v))}))
+			ids = append(ids, vault.NewIdentity(vault.Options{Token: strings.TrimSpace(string(v)), Allowlist: d.VaultAllowlist}))
 		case n == "sops.aws-kms":
 			creds, err := awskms.ParseSecretCredentials(v)
 			if err != nil {
