@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -15,9 +17,14 @@ import (
 // ErrUndefinedVariable is returned for ${var} with no value and no default.
 var ErrUndefinedVariable = errors.New("variable not set (strict substitution)")
 
-var varRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=])([^}]*))?\}`)
+// varRe matches ${var}, ${#var} and ${var<op><arg>} for the bash-style
+// operators drone/envsubst (Flux's substitution library) supports:
+// :- := - = (defaults), :pos[:len] (substring), / // (replace), # ## %
+// %% (trim), ^ ^^ , ,, (case).
+var varRe = regexp.MustCompile(`\$\{(#?)([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=]|:|//|/|##|#|%%|%|\^\^|\^|,,|,)([^}]*))?\}`)
 
-// Substitute replaces ${var}, ${var:-default} and ${var:=default} in every
+// Substitute replaces ${var}, ${var:-default}, ${var:=default} and the other
+// bash-style forms varRe lists in every
 // string of the objects with vars (postBuild.substitute and substituteFrom),
 // except in objects labelled or annotated
 // kustomize.toolkit.fluxcd.io/substitute: disabled. Unknown variables
@@ -54,16 +61,86 @@ func substitute(s string, vars map[string]string, missing *[]string) string {
 	s = strings.ReplaceAll(s, "$${", esc)
 	s = varRe.ReplaceAllStringFunc(s, func(m string) string {
 		g := varRe.FindStringSubmatch(m)
-		name, op, def := g[1], g[2], g[3]
+		length, name, op, arg := g[1] == "#", g[2], g[3], g[4]
 		v, ok := vars[name]
-		if ok && (v != "" || !strings.HasPrefix(op, ":")) {
-			return v
+		switch op {
+		case ":-", ":=", "-", "=":
+			if ok && (v != "" || !strings.HasPrefix(op, ":")) {
+				return v
+			}
+			return arg
 		}
-		if op != "" {
-			return def
+		if !ok {
+			*missing = append(*missing, name)
+			return m
 		}
-		*missing = append(*missing, name)
-		return m
+		if length {
+			if op != "" {
+				return m
+			}
+			return strconv.Itoa(len([]rune(v)))
+		}
+		return applyOp(v, op, arg)
 	})
 	return strings.ReplaceAll(s, esc, "${")
+}
+
+// applyOp applies one bash-style string operator to v.
+func applyOp(v, op, arg string) string {
+	switch op {
+	case "":
+		return v
+	case ":":
+		r := []rune(v)
+		posS, lenS, hasLen := strings.Cut(arg, ":")
+		pos, err := strconv.Atoi(strings.TrimSpace(posS))
+		if err != nil {
+			return v
+		}
+		if pos < 0 {
+			pos += len(r)
+		}
+		pos = max(0, min(pos, len(r)))
+		end := len(r)
+		if hasLen {
+			if n, err := strconv.Atoi(strings.TrimSpace(lenS)); err == nil {
+				if n < 0 {
+					end = max(pos, len(r)+n)
+				} else {
+					end = min(len(r), pos+n)
+				}
+			}
+		}
+		return string(r[pos:end])
+	case "/", "//":
+		old, repl, _ := strings.Cut(arg, "/")
+		if old == "" {
+			return v
+		}
+		if op == "/" {
+			return strings.Replace(v, old, repl, 1)
+		}
+		return strings.ReplaceAll(v, old, repl)
+	case "#", "##":
+		return strings.TrimPrefix(v, arg)
+	case "%", "%%":
+		return strings.TrimSuffix(v, arg)
+	case "^":
+		r := []rune(v)
+		if len(r) > 0 {
+			r[0] = unicode.ToUpper(r[0])
+		}
+		return string(r)
+	case "^^":
+		return strings.ToUpper(v)
+	case ",":
+		r := []rune(v)
+		if len(r) > 0 {
+			r[0] = unicode.ToLower(r[0])
+		}
+		return string(r)
+	case ",,":
+		return strings.ToLower(v)
+	}
+	return v
 }

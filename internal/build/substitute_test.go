@@ -38,3 +38,36 @@ func TestSubstitute(t *testing.T) {
 		t.Error("a disabled object was substituted")
 	}
 }
+
+func TestSubstituteOperators(t *testing.T) {
+	vars := map[string]string{"name": "my-app-prod", "empty": "", "word": "hello"}
+	for in, want := range map[string]string{
+		"${name}":            "my-app-prod",
+		"${#name}":           "11",
+		"${name:3}":          "app-prod",
+		"${name:3:3}":        "app",
+		"${name:-4}":         "my-app-prod", // ":-" is a default, as in bash
+		"${name: -4}":        "prod",
+		"${name:0:-5}":       "my-app",
+		"${name/-/_}":        "my_app-prod",
+		"${name//-/_}":       "my_app_prod",
+		"${name#my-}":        "app-prod",
+		"${name%-prod}":      "my-app",
+		"${word^}":           "Hello",
+		"${word^^}":          "HELLO",
+		"${word,}":           "hello",
+		"${empty:-fallback}": "fallback",
+		"${empty-fallback}":  "",
+		"${unset=x}":         "x",
+	} {
+		var missing []string
+		if got := substitute(in, vars, &missing); got != want || len(missing) != 0 {
+			t.Errorf("%s = %q (missing %v), want %q", in, got, missing, want)
+		}
+	}
+	var missing []string
+	substitute("${nope:2}", vars, &missing)
+	if len(missing) != 1 {
+		t.Errorf("an operator on an unset variable is not reported: %v", missing)
+	}
+}
