@@ -2,6 +2,9 @@ package controller
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,12 +23,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/keys/awskms"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
+	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
 )
 
 // TestSeedGuideAWSKMS is the guide's AWS KMS variant: files encrypted with
@@ -170,4 +176,72 @@ func TestVaultAllowlist(t *testing.T) {
 	if n := evil.Decrypts.Load(); n != 0 {
 		t.Fatalf("the token was sent to a Vault outside the allowlist (%d requests)", n)
 	}
+}
+
+// TestGeneratorsAndEncryptedConfigMap: a secretGenerator fed by encrypted
+// dotenv, JSON and binary files (the binary one made by the real sops CLI
+// when it is installed) and an encrypted ConfigMap, all decrypted in
+// memory and applied.
+func TestGeneratorsAndEncryptedConfigMap(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	id, _ := age.GenerateX25519Identity()
+	r, _ := agekeys.ParseRecipient(id.Recipient().String())
+	enc := func(name string, plain []byte, rules sopsfile.Rules) string {
+		f := formats.FormatForPath(name)
+		out, err := sopsfile.Encrypt(testCtx, plain, sopsfile.EncryptOptions{InputFormat: f, OutputFormat: f, Groups: [][]keys.Recipient{{r}}, Rules: rules})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	bin := []byte{0, 1, 2, 0xff, 0xfe, '\n', 'C', 'A', 'N', 'A', 'R', 'Y'}
+	binEnc := enc("cert.bin", bin, sopsfile.Rules{})
+	if sops, err := exec.LookPath("sops"); err == nil {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "cert.bin")
+		os.WriteFile(p, bin, 0o600)
+		cmd := exec.Command(sops, "encrypt", "--age", id.Recipient().String(), "--input-type", "binary", "--output-type", "binary", p)
+		cmd.Env = append(os.Environ(), "SOPS_DISABLE_VERSION_CHECK=1", "HOME="+dir)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sops encrypt: %v", err)
+		}
+		binEnc = string(out)
+	}
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("gen", "main")
+	repo.Commit("generators", map[string]string{
+		"apps/kustomization.yaml": "namespace: " + ns + "\nresources:\n  - cm.yaml\nsecretGenerator:\n  - name: app\n    options: {disableNameSuffixHash: true}\n    envs: [app.env]\n    files: [token.json, cert.bin]\n",
+		"apps/app.env":            enc("app.env", []byte("API_KEY="+guideCanary+"\n"), sopsfile.Rules{}),
+		"apps/token.json":         enc("token.json", []byte(`{"token": "`+guideCanary+`"}`), sopsfile.Rules{}),
+		"apps/cert.bin":           binEnc,
+		"apps/cm.yaml":            enc("cm.yaml", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  endpoint: https://db.internal\n"), sopsfile.Rules{EncryptedRegex: "^data$"}),
+	})
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sops-age"},
+		StringData: map[string]string{"age.agekey": id.String()}})).To(Succeed())
+	src := gitRepo(ns, "gen", repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
+	g.Expect(testClient.Create(testCtx, src)).To(Succeed())
+	ks := &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gen"},
+		Spec: kustomizev1.KustomizationSpec{
+			Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./apps", Prune: true,
+			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "gen"},
+			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}},
+		},
+	}
+	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		ksReady(g, ns, "gen")
+		sec := &corev1.Secret{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "app"}, sec)).To(Succeed())
+		g.Expect(string(sec.Data["API_KEY"])).To(Equal(guideCanary))
+		g.Expect(string(sec.Data["token.json"])).To(ContainSubstring(`"token": "` + guideCanary + `"`))
+		g.Expect(sec.Data["cert.bin"]).To(Equal(bin))
+		cm := &corev1.ConfigMap{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "settings"}, cm)).To(Succeed())
+		g.Expect(cm.Data).To(HaveKeyWithValue("endpoint", "https://db.internal"))
+		g.Expect(cm.Data).NotTo(HaveKey("sops"))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 }
