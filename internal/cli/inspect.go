@@ -382,6 +382,23 @@ func decorateOperatorCommands(root *cobra.Command) {
 				c.ValidArgsFunction = completeFromFlags(t)
 			}
 		}
+		if c.HasParent() && !c.Runnable() && c.HasSubCommands() {
+			// "lacre delete helmrelease x" is an error, not the help text
+			// with exit 0.
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					return cmd.Help()
+				}
+				var names []string
+				for _, s := range cmd.Commands() {
+					if s.IsAvailableCommand() {
+						names = append(names, s.Name())
+					}
+				}
+				return codef(codeGeneric, "unknown command %q for %q: use one of %s", args[0], cmd.CommandPath(), strings.Join(names, ", "))
+			}
+		}
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
