@@ -491,6 +491,7 @@ and the namespace (unless --keep-namespace).`,
 	}
 	cf.register(cmd)
 	_ = cmd.Flags().MarkHidden("export")
+	_ = cmd.Flags().MarkHidden("timeout")
 	setDefault(cmd, "namespace", defaultInstallNS)
 	cf.namespace = defaultInstallNS
 	cmd.Flags().Lookup("namespace").Usage = "namespace lacre is installed in"

@@ -184,6 +184,15 @@ func TestInstallOnCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Names complete from the cluster.
+	code, out, _ = runCLI(t, "", "__complete", "reconcile", "kustomization", kc, "")
+	if code != 0 || !strings.Contains(out, "child\n") || !strings.Contains(out, "parent\n") {
+		t.Errorf("completion of Kustomization names: %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "", "__complete", "delete", "source", "git", kc, "r")
+	if code != 0 || !strings.HasPrefix(out, "repo\n") {
+		t.Errorf("completion of GitRepository names: %d\n%s", code, out)
+	}
 	code, out, errs = runCLI(t, "", "tree", "kustomization", "parent", kc)
 	wantTree := `Kustomization/flux-system/parent
 ├── Namespace/apps
