@@ -407,8 +407,7 @@ func setDefault(cmd *cobra.Command, flag, value string) {
 // applyInstall server-side applies objs and waits for the CRDs.
 func (a *app) applyInstall(ctx context.Context, c client.Client, objs []*unstructured.Unstructured, timeout time.Duration) error {
 	for _, o := range objs {
-		//nolint:staticcheck // Patch with client.Apply works for unstructured objects.
-		if err := c.Patch(ctx, o, client.Apply, client.FieldOwner(installFieldManager), client.ForceOwnership); err != nil {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(installFieldManager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("apply %s %s: %v", o.GetKind(), objName(o), err)
 		}
 		fmt.Fprintf(a.stderr, "lacre: %s %s applied\n", o.GetKind(), objName(o))
