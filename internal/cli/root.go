@@ -117,8 +117,15 @@ decrypt them in the cluster.`,
 		a.getCommand(),
 		a.reconcileCommand(),
 		a.exportCommand(),
+		a.installCommand(),
+		a.uninstallCommand(),
+		a.treeCommand(),
+		a.eventsCommand(),
+		a.deleteCommand(),
+		a.completionCommand(),
 	)
 	root.AddCommand(a.suspendCommands()...)
+	decorateOperatorCommands(root)
 	return root
 }
 
