@@ -117,6 +117,9 @@ decrypt them in the cluster.`,
 		a.getCommand(),
 		a.reconcileCommand(),
 		a.exportCommand(),
+		a.buildCommand(),
+		a.diffCommand(),
+		a.checkCommand(),
 	)
 	root.AddCommand(a.suspendCommands()...)
 	return root
