@@ -162,7 +162,7 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 				live.GetAnnotations()[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue {
 				continue
 			}
-			d, err := a.printDiff(objectRef(live)+" (pruned)", normalize(live), nil, isSecret(live) && !bf.showSecrets)
+			d, err := a.printDiff(objectRef(live), normalize(live), nil, isSecret(live) && !bf.showSecrets)
 			if err != nil {
 				return changed, err
 			}
@@ -242,9 +242,16 @@ func (a *app) printDiff(ref string, live, merged *unstructured.Unstructured, mas
 	}
 	if merged == nil {
 		to = "/dev/null"
+		ref += " (pruned)"
+	}
+	lines := func(s string) []string {
+		if s == "" {
+			return nil
+		}
+		return difflib.SplitLines(strings.TrimSuffix(s, "\n"))
 	}
 	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(before), B: difflib.SplitLines(after),
+		A: lines(before), B: lines(after),
 		FromFile: from, ToFile: to, Context: 3,
 	})
 	if err != nil {
