@@ -134,7 +134,7 @@ func TestDiffAgainstCluster(t *testing.T) {
 	dir := filepath.Join(work, "repo", "apps")
 	keyFile := filepath.Join(work, "key.txt")
 	writeFiles(t, work, map[string]string{
-		"key.txt": diffTestIdentity,
+		"key.txt":                      diffTestIdentity,
 		"repo/apps/kustomization.yaml": "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - settings.yaml\n  - db-secret.yaml\n",
 		"repo/apps/settings.yaml":      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: apps\ndata:\n  color: red\n",
 	})
