@@ -50,6 +50,10 @@ type Options struct {
 	// RequireEncryptedSecrets refuses Secret manifests stored in Git without
 	// SOPS encryption.
 	RequireEncryptedSecrets bool
+	// KeepEncrypted returns objects that still hold SOPS metadata as they
+	// are instead of refusing them (for the CLI's build and diff without
+	// decryption). The controller never sets it.
+	KeepEncrypted bool
 }
 
 // ErrPlaintextSecret is returned, with RequireEncryptedSecrets, for a
@@ -184,7 +188,7 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 			return nil, fmt.Errorf("built object is invalid: %v", err)
 		}
 		m := u.Object
-		if _, ok := m["sops"]; ok {
+		if _, ok := m["sops"]; ok && !opts.KeepEncrypted {
 			return nil, fmt.Errorf("%s/%s/%s %w", u.GetKind(), u.GetNamespace(), u.GetName(), ErrEncryptedNotDecrypted)
 		}
 		if opts.Decrypt && u.GetKind() == "Secret" && u.GetAPIVersion() == "v1" && u.GetAnnotations()[kustomizev1.DecryptAnnotation] != kustomizev1.DisabledValue {

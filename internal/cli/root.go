@@ -123,6 +123,9 @@ decrypt them in the cluster.`,
 		a.eventsCommand(),
 		a.deleteCommand(),
 		a.completionCommand(),
+		a.buildCommand(),
+		a.diffCommand(),
+		a.checkCommand(),
 	)
 	root.AddCommand(a.suspendCommands()...)
 	decorateOperatorCommands(root)

@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lacre/lacre/rules"
+	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
+)
+
+// checkMaxFileSize bounds the files check secrets reads; larger ones are
+// skipped (as sops, which refuses files that large to edit anyway).
+const checkMaxFileSize = 16 << 20
+
+func (a *app) checkCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "check", Aliases: []string{"lint"}, Short: "Check a repository for secrets problems"}
+	sec := &cobra.Command{
+		Use:   "secrets [DIR|FILE ...]",
+		Short: "Fail on unencrypted Secrets and files whose keys differ from .sops.yaml",
+		Long: `Walk the directories (default ".", .git skipped) and report, one line per problem
+with the file's path:
+
+  - a Kubernetes Secret manifest (kind: Secret in any YAML or JSON document) that
+    is not SOPS-encrypted;
+  - a file matched by a .sops.yaml creation rule's path_regex that is not
+    SOPS-encrypted;
+  - an encrypted file whose master keys differ from its creation rule's (as
+    lacre updatekeys --check).
+
+No keys are needed and nothing is decrypted. The .sops.yaml is --config,
+$SOPS_CONFIG, or found by walking up from each argument. Exits 1 when there is
+a problem, else prints "ok: N files checked". Files given as arguments are
+checked even when no rule matches them, which suits pre-commit hooks.`,
+		Example: `  lacre check secrets
+  lacre check secrets clusters/ apps/
+  lacre lint secrets $(git diff --cached --name-only)`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"."}
+			}
+			return a.checkSecrets(args)
+		},
+	}
+	cmd.AddCommand(sec)
+	return cmd
+}
+
+// checkConfig is one .sops.yaml and the directory its rules are relative to.
+type checkConfig struct {
+	cfg  *rules.Config
+	path string
+}
+
+func (a *app) checkSecrets(args []string) error {
+	configs := map[string]*checkConfig{}
+	findConfig := func(dir string) (*checkConfig, error) {
+		p := a.configPath
+		if p == "" {
+			p = a.env("SOPS_CONFIG")
+		}
+		if p == "" {
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return nil, err
+			}
+			p, err = rules.Find(abs)
+			if errors.Is(err, rules.ErrNotFound) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		p, _ = filepath.Abs(p)
+		if c, ok := configs[p]; ok {
+			return c, nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		cfg, err := rules.Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", p, err)
+		}
+		c := &checkConfig{cfg: cfg, path: p}
+		configs[p] = c
+		return c, nil
+	}
+
+	problems, checked := 0, 0
+	report := func(file, format string, args ...any) {
+		problems++
+		fmt.Fprintf(a.stdout, "%s: %s\n", file, fmt.Sprintf(format, args...))
+	}
+	for _, arg := range args {
+		st, err := os.Stat(arg)
+		if err != nil {
+			return codef(codeCouldNotReadInputFile, "%v", err)
+		}
+		dir := arg
+		if !st.IsDir() {
+			dir = filepath.Dir(arg)
+		}
+		cc, err := findConfig(dir)
+		if err != nil {
+			return withCode(codeGeneric, err)
+		}
+		if cc == nil {
+			report(arg, "no .sops.yaml found (searched from %s upward): creation rules and recipients cannot be checked", dir)
+		}
+		var files []string
+		if st.IsDir() {
+			err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if d.IsDir() {
+					if d.Name() == ".git" {
+						return filepath.SkipDir
+					}
+					return nil
+				}
+				if d.Type().IsRegular() {
+					files = append(files, p)
+				}
+				return nil
+			})
+			if err != nil {
+				return withCode(codeCouldNotReadInputFile, err)
+			}
+		} else {
+			files = []string{arg}
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			if cc != nil {
+				if abs, _ := filepath.Abs(f); abs == cc.path {
+					continue
+				}
+			}
+			if filepath.Base(f) == ".sops.yaml" {
+				continue
+			}
+			checked++
+			a.checkFile(f, cc, report)
+		}
+	}
+	if problems > 0 {
+		return codef(codeGeneric, "%d problem(s) found in %d file(s) checked", problems, checked)
+	}
+	fmt.Fprintf(a.stdout, "ok: %d files checked\n", checked)
+	return nil
+}
+
+// checkFile reports the problems of one file.
+func (a *app) checkFile(file string, cc *checkConfig, report func(file, format string, args ...any)) {
+	info, err := os.Stat(file)
+	if err != nil {
+		report(file, "%v", err)
+		return
+	}
+	if info.Size() > checkMaxFileSize {
+		a.infof("%s: skipped, larger than %d MiB", file, checkMaxFileSize>>20)
+		return
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		report(file, "%v", err)
+		return
+	}
+	tree, encErr := loadSopsMetadata(file, data)
+	var rule *rules.CreationRule
+	ruleErr := error(nil)
+	if cc != nil {
+		abs, _ := filepath.Abs(file)
+		rule, ruleErr = cc.cfg.Rule(abs, filepath.Dir(cc.path))
+	}
+	if tree == nil {
+		if encErr != nil {
+			report(file, "looks SOPS-encrypted but its metadata cannot be read: %v", encErr)
+			return
+		}
+		if plainSecretManifest(file, data) {
+			report(file, "Kubernetes Secret is not SOPS-encrypted")
+			return
+		}
+		if rule != nil && rule.PathRegex != nil {
+			report(file, "matches creation rule path_regex %q but is not SOPS-encrypted", rule.PathRegex.String())
+		}
+		return
+	}
+	if cc == nil || ruleErr != nil || rule == nil {
+		a.infof("%s: encrypted, no creation rule to compare its keys with", file)
+		return
+	}
+	diff := groupDiff(tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
+	if len(diff) > 0 {
+		report(file, "master keys differ from %s (run lacre updatekeys): %s", filepath.Base(cc.path), joinDiff(diff))
+	}
+}
+
+func joinDiff(lines []string) string { return strings.Join(lines, "; ") }
+
+// loadSopsMetadata returns the parsed file when it is SOPS-encrypted; nil
+// and nil when it is not; nil and an error when it carries SOPS markers
+// but does not parse.
+func loadSopsMetadata(file string, data []byte) (*sops.Tree, error) {
+	f := formats.FormatForPath(file)
+	markers := bytes.Contains(data, []byte("ENC[AES256_GCM,")) &&
+		(bytes.Contains(data, []byte("sops")) || bytes.Contains(data, []byte("[sops]")))
+	if !markers {
+		return nil, nil
+	}
+	tree, err := sopsfile.Load(data, f, formats.Options{})
+	if err != nil && f == formats.Binary {
+		tree, err = sopsfile.Load(data, formats.JSON, formats.Options{})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tree, nil
+}
+
+// plainSecretManifest reports whether a YAML or JSON file holds a v1
+// Secret without sops metadata in any of its documents.
+func plainSecretManifest(file string, data []byte) bool {
+	f := formats.FormatForPath(file)
+	if f != formats.YAML && f != formats.JSON {
+		return false
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			return false
+		}
+		if m["kind"] == "Secret" && m["sops"] == nil {
+			if v, _ := m["apiVersion"].(string); v == "v1" || v == "" {
+				return true
+			}
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/internal/controller"
+)
+
+// diffFieldManager is the field manager of the dry-run applies.
+const diffFieldManager = "lacre"
+
+// codeDiffError is diff's exit code for errors (0: no diff, 1: diff).
+const codeDiffError = 2
+
+func (a *app) diffCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "diff", Short: "Show what applying a local directory would change in the cluster"}
+	var bf buildFlags
+	k := &cobra.Command{
+		Use:   "kustomization NAME --path DIR [--decrypt] [--show-secrets]",
+		Short: "Diff a local build against the cluster (exit 0: no diff, 1: diff, >1: error)",
+		Long: `Build DIR as lacre build kustomization does, server-side dry-run apply each object
+(field manager "lacre") and print a unified diff per object that would change,
+be created, or be pruned (objects of the Kustomization's inventory that the build
+no longer holds, when spec.prune is true).
+
+Secret data and stringData values are masked unless --show-secrets: a masked value
+reads "*** (before)" / "*** (after)" when it changes and "***" when it does not.
+Without --decrypt, SOPS-encrypted Secrets are compared by their keys only.
+
+Exit codes, as kubectl diff and flux diff: 0 no differences, 1 differences, >1 error.`,
+		Example: `  SOPS_AGE_KEY_FILE=key.txt lacre diff kustomization my-secrets --path ./clusters/cluster0 --decrypt`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return codef(codeDiffError, "accepts 1 arg (the Kustomization's name), received %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := a.runDiff(cmd.Context(), &bf, args[0])
+			if err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) && ee.code > 1 {
+					return err
+				}
+				return &exitError{code: codeDiffError, err: err}
+			}
+			if n > 0 {
+				return &exitError{code: 1, err: errSilent}
+			}
+			return nil
+		},
+	}
+	k.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return codef(codeDiffError, "%v (see %q)", err, c.CommandPath()+" --help")
+	})
+	bf.register(k)
+	cmd.AddCommand(k)
+	return cmd
+}
+
+// runDiff prints the diffs and returns how many objects differ.
+func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, error) {
+	if bf.path == "" {
+		return 0, errors.New("--path is required")
+	}
+	ks, c, err := a.loadKustomization(ctx, bf, name, true)
+	if err != nil {
+		return 0, err
+	}
+	objs, err := a.localBuild(ctx, bf, ks, c)
+	if err != nil {
+		return 0, err
+	}
+	sort.SliceStable(objs, func(i, j int) bool { return diffStage(objs[i]) < diffStage(objs[j]) })
+	changed := 0
+	keep := map[string]bool{}
+	for _, u := range objs {
+		keep[inventoryKey(u)] = true
+		ann := u.GetAnnotations()
+		if ann[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue || ann[kustomizev1.SSAAnnotation] == "Ignore" {
+			continue
+		}
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[controller.NameLabel], labels[controller.NamespaceLabel] = ks.Name, ks.Namespace
+		u.SetLabels(labels)
+
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(u.GroupVersionKind())
+		err := c.Get(ctx, client.ObjectKeyFromObject(u), live)
+		exists := err == nil
+		if err != nil && !apierrors.IsNotFound(err) && !isNoMatch(err) {
+			return changed, fmt.Errorf("%s: %s", objectRef(u), scrubErr(err))
+		}
+		if !exists {
+			live = nil
+		}
+		if exists && ann[kustomizev1.SSAAnnotation] == "IfNotPresent" {
+			continue
+		}
+		if _, enc := u.Object["sops"]; enc {
+			d, err := a.diffEncrypted(u, live, bf.showSecrets)
+			if err != nil {
+				return changed, err
+			}
+			changed += d
+			continue
+		}
+		merged := u.DeepCopy()
+		if err := c.Patch(ctx, merged, client.Apply, client.FieldOwner(diffFieldManager), client.ForceOwnership, client.DryRunAll); err != nil {
+			if exists || !(apierrors.IsNotFound(err) || isNoMatch(err)) {
+				return changed, fmt.Errorf("%s: dry-run apply failed: %s", objectRef(u), scrubErr(err))
+			}
+			// Its namespace or CRD is created by this apply: show the
+			// object as built.
+			merged = u.DeepCopy()
+		}
+		d, err := a.printDiff(objectRef(u), normalize(live), normalize(merged), isSecret(u) && !bf.showSecrets)
+		if err != nil {
+			return changed, err
+		}
+		changed += d
+	}
+	if ks.Spec.Prune && ks.Status.Inventory != nil {
+		entries := ks.Status.Inventory.Entries
+		for i := len(entries) - 1; i >= 0; i-- {
+			e := entries[i]
+			if keep[e.ID] {
+				continue
+			}
+			parts := strings.Split(e.ID, "_")
+			if len(parts) != 4 {
+				continue
+			}
+			live := &unstructured.Unstructured{}
+			live.SetGroupVersionKind(schema.GroupVersionKind{Group: parts[2], Version: e.Version, Kind: parts[3]})
+			if err := c.Get(ctx, types.NamespacedName{Namespace: parts[0], Name: parts[1]}, live); err != nil {
+				if apierrors.IsNotFound(err) || isNoMatch(err) {
+					continue
+				}
+				return changed, fmt.Errorf("%s: %s", e.ID, scrubErr(err))
+			}
+			l := live.GetLabels()
+			if l[controller.NameLabel] != ks.Name || l[controller.NamespaceLabel] != ks.Namespace ||
+				live.GetAnnotations()[kustomizev1.PruneAnnotation] == kustomizev1.DisabledValue ||
+				live.GetAnnotations()[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue {
+				continue
+			}
+			d, err := a.printDiff(objectRef(live), normalize(live), nil, isSecret(live) && !bf.showSecrets)
+			if err != nil {
+				return changed, err
+			}
+			changed += d
+		}
+	}
+	return changed, nil
+}
+
+// diffEncrypted compares a still-encrypted Secret with the live one by its
+// keys only (its values cannot be read without --decrypt).
+func (a *app) diffEncrypted(u, live *unstructured.Unstructured, showSecrets bool) (int, error) {
+	if !isSecret(u) {
+		a.warnf("%s is SOPS-encrypted and not compared (use --decrypt)", objectRef(u))
+		return 0, nil
+	}
+	keysOf := func(o *unstructured.Unstructured) []string {
+		var ks []string
+		if o == nil {
+			return nil
+		}
+		for _, f := range []string{"data", "stringData"} {
+			m, _ := o.Object[f].(map[string]any)
+			for k := range m {
+				if !slices.Contains(ks, k) {
+					ks = append(ks, k)
+				}
+			}
+		}
+		sort.Strings(ks)
+		return ks
+	}
+	stub := func(o *unstructured.Unstructured) *unstructured.Unstructured {
+		if o == nil {
+			return nil
+		}
+		s := &unstructured.Unstructured{Object: map[string]any{}}
+		s.SetAPIVersion("v1")
+		s.SetKind("Secret")
+		s.SetNamespace(o.GetNamespace())
+		s.SetName(o.GetName())
+		data := map[string]any{}
+		for _, k := range keysOf(o) {
+			data[k] = "***"
+		}
+		s.Object["data"] = data
+		return s
+	}
+	a.infof("%s is SOPS-encrypted: compared by keys only (use --decrypt to compare values)", objectRef(u))
+	if live != nil && slices.Equal(keysOf(u), keysOf(live)) {
+		return 0, nil
+	}
+	return a.printDiff(objectRef(u)+" (encrypted: keys only)", stub(live), stub(u), false)
+}
+
+// printDiff prints a unified diff of two objects (nil: absent) and
+// returns 1 when they differ.
+func (a *app) printDiff(ref string, live, merged *unstructured.Unstructured, mask bool) (int, error) {
+	if mask {
+		maskPair(live, merged)
+	}
+	before, err := toYAML(live)
+	if err != nil {
+		return 0, err
+	}
+	after, err := toYAML(merged)
+	if err != nil {
+		return 0, err
+	}
+	if before == after {
+		return 0, nil
+	}
+	from, to := "live/"+ref, "merged/"+ref
+	if live == nil {
+		from = "/dev/null"
+		ref += " (created)"
+	}
+	if merged == nil {
+		to = "/dev/null"
+		ref += " (pruned)"
+	}
+	lines := func(s string) []string {
+		if s == "" {
+			return nil
+		}
+		return difflib.SplitLines(strings.TrimSuffix(s, "\n"))
+	}
+	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: lines(before), B: lines(after),
+		FromFile: from, ToFile: to, Context: 3,
+	})
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(a.stdout, "► %s\n%s", ref, text)
+	return 1, nil
+}
+
+func diffStage(u *unstructured.Unstructured) int {
+	switch u.GetKind() {
+	case "CustomResourceDefinition":
+		return 0
+	case "Namespace":
+		return 1
+	case "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Role", "RoleBinding":
+		return 2
+	case "ConfigMap", "Secret":
+		return 3
+	}
+	return 4
+}
+
+// inventoryKey is the controller's inventory ID of an object.
+func inventoryKey(u *unstructured.Unstructured) string {
+	gvk := u.GroupVersionKind()
+	return fmt.Sprintf("%s_%s_%s_%s", u.GetNamespace(), u.GetName(), gvk.Group, gvk.Kind)
+}
+
+func isNoMatch(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "no matches for kind") || strings.Contains(err.Error(), "no kind is registered"))
+}
