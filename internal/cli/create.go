@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -22,6 +24,8 @@ import (
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/source"
 	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/awskms"
+	"github.com/lacre/lacre/keys/azkv"
 	"github.com/lacre/lacre/keys/pgp"
 )
 
@@ -294,7 +298,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 	f.BoolVar(&wait, "wait", false, "wait for the applied objects to be healthy")
 	f.DurationVar(&interval, "interval", time.Minute, "reconcile interval")
 	f.StringVar(&provider, "decryption-provider", "", "decryption provider: sops")
-	f.StringVar(&decSecret, "decryption-secret", "", "Secret with the decryption keys (*.agekey, *.asc, sops.vault-token)")
+	f.StringVar(&decSecret, "decryption-secret", "", "Secret with the decryption keys (*.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv, sops.gcp-kms)")
 	f.StringVar(&targetNS, "target-namespace", "", "namespace for the applied objects")
 	f.StringVar(&sa, "service-account", "", "service account to impersonate")
 	f.StringSliceVar(&dependsOn, "depends-on", nil, "Kustomizations that must be Ready first (NAME[.NAMESPACE])")
@@ -304,10 +308,10 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 func (a *app) createSecretSopsCommand() *cobra.Command {
 	var cf clusterFlags
 	var ageFiles, pgpFiles []string
-	var vaultToken string
+	var vaultToken, awsFile, azureFile, gcpFile string
 	cmd := &cobra.Command{
-		Use:   "sops NAME [--age-key-file F] [--pgp-key-file F] [--vault-token T]",
-		Short: "Create the decryption Secret with Flux's entry names (*.agekey, *.asc, sops.vault-token)",
+		Use:   "sops NAME [--age-key-file F] [--pgp-key-file F] [--vault-token T] [--aws-kms-file F] [--azure-kv-file F] [--gcp-kms-file F]",
+		Short: "Create the decryption Secret with Flux's entry names (*.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv, sops.gcp-kms)",
 		Example: `  gpg --export-secret-keys --armor "$KEY_FP" > key.asc
   lacre create secret sops sops-gpg --pgp-key-file=key.asc
   lacre create secret sops sops-age --age-key-file=age.agekey --export`,
@@ -337,8 +341,38 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 			if vaultToken != "" {
 				s.StringData["sops.vault-token"] = vaultToken
 			}
+			// Cloud credentials are checked the way the controller reads
+			// them; errors never quote the content.
+			for _, c := range []struct {
+				flag, file, entry string
+				check             func([]byte) error
+			}{
+				{"--aws-kms-file", awsFile, "sops.aws-kms", func(b []byte) error { _, err := awskms.ParseSecretCredentials(b); return err }},
+				{"--azure-kv-file", azureFile, "sops.azure-kv", func(b []byte) error { _, err := azkv.ParseSecretCredential(b); return err }},
+				{"--gcp-kms-file", gcpFile, "sops.gcp-kms", func(b []byte) error {
+					var v struct {
+						Type string `json:"type"`
+					}
+					if json.Unmarshal(b, &v) != nil || v.Type == "" {
+						return errors.New("not a Google credentials JSON file (no \"type\")")
+					}
+					return nil
+				}},
+			} {
+				if c.file == "" {
+					continue
+				}
+				data, err := readBounded(c.file, 1<<20)
+				if err != nil {
+					return codef(codeGeneric, "%s: %v", c.flag, err)
+				}
+				if err := c.check(data); err != nil {
+					return codef(codeGeneric, "%s %s: %v", c.flag, c.file, err)
+				}
+				s.StringData[c.entry] = string(data)
+			}
 			if len(s.StringData) == 0 {
-				return codef(codeGeneric, "give at least one of --age-key-file, --pgp-key-file, --vault-token")
+				return codef(codeGeneric, "give at least one of --age-key-file, --pgp-key-file, --vault-token, --aws-kms-file, --azure-kv-file, --gcp-kms-file")
 			}
 			if cf.export {
 				return a.printYAML(s)
@@ -359,5 +393,8 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 	f.StringSliceVar(&ageFiles, "age-key-file", nil, "age identities file (repeatable)")
 	f.StringSliceVar(&pgpFiles, "pgp-key-file", nil, "armored PGP private key (repeatable)")
 	f.StringVar(&vaultToken, "vault-token", "", "Vault token for transit decryption")
+	f.StringVar(&awsFile, "aws-kms-file", "", "AWS credentials YAML (aws_access_key_id, aws_secret_access_key[, aws_session_token]) stored as sops.aws-kms")
+	f.StringVar(&azureFile, "azure-kv-file", "", "Azure credentials JSON/YAML (tenantId, clientId, clientSecret, ...) stored as sops.azure-kv")
+	f.StringVar(&gcpFile, "gcp-kms-file", "", "GCP service account key JSON stored as sops.gcp-kms")
 	return cmd
 }
