@@ -231,7 +231,10 @@ func Extract(data []byte, lim Limits) (Files, error) {
 	if err != nil {
 		return nil, fmt.Errorf("artifact is not a gzip file: %v", err)
 	}
-	tr := tar.NewReader(gz)
+	// Every decompressed byte counts, skipped members and headers too: a
+	// bomb of huge directory or device entries stops at the bound as well.
+	budget := &boundedReader{r: gz, left: 2*lim.MaxTotalSize + 1<<20}
+	tr := tar.NewReader(budget)
 	out := Files{}
 	var total int64
 	for {
@@ -240,6 +243,9 @@ func Extract(data []byte, lim Limits) (Files, error) {
 			break
 		}
 		if err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				return nil, fmt.Errorf("%w: more than %d bytes decompressed", ErrTooLarge, 2*lim.MaxTotalSize+1<<20)
+			}
 			return nil, fmt.Errorf("corrupt artifact: %v", err)
 		}
 		switch hdr.Typeflag {
@@ -260,6 +266,9 @@ func Extract(data []byte, lim Limits) (Files, error) {
 			return nil, fmt.Errorf("%w: %s", ErrTooLarge, name)
 		}
 		b, err := io.ReadAll(io.LimitReader(tr, lim.MaxFileSize+1))
+		if errors.Is(err, ErrTooLarge) {
+			return nil, fmt.Errorf("%w: more than %d bytes decompressed", ErrTooLarge, 2*lim.MaxTotalSize+1<<20)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("corrupt artifact: %v", err)
 		}
@@ -270,6 +279,24 @@ func Extract(data []byte, lim Limits) (Files, error) {
 		out[name] = b
 	}
 	return out, nil
+}
+
+// boundedReader fails with ErrTooLarge once more than left bytes are read.
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, ErrTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // cleanPath validates an archive member name.

@@ -130,6 +130,9 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	for _, n := range names {
 		data := files[n]
 		f, enc := encryptedFormat(n, data)
+		if err := checkAliases(n, data); err != nil {
+			return nil, &FileError{n, err}
+		}
 		if !enc && opts.RequireEncryptedSecrets && plainSecret(n, data) {
 			return nil, &FileError{n, ErrPlaintextSecret}
 		}
@@ -204,6 +207,36 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	return res, nil
 }
 
+// ErrAliasBomb is returned for a YAML file whose aliases expand beyond
+// reason (a "billion laughs" document).
+var ErrAliasBomb = errors.New("YAML aliases expand too far")
+
+// checkAliases refuses YAML files whose aliases would expand without
+// bound: kustomize's YAML reader expands them for minutes, the SOPS store
+// up to its node limit. The YAML decoder used here stops such a document
+// early (excessive aliasing).
+func checkAliases(name string, data []byte) error {
+	ext := strings.ToLower(path.Ext(name))
+	if ext != ".yaml" && ext != ".yml" && path.Base(name) != "Kustomization" {
+		return nil
+	}
+	if bytes.IndexByte(data, '&') < 0 || bytes.IndexByte(data, '*') < 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var v any
+		err := dec.Decode(&v)
+		if err == nil {
+			continue
+		}
+		if strings.Contains(err.Error(), "excessive aliasing") {
+			return ErrAliasBomb
+		}
+		return nil // other errors are reported by the step that reads the file
+	}
+}
+
 // scrub keeps kustomize's errors from quoting file contents, which may be
 // decrypted secrets: only the first line, without YAML snippets.
 func scrub(err error) error {
@@ -244,6 +277,9 @@ func decryptSecretData(ctx context.Context, u *unstructured.Unstructured, opts O
 		}
 		if strings.HasSuffix(k, ".dockerconfigjson") {
 			f = formats.JSON
+		}
+		if err := checkAliases(k, raw); err != nil {
+			return n, fmt.Errorf("Secret %s/%s key %q: %w", u.GetNamespace(), u.GetName(), k, err)
 		}
 		plain, err := sopsfile.Decrypt(ctx, raw, sopsfile.DecryptOptions{InputFormat: f, OutputFormat: f, Identities: opts.Identities, DecryptionOrder: opts.DecryptionOrder})
 		if err != nil {
@@ -315,26 +351,98 @@ func checkRemote(fs filesys.FileSystem, dir string, seen map[string]bool) error 
 	if err != nil {
 		return err
 	}
-	var k struct {
-		Resources  []string `yaml:"resources"`
-		Components []string `yaml:"components"`
-		Bases      []string `yaml:"bases"`
-	}
+	var k map[string]any
 	if err := yaml.Unmarshal(data, &k); err != nil {
 		return &FileError{strings.TrimPrefix(kf, root+"/"), errors.New("invalid kustomization file")}
 	}
-	for _, r := range append(append(k.Resources, k.Components...), k.Bases...) {
-		if strings.Contains(r, "://") || strings.HasPrefix(r, "github.com/") || strings.HasPrefix(r, "git@") {
+	for _, r := range kustomizationPaths(k) {
+		if isRemote(r) {
 			return &FileError{strings.TrimPrefix(kf, root+"/"), fmt.Errorf("remote resource %q is not allowed", r)}
 		}
-		sub := path.Join(dir, r)
-		if fs.IsDir(sub) {
-			if err := checkRemote(fs, sub, seen); err != nil {
-				return err
+	}
+	for _, field := range []string{"resources", "components", "bases"} {
+		for _, r := range stringsOf(k[field]) {
+			sub := path.Join(dir, r)
+			if fs.IsDir(sub) {
+				if err := checkRemote(fs, sub, seen); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// isRemote reports whether kustomize would fetch a path over the network
+// (an http(s) URL, or a git repository it would clone). Inline documents
+// (several lines) are not paths.
+func isRemote(p string) bool {
+	if strings.Contains(p, "\n") {
+		return false
+	}
+	p = strings.TrimSpace(p)
+	return strings.Contains(p, "://") || strings.HasPrefix(p, "github.com/") || strings.HasPrefix(p, "git@") ||
+		strings.HasPrefix(p, "git::") || strings.HasPrefix(p, "gh:")
+}
+
+// stringsOf returns the strings of a YAML list (or a lone string).
+func stringsOf(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// kustomizationPaths lists every file or directory a kustomization names:
+// kustomize loads each through a loader that GETs http(s) URLs.
+func kustomizationPaths(k map[string]any) []string {
+	var out []string
+	for _, field := range []string{"resources", "components", "bases", "crds", "configurations", "generators", "transformers", "validators", "patchesStrategicMerge"} {
+		out = append(out, stringsOf(k[field])...)
+	}
+	objects := func(field string) []map[string]any {
+		var ms []map[string]any
+		switch v := k[field].(type) {
+		case []any:
+			for _, e := range v {
+				if m, ok := e.(map[string]any); ok {
+					ms = append(ms, m)
+				}
+			}
+		case map[string]any:
+			ms = append(ms, v)
+		}
+		return ms
+	}
+	for _, field := range []string{"patches", "patchesJson6902", "replacements", "openapi", "helmCharts", "helmChartInflationGenerator"} {
+		for _, m := range objects(field) {
+			for _, key := range []string{"path", "repo", "valuesFile"} {
+				out = append(out, stringsOf(m[key])...)
+			}
+		}
+	}
+	for _, field := range []string{"configMapGenerator", "secretGenerator"} {
+		for _, m := range objects(field) {
+			for _, key := range []string{"files", "envs", "env"} {
+				for _, f := range stringsOf(m[key]) {
+					if _, after, ok := strings.Cut(f, "="); ok {
+						f = after // key=path
+					}
+					out = append(out, f)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // prepareKustomization generates a kustomization.yaml when the directory
