@@ -45,8 +45,8 @@ func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
 	if !fastChars(in) {
 		return nil, false
 	}
-	var lines []fastLine
-	for _, raw := range strings.Split(string(in), "\n") {
+	lines := make([]fastLine, 0, bytes.Count(in, []byte("\n"))+1)
+	for raw := range strings.SplitSeq(string(in), "\n") {
 		t := strings.TrimLeft(raw, " ")
 		lines = append(lines, fastLine{indent: len(raw) - len(t), text: strings.TrimRight(t, " "), raw: raw})
 	}
@@ -659,6 +659,11 @@ func fastEmit(branches sops.TreeBranches, indent int) ([]byte, bool) {
 		return nil, false // only the default indentation is checked against yaml.v3
 	}
 	e := &fastEmitter{indent: indent}
+	size := 0
+	for _, b := range branches {
+		size += emitSizeHint(b, 0, indent) + 4
+	}
+	e.buf.Grow(size)
 	for i, b := range branches {
 		if i > 0 {
 			e.buf.WriteString("---\n")
@@ -672,4 +677,31 @@ func fastEmit(branches sops.TreeBranches, indent int) ([]byte, bool) {
 		}
 	}
 	return e.buf.Bytes(), true
+}
+
+// emitSizeHint estimates the emitted size of v, so that the output buffer is
+// allocated once.
+func emitSizeHint(v any, depth, indent int) int {
+	switch v := v.(type) {
+	case sops.TreeBranch:
+		n := 0
+		for _, it := range v {
+			if k, ok := it.Key.(string); ok {
+				n += len(k)
+			}
+			n += depth*indent + 3 + emitSizeHint(it.Value, depth+1, indent)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, x := range v {
+			n += depth*indent + 3 + emitSizeHint(x, depth+1, indent)
+		}
+		return n
+	case string:
+		return len(v) + 1
+	case sops.Comment:
+		return len(v.Value) + 3
+	}
+	return 24
 }
