@@ -39,10 +39,7 @@ type fastParser struct {
 // fastLoad parses in, or reports ok=false when it uses anything outside the
 // fast subset.
 func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
-	if len(in) == 0 || in[len(in)-1] != '\n' || bytes.ContainsAny(in, "\t\r#&*!%`\x00") {
-		return nil, false
-	}
-	if !fastChars(in) {
+	if len(in) == 0 || in[len(in)-1] != '\n' || !fastChars(in) {
 		return nil, false
 	}
 	lines := make([]fastLine, 0, bytes.Count(in, []byte("\n"))+1)
@@ -83,6 +80,14 @@ func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
 	return sops.TreeBranches{b}, true
 }
 
+// ASCII bytes outside the fast subset, as bit sets of bytes 0-63 and 64-127:
+// control characters but '\n' (tab and '\r' included), DEL, and the
+// indicators of comments (#), anchors and aliases (& *), tags (! %) and '`'.
+const (
+	badLow  uint64 = 1<<0x20 - 1 ^ 1<<'\n' | 1<<'#' | 1<<'&' | 1<<'*' | 1<<'!' | 1<<'%'
+	badHigh uint64 = 1<<('`'-64) | 1<<(0x7f-64)
+)
+
 // fastChars accepts printable text: no control characters, no invalid
 // UTF-8, and none of the characters YAML treats specially (NEL, the line
 // and paragraph separators, the byte order mark).
@@ -90,7 +95,7 @@ func fastChars(in []byte) bool {
 	for i := 0; i < len(in); {
 		c := in[i]
 		if c < 0x80 {
-			if c < 0x20 && c != '\n' || c == 0x7f {
+			if c < 64 && badLow&(1<<c) != 0 || c >= 64 && badHigh&(1<<(c-64)) != 0 {
 				return false
 			}
 			i++

@@ -149,3 +149,13 @@ func FuzzFastPath(f *testing.F) {
 }
 
 var _ = fmt.Sprint
+
+// TestFastCharsASCII checks the bit sets against the plain definition.
+func TestFastCharsASCII(t *testing.T) {
+	for c := 0; c < 0x80; c++ {
+		want := !(c < 0x20 && c != '\n' || c == 0x7f || strings.IndexByte("\t\r#&*!%`\x00", byte(c)) >= 0)
+		if got := fastChars([]byte{byte(c)}); got != want {
+			t.Errorf("fastChars(%q) = %v, want %v", rune(c), got, want)
+		}
+	}
+}
