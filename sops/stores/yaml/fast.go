@@ -291,7 +291,7 @@ func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
 		return nil, false
 	}
 	b := sops.TreeBranch{}
-	seen := map[string]bool{}
+	var seen map[string]bool // only for large mappings; small ones scan b
 	for {
 		p.skipBlank()
 		if p.pos == len(p.lines) {
@@ -308,10 +308,9 @@ func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
 			return b, true // a sequence at this indent belongs to the parent key
 		}
 		k, v, ok := splitKey(l.text)
-		if !ok || seen[k] {
+		if !ok || duplicateKey(b, &seen, k) {
 			return nil, false
 		}
-		seen[k] = true
 		p.pos++
 		val, ok := p.value(v, indent, depth)
 		if !ok {
@@ -319,6 +318,30 @@ func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
 		}
 		b = append(b, sops.TreeItem{Key: k, Value: val})
 	}
+}
+
+// duplicateKey reports whether k is already a key of b, and records it.
+func duplicateKey(b sops.TreeBranch, seen *map[string]bool, k string) bool {
+	const small = 16
+	if len(b) < small {
+		for _, it := range b {
+			if it.Key == k {
+				return true
+			}
+		}
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[string]bool, 2*small)
+		for _, it := range b {
+			(*seen)[it.Key.(string)] = true
+		}
+	}
+	if (*seen)[k] {
+		return true
+	}
+	(*seen)[k] = true
+	return false
 }
 
 // value parses what follows "key:" at indent.

@@ -159,3 +159,23 @@ func TestFastCharsASCII(t *testing.T) {
 		}
 	}
 }
+
+// TestFastDuplicateKeys: duplicate keys leave the fast path, in small and
+// large mappings.
+func TestFastDuplicateKeys(t *testing.T) {
+	for _, n := range []int{3, 15, 16, 17, 40} {
+		for _, dup := range []int{0, n / 2, n - 1} {
+			var sb strings.Builder
+			for i := 0; i < n; i++ {
+				fmt.Fprintf(&sb, "k%d: v\n", i)
+			}
+			if _, ok := fastLoad([]byte(sb.String())); !ok {
+				t.Fatalf("n=%d: no duplicates, but not on the fast path", n)
+			}
+			fmt.Fprintf(&sb, "k%d: again\n", dup)
+			if _, ok := fastLoad([]byte(sb.String())); ok {
+				t.Errorf("n=%d: duplicate key k%d accepted", n, dup)
+			}
+		}
+	}
+}
