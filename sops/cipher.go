@@ -1,6 +1,7 @@
 package sops
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // nonceSize is the IV length SOPS uses with AES-GCM (not the usual 12).
@@ -192,69 +194,149 @@ func splitFast(s string) (data, iv, tag, typ string, ok bool) {
 	return data, iv, tag, typ, true
 }
 
+// DisableIVReuse makes the cipher stop remembering the IVs of the values it
+// decrypts. Callers that only decrypt (and never re-encrypt) save that
+// bookkeeping; values encrypted afterwards get fresh IVs.
+func (c *Cipher) DisableIVReuse() { c.stash = nil }
+
 // Decrypt decrypts an ENC[...] string encrypted with aad. "" decrypts to "".
 func (c *Cipher) Decrypt(s, aad string) (any, error) {
 	if s == "" {
 		return "", nil
 	}
-	ev, err := ParseEncrypted(s)
-	if err != nil {
-		return nil, err
+	r := c.open(s, aad)
+	if r.err != nil {
+		return nil, r.err
+	}
+	c.remember(&r, aad)
+	return r.v, nil
+}
+
+// opened is one decrypted value, before its IV is remembered.
+type opened struct {
+	v   any
+	pt  string // the plaintext, when it may be remembered with iv
+	typ string
+	iv  []byte // nil when the IV must not be remembered
+	err error
+}
+
+// bytesOf views a string as bytes, for callees that only read them.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// open decrypts s. It does not touch the cipher's state, so calls may run
+// concurrently.
+func (c *Cipher) open(s, aad string) (r opened) {
+	enc := base64.StdEncoding
+	var buf, iv []byte
+	var n int
+	if data, ivs, tag, typ, ok := splitFast(s); ok {
+		// One allocation for data||tag (contiguous, as Open wants) and the IV.
+		nd, nt := enc.DecodedLen(len(data)), enc.DecodedLen(len(tag))
+		b := make([]byte, nd+nt+enc.DecodedLen(len(ivs)))
+		var err error
+		if n, err = enc.Decode(b, bytesOf(data)); err != nil {
+			r.err = errors.New("malformed encrypted value: bad base64 in data")
+			return
+		}
+		ni, err := enc.Decode(b[nd+nt:], bytesOf(ivs))
+		if err != nil {
+			r.err = errors.New("malformed encrypted value: bad base64 in iv")
+			return
+		}
+		iv = b[nd+nt : nd+nt+ni : nd+nt+ni]
+		nt, err = enc.Decode(b[n:], bytesOf(tag))
+		if err != nil {
+			r.err = errors.New("malformed encrypted value: bad base64 in tag")
+			return
+		}
+		buf = b[:n+nt]
+		r.typ = typ
+	} else {
+		ev, err := ParseEncrypted(s)
+		if err != nil {
+			r.err = err
+			return
+		}
+		n = len(ev.Data)
+		buf = append(append(make([]byte, 0, len(ev.Data)+len(ev.Tag)), ev.Data...), ev.Tag...)
+		iv = ev.IV
+		r.typ = ev.Type
 	}
 	gcm := c.gcm
-	if len(ev.IV) != nonceSize {
+	if len(iv) != nonceSize {
 		// SOPS accepts any IV length on decrypt.
-		if len(ev.IV) == 0 {
-			return nil, ErrDecryptValue
+		if len(iv) == 0 {
+			r.err = ErrDecryptValue
+			return
 		}
-		gcm, err = c.withNonceSize(len(ev.IV))
+		var err error
+		gcm, err = c.withNonceSize(len(iv))
 		if err != nil {
-			return nil, ErrDecryptValue
+			r.err = ErrDecryptValue
+			return
 		}
 	}
-	if len(ev.Tag) != gcm.Overhead() {
-		return nil, ErrDecryptValue
+	if len(buf)-n != gcm.Overhead() {
+		r.err = ErrDecryptValue
+		return
 	}
-	buf := make([]byte, 0, len(ev.Data)+len(ev.Tag))
-	buf = append(append(buf, ev.Data...), ev.Tag...)
-	pt, err := gcm.Open(buf[:0], ev.IV, buf, []byte(aad))
+	pt, err := gcm.Open(buf[:0], iv, buf, bytesOf(aad))
 	if err != nil {
-		return nil, ErrDecryptValue
+		r.err = ErrDecryptValue
+		return
 	}
-	var v any
-	switch ev.Type {
+	canonical := false
+	switch r.typ {
 	case "str", "bytes":
-		v = string(pt)
+		str := string(pt)
+		r.v, r.pt, canonical = str, str, true
 	case "int":
-		v, err = strconv.Atoi(string(pt))
+		r.v, err = strconv.Atoi(string(pt))
 	case "float":
-		v, err = strconv.ParseFloat(string(pt), 64)
+		r.v, err = strconv.ParseFloat(string(pt), 64)
 	case "bool":
-		v, err = strconv.ParseBool(string(pt))
+		r.v, err = strconv.ParseBool(string(pt))
 	case "time":
 		var t time.Time
 		err = t.UnmarshalText(pt)
-		v = t
+		r.v = t
 	case "comment":
-		v = Comment{Value: string(pt)}
+		str := string(pt)
+		r.v, r.pt, canonical = Comment{Value: str}, str, true
 	default:
-		return nil, fmt.Errorf("unknown encrypted value type %q", ev.Type)
+		r.err = fmt.Errorf("unknown encrypted value type %q", r.typ)
+		return
 	}
 	if err != nil {
-		return nil, fmt.Errorf("decrypted value is not a valid %s", ev.Type)
+		r.v = nil
+		r.err = fmt.Errorf("decrypted value is not a valid %s", r.typ)
+		return
 	}
-	typ := ev.Type
-	if typ == "bytes" {
-		typ = "str"
+	if r.typ == "bytes" {
+		r.typ = "str"
 	}
-	// Remember the IV so that re-encrypting the same value at the same path
-	// gives the same ciphertext. Only when the canonical serialisation is
-	// byte-identical to what was decrypted: an IV must never be reused for a
-	// different plaintext.
-	if b, t, err := ValueBytes(v); err == nil && t == typ && string(b) == string(pt) && len(ev.IV) == nonceSize {
-		c.stash[stashKey{aad: aad, typ: t, plaintext: string(b)}] = ev.IV
+	if !canonical {
+		// Only when the canonical serialisation is byte-identical to what
+		// was decrypted: an IV must never be reused for a different
+		// plaintext.
+		if b, t, err := ValueBytes(r.v); err == nil && t == r.typ && string(b) == string(pt) {
+			r.pt, canonical = string(pt), true
+		}
 	}
-	return v, nil
+	if canonical && len(iv) == nonceSize {
+		r.iv = iv
+	}
+	return r
+}
+
+// remember stashes the IV of an opened value so that re-encrypting the same
+// value at the same path gives the same ciphertext.
+func (c *Cipher) remember(r *opened, aad string) {
+	if c.stash == nil || r.iv == nil {
+		return
+	}
+	c.stash[stashKey{aad: aad, typ: r.typ, plaintext: r.pt}] = bytes.Clone(r.iv)
 }
 
 func (c *Cipher) withNonceSize(n int) (cipher.AEAD, error) {

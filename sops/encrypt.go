@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"hash"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -349,23 +351,81 @@ func (t *Tree) Decrypt(c *Cipher, opts DecryptOptions) error {
 	return t.CheckMAC(c, mac)
 }
 
+// parallelMin is the number of encrypted values from which DecryptValues
+// decrypts on several cores.
+const parallelMin = 256
+
 // DecryptValues decrypts the values and returns the recomputed MAC, without
 // checking it.
 func (t *Tree) DecryptValues(c *Cipher) (string, error) {
+	// Large trees: collect the encrypted values in tree order, decrypt them
+	// on all cores, then walk again to put them in place and hash them in
+	// order.
+	var results []opened
+	if leaves := t.leafCount(); leaves >= parallelMin && runtime.GOMAXPROCS(0) > 1 {
+		type job struct{ s, aad string }
+		jobs := make([]job, 0, leaves)
+		err := t.walk(func(v any, aad string, encrypted bool) (any, error) {
+			if encrypted {
+				switch in := v.(type) {
+				case Comment:
+					jobs = append(jobs, job{in.Value, aad})
+				case string:
+					jobs = append(jobs, job{in, aad})
+				}
+			}
+			return v, nil
+		})
+		// On error, the sequential walk below reports the first problem in
+		// tree order.
+		if err == nil && len(jobs) >= parallelMin {
+			results = make([]opened, len(jobs))
+			workers := min(runtime.GOMAXPROCS(0), 8)
+			chunk := (len(jobs) + workers - 1) / workers
+			var wg sync.WaitGroup
+			for lo := 0; lo < len(jobs); lo += chunk {
+				hi := min(lo+chunk, len(jobs))
+				wg.Go(func() {
+					for i := lo; i < hi; i++ {
+						if jobs[i].s == "" {
+							results[i] = opened{v: ""}
+							continue
+						}
+						results[i] = c.open(jobs[i].s, jobs[i].aad)
+					}
+				})
+			}
+			wg.Wait()
+		}
+	}
+	next := 0
+	decrypt := func(s, aad string) (any, error) {
+		if results == nil {
+			return c.Decrypt(s, aad)
+		}
+		r := &results[next]
+		next++
+		if r.err != nil {
+			return nil, r.err
+		}
+		c.remember(r, aad)
+		return r.v, nil
+	}
 	h := newMAC(&t.Metadata)
+	var scratch []byte
 	err := t.walk(func(v any, aad string, encrypted bool) (any, error) {
 		out := v
 		if encrypted {
 			switch in := v.(type) {
 			case Comment:
-				d, err := c.Decrypt(in.Value, aad)
+				d, err := decrypt(in.Value, aad)
 				if err != nil {
 					// A plain comment, as older SOPS versions wrote them.
 					d = in
 				}
 				out = d
 			case string:
-				d, err := c.Decrypt(in, aad)
+				d, err := decrypt(in, aad)
 				if err != nil {
 					return nil, &ValueError{Path: displayPath(aad), Err: err}
 				}
@@ -375,11 +435,16 @@ func (t *Tree) DecryptValues(c *Cipher) (string, error) {
 			}
 		}
 		if _, isComment := out.(Comment); !isComment && (!t.Metadata.MACOnlyEncrypted || encrypted) {
-			b, _, err := ValueBytes(out)
-			if err != nil {
-				return nil, err
+			if s, ok := out.(string); ok {
+				scratch = append(scratch[:0], s...)
+				h.Write(scratch)
+			} else {
+				b, _, err := ValueBytes(out)
+				if err != nil {
+					return nil, err
+				}
+				h.Write(b)
 			}
-			h.Write(b)
 		}
 		return out, nil
 	})
@@ -387,6 +452,37 @@ func (t *Tree) DecryptValues(c *Cipher) (string, error) {
 		return "", err
 	}
 	return macHex(h), nil
+}
+
+// leafCount counts the tree's leaves, an upper bound of its encrypted values.
+func (t *Tree) leafCount() int {
+	var count func(v any) int
+	count = func(v any) int {
+		switch v := v.(type) {
+		case TreeBranch:
+			n := 0
+			for _, it := range v {
+				if _, ok := it.Key.(Comment); ok {
+					n++
+					continue
+				}
+				n += count(it.Value)
+			}
+			return n
+		case []any:
+			n := 0
+			for _, x := range v {
+				n += count(x)
+			}
+			return n
+		}
+		return 1
+	}
+	n := 0
+	for _, b := range t.Branches {
+		n += count(b)
+	}
+	return n
 }
 
 // CheckMAC decrypts the stored MAC and compares it with mac.

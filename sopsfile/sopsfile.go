@@ -135,6 +135,18 @@ func DataKey(ctx context.Context, tree *sops.Tree, ids []keys.Identity, order []
 // its MAC. It returns the cipher, which re-encrypts unchanged values to the
 // same ciphertext.
 func DecryptTree(ctx context.Context, tree *sops.Tree, ids []keys.Identity, order []string, ignoreMAC bool) (*sops.Cipher, []byte, error) {
+	return decryptTree(ctx, tree, ids, order, ignoreMAC, true)
+}
+
+// DecryptTreeOnly is DecryptTree for callers that will not re-encrypt the
+// tree: the cipher does not remember the values' IVs, which saves time and
+// memory on large files.
+func DecryptTreeOnly(ctx context.Context, tree *sops.Tree, ids []keys.Identity, order []string, ignoreMAC bool) error {
+	_, _, err := decryptTree(ctx, tree, ids, order, ignoreMAC, false)
+	return err
+}
+
+func decryptTree(ctx context.Context, tree *sops.Tree, ids []keys.Identity, order []string, ignoreMAC, reuseIVs bool) (*sops.Cipher, []byte, error) {
 	dataKey, err := DataKey(ctx, tree, ids, order)
 	if err != nil {
 		return nil, nil, err
@@ -142,6 +154,9 @@ func DecryptTree(ctx context.Context, tree *sops.Tree, ids []keys.Identity, orde
 	c, err := sops.NewCipher(dataKey)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !reuseIVs {
+		c.DisableIVReuse()
 	}
 	if err := tree.Decrypt(c, sops.DecryptOptions{IgnoreMAC: ignoreMAC}); err != nil {
 		return nil, nil, err
@@ -155,7 +170,7 @@ func Decrypt(ctx context.Context, data []byte, opts DecryptOptions) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := DecryptTree(ctx, tree, opts.Identities, opts.DecryptionOrder, opts.IgnoreMAC); err != nil {
+	if err := DecryptTreeOnly(ctx, tree, opts.Identities, opts.DecryptionOrder, opts.IgnoreMAC); err != nil {
 		return nil, err
 	}
 	return formats.NewStore(opts.OutputFormat, opts.Store).EmitPlainFile(tree.Branches)

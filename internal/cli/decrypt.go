@@ -54,8 +54,21 @@ func (a *app) loadEncrypted(path string, in formats.Format, storeOpts formats.Op
 
 // decryptTree unwraps the data key and decrypts the tree in place.
 func (a *app) decryptTree(ctx context.Context, tree *sops.Tree, b *backends, df *decryptFlags) (*sops.Cipher, []byte, error) {
-	ids := b.identities()
-	c, key, err := sopsfile.DecryptTree(ctx, tree, ids, a.order(df), df.ignoreMAC)
+	c, key, err := sopsfile.DecryptTree(ctx, tree, b.identities(), a.order(df), df.ignoreMAC)
+	if err != nil {
+		return nil, nil, keyError(err, b)
+	}
+	return c, key, nil
+}
+
+// decryptTreeOnly is decryptTree for commands that do not re-encrypt.
+func (a *app) decryptTreeOnly(ctx context.Context, tree *sops.Tree, b *backends, df *decryptFlags) error {
+	return keyError(sopsfile.DecryptTreeOnly(ctx, tree, b.identities(), a.order(df), df.ignoreMAC), b)
+}
+
+// keyError adds the problems met loading keys to a failure to get the data
+// key.
+func keyError(err error, b *backends) error {
 	if err != nil && len(b.errs) > 0 && codeFor(err) == codeCouldNotRetrieveKey {
 		var sb strings.Builder
 		sb.WriteString(err.Error())
@@ -63,9 +76,9 @@ func (a *app) decryptTree(ctx context.Context, tree *sops.Tree, b *backends, df 
 		for _, e := range b.errs {
 			sb.WriteString("\n  - " + e.Error())
 		}
-		return nil, nil, withCode(codeCouldNotRetrieveKey, errors.New(sb.String()))
+		return withCode(codeCouldNotRetrieveKey, errors.New(sb.String()))
 	}
-	return c, key, err
+	return err
 }
 
 func (a *app) decryptCommand() *cobra.Command {
@@ -115,7 +128,7 @@ to stdout one after the other, or back into each file with --in-place.`,
 				if err != nil {
 					return nil, err
 				}
-				if _, _, err := a.decryptTree(ctx, tree, b, &df); err != nil {
+				if err := a.decryptTreeOnly(ctx, tree, b, &df); err != nil {
 					return nil, err
 				}
 				store := formats.NewStore(out, storeOpts)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ const maxInputSize = 512 << 20
 // readInput reads a file, or stdin for "-".
 func (a *app) readInput(path string) ([]byte, error) {
 	var r io.Reader
+	size := 0 // the size of a regular file, to read it into one buffer
 	if path == "-" {
 		r = a.stdin
 	} else {
@@ -32,10 +34,16 @@ func (a *app) readInput(path string) ([]byte, error) {
 		defer f.Close()
 		if st, err := f.Stat(); err == nil && st.IsDir() {
 			return nil, codef(codeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", path)
+		} else if err == nil && st.Mode().IsRegular() && st.Size() <= maxInputSize {
+			size = int(st.Size())
 		}
 		r = f
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxInputSize+1))
+	// io.ReadAll grows its buffer step by step; with the size known, one
+	// buffer is enough (ReadFrom wants MinRead bytes free to see the end).
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	_, err := buf.ReadFrom(io.LimitReader(r, maxInputSize+1))
+	data := buf.Bytes()
 	if err != nil {
 		return nil, withCode(codeCouldNotReadInputFile, fmt.Errorf("%s: %v", path, err))
 	}

@@ -39,14 +39,11 @@ type fastParser struct {
 // fastLoad parses in, or reports ok=false when it uses anything outside the
 // fast subset.
 func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
-	if len(in) == 0 || in[len(in)-1] != '\n' || bytes.ContainsAny(in, "\t\r#&*!%`\x00") {
+	if len(in) == 0 || in[len(in)-1] != '\n' || !fastChars(in) {
 		return nil, false
 	}
-	if !fastChars(in) {
-		return nil, false
-	}
-	var lines []fastLine
-	for _, raw := range strings.Split(string(in), "\n") {
+	lines := make([]fastLine, 0, bytes.Count(in, []byte("\n"))+1)
+	for raw := range strings.SplitSeq(string(in), "\n") {
 		t := strings.TrimLeft(raw, " ")
 		lines = append(lines, fastLine{indent: len(raw) - len(t), text: strings.TrimRight(t, " "), raw: raw})
 	}
@@ -83,6 +80,14 @@ func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
 	return sops.TreeBranches{b}, true
 }
 
+// ASCII bytes outside the fast subset, as bit sets of bytes 0-63 and 64-127:
+// control characters but '\n' (tab and '\r' included), DEL, and the
+// indicators of comments (#), anchors and aliases (& *), tags (! %) and '`'.
+const (
+	badLow  uint64 = 1<<0x20 - 1 ^ 1<<'\n' | 1<<'#' | 1<<'&' | 1<<'*' | 1<<'!' | 1<<'%'
+	badHigh uint64 = 1<<('`'-64) | 1<<(0x7f-64)
+)
+
 // fastChars accepts printable text: no control characters, no invalid
 // UTF-8, and none of the characters YAML treats specially (NEL, the line
 // and paragraph separators, the byte order mark).
@@ -90,7 +95,7 @@ func fastChars(in []byte) bool {
 	for i := 0; i < len(in); {
 		c := in[i]
 		if c < 0x80 {
-			if c < 0x20 && c != '\n' || c == 0x7f {
+			if c < 64 && badLow&(1<<c) != 0 || c >= 64 && badHigh&(1<<(c-64)) != 0 {
 				return false
 			}
 			i++
@@ -286,7 +291,7 @@ func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
 		return nil, false
 	}
 	b := sops.TreeBranch{}
-	seen := map[string]bool{}
+	var seen map[string]bool // only for large mappings; small ones scan b
 	for {
 		p.skipBlank()
 		if p.pos == len(p.lines) {
@@ -303,10 +308,9 @@ func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
 			return b, true // a sequence at this indent belongs to the parent key
 		}
 		k, v, ok := splitKey(l.text)
-		if !ok || seen[k] {
+		if !ok || duplicateKey(b, &seen, k) {
 			return nil, false
 		}
-		seen[k] = true
 		p.pos++
 		val, ok := p.value(v, indent, depth)
 		if !ok {
@@ -314,6 +318,30 @@ func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
 		}
 		b = append(b, sops.TreeItem{Key: k, Value: val})
 	}
+}
+
+// duplicateKey reports whether k is already a key of b, and records it.
+func duplicateKey(b sops.TreeBranch, seen *map[string]bool, k string) bool {
+	const small = 16
+	if len(b) < small {
+		for _, it := range b {
+			if it.Key == k {
+				return true
+			}
+		}
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[string]bool, 2*small)
+		for _, it := range b {
+			(*seen)[it.Key.(string)] = true
+		}
+	}
+	if (*seen)[k] {
+		return true
+	}
+	(*seen)[k] = true
+	return false
 }
 
 // value parses what follows "key:" at indent.
@@ -659,6 +687,11 @@ func fastEmit(branches sops.TreeBranches, indent int) ([]byte, bool) {
 		return nil, false // only the default indentation is checked against yaml.v3
 	}
 	e := &fastEmitter{indent: indent}
+	size := 0
+	for _, b := range branches {
+		size += emitSizeHint(b, 0, indent) + 4
+	}
+	e.buf.Grow(size)
 	for i, b := range branches {
 		if i > 0 {
 			e.buf.WriteString("---\n")
@@ -672,4 +705,31 @@ func fastEmit(branches sops.TreeBranches, indent int) ([]byte, bool) {
 		}
 	}
 	return e.buf.Bytes(), true
+}
+
+// emitSizeHint estimates the emitted size of v, so that the output buffer is
+// allocated once.
+func emitSizeHint(v any, depth, indent int) int {
+	switch v := v.(type) {
+	case sops.TreeBranch:
+		n := 0
+		for _, it := range v {
+			if k, ok := it.Key.(string); ok {
+				n += len(k)
+			}
+			n += depth*indent + 3 + emitSizeHint(it.Value, depth+1, indent)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, x := range v {
+			n += depth*indent + 3 + emitSizeHint(x, depth+1, indent)
+		}
+		return n
+	case string:
+		return len(v) + 1
+	case sops.Comment:
+		return len(v.Value) + 3
+	}
+	return 24
 }

@@ -149,3 +149,33 @@ func FuzzFastPath(f *testing.F) {
 }
 
 var _ = fmt.Sprint
+
+// TestFastCharsASCII checks the bit sets against the plain definition.
+func TestFastCharsASCII(t *testing.T) {
+	for c := 0; c < 0x80; c++ {
+		want := !(c < 0x20 && c != '\n' || c == 0x7f || strings.IndexByte("\t\r#&*!%`\x00", byte(c)) >= 0)
+		if got := fastChars([]byte{byte(c)}); got != want {
+			t.Errorf("fastChars(%q) = %v, want %v", rune(c), got, want)
+		}
+	}
+}
+
+// TestFastDuplicateKeys: duplicate keys leave the fast path, in small and
+// large mappings.
+func TestFastDuplicateKeys(t *testing.T) {
+	for _, n := range []int{3, 15, 16, 17, 40} {
+		for _, dup := range []int{0, n / 2, n - 1} {
+			var sb strings.Builder
+			for i := 0; i < n; i++ {
+				fmt.Fprintf(&sb, "k%d: v\n", i)
+			}
+			if _, ok := fastLoad([]byte(sb.String())); !ok {
+				t.Fatalf("n=%d: no duplicates, but not on the fast path", n)
+			}
+			fmt.Fprintf(&sb, "k%d: again\n", dup)
+			if _, ok := fastLoad([]byte(sb.String())); ok {
+				t.Errorf("n=%d: duplicate key k%d accepted", n, dup)
+			}
+		}
+	}
+}
