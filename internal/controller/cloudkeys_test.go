@@ -245,3 +245,26 @@ func TestGeneratorsAndEncryptedConfigMap(t *testing.T) {
 		g.Expect(cm.Data).NotTo(HaveKey("sops"))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 }
+
+// TestEmptyDirectoryReady: a path with no manifests yet (a fresh cluster
+// directory) is Ready with an empty inventory, not stuck on a status the
+// CRD refuses.
+func TestEmptyDirectoryReady(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("empty", "main")
+	repo.Commit("init", map[string]string{"clusters/cluster0/README.md": "nothing yet\n"})
+	createSource(t, g, ns, repo.URL())
+	g.Expect(testClient.Create(testCtx, &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-secrets"},
+		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./clusters/cluster0", Prune: true,
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"}},
+	})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		k := ksReady(g, ns, "my-secrets")
+		g.Expect(k.Status.Inventory).NotTo(BeNil())
+		g.Expect(k.Status.Inventory.Entries).To(BeEmpty())
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+}

@@ -284,6 +284,10 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	if obj.Status.Inventory != nil {
 		old = obj.Status.Inventory.Entries
 	}
+	if entries == nil {
+		// The CRD requires the list; an empty build still has one.
+		entries = []kustomizev1.ResourceRef{}
+	}
 	obj.Status.Inventory = &kustomizev1.ResourceInventory{Entries: entries}
 	if obj.Spec.Prune {
 		if _, err := r.prune(ctx, kc, obj, old, entries); err != nil {
