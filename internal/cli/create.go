@@ -46,6 +46,11 @@ func (cf *clusterFlags) register(cmd *cobra.Command) {
 }
 
 func (cf *clusterFlags) client() (client.Client, error) {
+	return cf.watchClient()
+}
+
+// watchClient is client with Watch, for get -w.
+func (cf *clusterFlags) watchClient() (client.WithWatch, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if cf.kubeconfig != "" {
 		rules.ExplicitPath = cf.kubeconfig
@@ -54,7 +59,7 @@ func (cf *clusterFlags) client() (client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no cluster: %v", err)
 	}
-	return client.New(cfg, client.Options{Scheme: controller.NewScheme()})
+	return client.NewWithWatch(cfg, client.Options{Scheme: controller.NewScheme()})
 }
 
 func (a *app) printYAML(objs ...client.Object) error {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -224,6 +225,47 @@ Name-Real: cluster0.yourdomain.com
 			"--interval=10m", "--decryption-provider=sops", "--decryption-secret=sops-hcvault")
 		secretIn("app-vault", "vault-change-me")
 	}
+
+	// get -w prints the list, then a row per change until interrupted.
+	{
+		out := &syncBuffer{}
+		a := &app{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: os.Getenv}
+		wctx, stop := context.WithCancel(ctx)
+		done := make(chan int)
+		go func() { done <- a.run(wctx, []string{"get", "kustomizations", "-w", kc}) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(out.String(), "my-secrets") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		lacre("reconcile", "kustomization", "my-secrets")
+		for strings.Count(out.String(), "my-secrets ") < 2 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		stop()
+		if code := <-done; code != 0 && !strings.Contains(out.String(), "context canceled") {
+			t.Errorf("get -w exited %d:\n%s", code, out.String())
+		}
+		if n := strings.Count(out.String(), "my-secrets "); n < 2 {
+			t.Errorf("get -w printed no row for the change:\n%s", out.String())
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

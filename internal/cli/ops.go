@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
@@ -45,40 +47,37 @@ func (a *app) getCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "get", Short: "List sources and Kustomizations with their status"}
 	mk := func(use, short string, t target) *cobra.Command {
 		var cf clusterFlags
-		var all bool
+		var all, watchFlag bool
 		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := cf.client()
+			cl, err := cf.watchClient()
 			if err != nil {
 				return err
 			}
-			var items []client.Object
 			opts := []client.ListOption{}
 			if !all {
 				opts = append(opts, client.InNamespace(cf.namespace))
 			}
-			if t.kind == sourcev1.GitRepositoryKind {
-				var l sourcev1.GitRepositoryList
-				if err := cl.List(cmd.Context(), &l, opts...); err != nil {
-					return err
+			newList := func() client.ObjectList {
+				if t.kind == sourcev1.GitRepositoryKind {
+					return &sourcev1.GitRepositoryList{}
 				}
-				for i := range l.Items {
-					items = append(items, &l.Items[i])
-				}
-			} else {
-				var l kustomizev1.KustomizationList
-				if err := cl.List(cmd.Context(), &l, opts...); err != nil {
-					return err
-				}
-				for i := range l.Items {
-					items = append(items, &l.Items[i])
-				}
+				return &kustomizev1.KustomizationList{}
 			}
+			list := newList()
+			if err := cl.List(cmd.Context(), list, opts...); err != nil {
+				return err
+			}
+			var items []client.Object
+			_ = apimeta.EachListItem(list, func(o runtime.Object) error {
+				items = append(items, o.(client.Object))
+				return nil
+			})
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			if all {
 				fmt.Fprint(w, "NAMESPACE\t")
 			}
 			fmt.Fprintln(w, "NAME\tREVISION\tSUSPENDED\tREADY\tMESSAGE")
-			for _, o := range items {
+			row := func(o client.Object) {
 				conds, rev, susp, _ := status(o)
 				ready, msg := "Unknown", ""
 				if c := apimeta.FindStatusCondition(conds, meta.ReadyCondition); c != nil {
@@ -89,10 +88,37 @@ func (a *app) getCommand() *cobra.Command {
 				}
 				fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\n", o.GetName(), rev, susp, ready, msg)
 			}
-			return w.Flush()
+			for _, o := range items {
+				row(o)
+			}
+			if err := w.Flush(); err != nil || !watchFlag {
+				return err
+			}
+			// -w: print a row whenever an object changes, as kubectl -w
+			// does, until interrupted.
+			wopts := append(opts, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.GetResourceVersion()}})
+			wi, err := cl.Watch(cmd.Context(), newList(), wopts...)
+			if err != nil {
+				return err
+			}
+			defer wi.Stop()
+			for ev := range wi.ResultChan() {
+				o, ok := ev.Object.(client.Object)
+				if !ok || ev.Type == watch.Bookmark || ev.Type == watch.Error {
+					continue
+				}
+				row(o)
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			}
+			return nil
 		}}
 		cf.register(c)
 		c.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list in every namespace")
+		c.Flags().BoolVarP(&watchFlag, "watch", "w", false, "after listing, print a row for every change until interrupted")
+		_ = c.Flags().MarkHidden("export")
+		_ = c.Flags().MarkHidden("timeout")
 		return c
 	}
 	src := &cobra.Command{Use: "sources", Short: "List sources"}
