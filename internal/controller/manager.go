@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"fmt"
+	"k8s.io/utils/ptr"
 	"os"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -146,6 +148,9 @@ func NewManager(opts Options) (*Manager, error) {
 		LeaderElectionID:        "lacre-controller-leader",
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
 		Cache:                   cacheOpts,
+		// One process may run several managers (the demo, tests); the
+		// controllers' metrics are shared, their names need not be unique.
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		return nil, err
