@@ -268,3 +268,38 @@ func TestEmptyDirectoryReady(t *testing.T) {
 		g.Expect(k.Status.Inventory.Entries).To(BeEmpty())
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 }
+
+// TestForceAnnotation: an object annotated kustomize.toolkit.fluxcd.io/force:
+// enabled is recreated when a change hits an immutable field, as with
+// spec.force for the whole Kustomization.
+func TestForceAnnotation(t *testing.T) {
+	needCluster(t)
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	cm := func(v string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: " + ns + "\n  annotations:\n    kustomize.toolkit.fluxcd.io/force: enabled\nimmutable: true\ndata:\n  v: \"" + v + "\"\n"
+	}
+	srv := gittest.New(t, "", "")
+	repo := srv.NewRepo("force", "main")
+	repo.Commit("v1", map[string]string{"clusters/cluster0/cm.yaml": cm("1")})
+	createSource(t, g, ns, repo.URL())
+	g.Expect(testClient.Create(testCtx, &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-secrets"},
+		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./clusters/cluster0", Prune: true,
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"}},
+	})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		ksReady(g, ns, "my-secrets")
+		c := &corev1.ConfigMap{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "frozen"}, c)).To(Succeed())
+		g.Expect(c.Data["v"]).To(Equal("1"))
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+	repo.Commit("v2", map[string]string{"clusters/cluster0/cm.yaml": cm("2")})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		c := &corev1.ConfigMap{}
+		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "frozen"}, c)).To(Succeed())
+		g.Expect(c.Data["v"]).To(Equal("2"))
+		ksReady(g, ns, "my-secrets")
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+}

@@ -557,7 +557,8 @@ func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, o
 			}
 		}
 		if err := kc.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership); err != nil {
-			if obj.Spec.Force && exists && (apierrors.IsInvalid(err) || strings.Contains(err.Error(), "immutable")) {
+			force := obj.Spec.Force || strings.EqualFold(ann[kustomizev1.ForceAnnotation], "enabled")
+			if force && exists && (apierrors.IsInvalid(err) || strings.Contains(err.Error(), "immutable")) {
 				if derr := kc.Delete(ctx, live); derr == nil || apierrors.IsNotFound(derr) {
 					err = kc.Patch(ctx, u.DeepCopy(), client.Apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
 				}
