@@ -30,6 +30,10 @@ func healthTargets(obj *kustomizev1.Kustomization, applied []*unstructured.Unstr
 	var out []healthTarget
 	if obj.Spec.Wait {
 		for _, u := range applied {
+			// Objects lacre does not manage are not waited for (Flux).
+			if a := u.GetAnnotations(); a[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue || a[kustomizev1.SSAAnnotation] == "Ignore" {
+				continue
+			}
 			out = append(out, healthTarget{u.GroupVersionKind(), u.GetNamespace(), u.GetName()})
 		}
 		return out

@@ -630,7 +630,8 @@ func (r *KustomizationReconciler) prune(ctx context.Context, kc client.Client, o
 		l := u.GetLabels()
 		if l[NameLabel] != obj.Name || l[NamespaceLabel] != obj.Namespace ||
 			u.GetAnnotations()[kustomizev1.PruneAnnotation] == kustomizev1.DisabledValue ||
-			u.GetAnnotations()[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue {
+			u.GetAnnotations()[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue ||
+			u.GetAnnotations()[kustomizev1.SSAAnnotation] == "Ignore" {
 			continue
 		}
 		if err := kc.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil && !apierrors.IsNotFound(err) {
