@@ -233,7 +233,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 	var src, path, provider, decSecret, targetNS, sa string
 	var prune, wait bool
 	var interval time.Duration
-	var dependsOn []string
+	var dependsOn, healthChecks []string
 	cmd := &cobra.Command{
 		Use:   "kustomization NAME --source=GitRepository/NAME[.NS] --path=./...",
 		Short: "Create or update a Kustomization and wait for it to be Ready",
@@ -265,6 +265,13 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 			for _, d := range dependsOn {
 				n, ns, _ := strings.Cut(d, ".")
 				ks.Spec.DependsOn = append(ks.Spec.DependsOn, meta.NamespacedObjectReference{Name: n, Namespace: ns})
+			}
+			for _, h := range healthChecks {
+				ref, err := parseHealthCheck(h)
+				if err != nil {
+					return codef(codeGeneric, "--health-check %q: %v", h, err)
+				}
+				ks.Spec.HealthChecks = append(ks.Spec.HealthChecks, ref)
 			}
 			if provider != "" {
 				if provider != kustomizev1.DecryptionProviderSOPS {
@@ -301,6 +308,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 	f.StringVar(&path, "path", "", "path in the source, starting with ./")
 	f.BoolVar(&prune, "prune", false, "delete objects removed from the source")
 	f.BoolVar(&wait, "wait", false, "wait for the applied objects to be healthy")
+	f.StringSliceVar(&healthChecks, "health-check", nil, "object to wait for, KIND/NAME.NAMESPACE (repeatable; e.g. Deployment/podinfo.default)")
 	f.DurationVar(&interval, "interval", time.Minute, "reconcile interval")
 	f.StringVar(&provider, "decryption-provider", "", "decryption provider: sops")
 	f.StringVar(&decSecret, "decryption-secret", "", "Secret with the decryption keys (*.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv, sops.gcp-kms)")
@@ -402,4 +410,39 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 	f.StringVar(&azureFile, "azure-kv-file", "", "Azure credentials JSON/YAML (tenantId, clientId, clientSecret, ...) stored as sops.azure-kv")
 	f.StringVar(&gcpFile, "gcp-kms-file", "", "GCP service account key JSON stored as sops.gcp-kms")
 	return cmd
+}
+
+// healthKinds maps the kinds flux's --health-check names to API versions.
+var healthKinds = map[string]string{
+	"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "ReplicaSet": "apps/v1",
+	"Service": "v1", "Pod": "v1", "PersistentVolumeClaim": "v1", "ConfigMap": "v1", "Secret": "v1", "Namespace": "v1",
+	"Job": "batch/v1", "CronJob": "batch/v1", "Ingress": "networking.k8s.io/v1",
+	"CustomResourceDefinition": "apiextensions.k8s.io/v1",
+	"Kustomization":            kustomizev1.GroupVersion.String(), "GitRepository": sourcev1.GroupVersion.String(),
+}
+
+// parseHealthCheck reads KIND/NAME[.NAMESPACE], or
+// GROUP/VERSION/KIND/NAME[.NAMESPACE] for other kinds.
+func parseHealthCheck(s string) (meta.NamespacedObjectKindReference, error) {
+	parts := strings.Split(s, "/")
+	var apiVersion, kind, rest string
+	switch len(parts) {
+	case 2:
+		kind, rest = parts[0], parts[1]
+		apiVersion = healthKinds[kind]
+		if apiVersion == "" {
+			return meta.NamespacedObjectKindReference{}, fmt.Errorf("unknown kind %q: write GROUP/VERSION/KIND/NAME.NAMESPACE", kind)
+		}
+	case 4:
+		apiVersion, kind, rest = parts[0]+"/"+parts[1], parts[2], parts[3]
+	case 3:
+		apiVersion, kind, rest = parts[0], parts[1], parts[2] // core: v1/KIND/NAME
+	default:
+		return meta.NamespacedObjectKindReference{}, errors.New("want KIND/NAME.NAMESPACE")
+	}
+	name, ns, _ := strings.Cut(rest, ".")
+	if kind == "" || name == "" {
+		return meta.NamespacedObjectKindReference{}, errors.New("want KIND/NAME.NAMESPACE")
+	}
+	return meta.NamespacedObjectKindReference{APIVersion: apiVersion, Kind: kind, Name: name, Namespace: ns}, nil
 }
