@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -58,6 +59,17 @@ type Options struct {
 	RequireEncryptedSecrets bool
 	// Decryption configures default and ambient keys.
 	Decryption DecryptionOptions
+
+	// NoCrossNamespaceRefs refuses Kustomizations whose sourceRef or
+	// dependsOn names another namespace (AccessDenied, Stalled).
+	NoCrossNamespaceRefs bool
+	// DefaultServiceAccount is impersonated, in the Kustomization's
+	// namespace, when spec.serviceAccountName is empty.
+	DefaultServiceAccount string
+
+	// skipNameValidation lets tests run a second manager in the process
+	// (controller names are otherwise unique per process).
+	skipNameValidation bool
 }
 
 // Manager is a running-ready controller manager and its artifact server.
@@ -146,6 +158,7 @@ func NewManager(opts Options) (*Manager, error) {
 		LeaderElectionID:        "lacre-controller-leader",
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
 		Cache:                   cacheOpts,
+		Controller:              config.Controller{SkipNameValidation: ptr(opts.skipNameValidation)},
 	})
 	if err != nil {
 		return nil, err
@@ -177,6 +190,8 @@ func NewManager(opts Options) (*Manager, error) {
 
 		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
 		Decryption:              opts.Decryption,
+		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
+		DefaultServiceAccount:   opts.DefaultServiceAccount,
 	}
 	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
 		return nil, err
@@ -192,3 +207,5 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer m.Close()
 	return m.Start(ctx)
 }
+
+func ptr[T any](v T) *T { return &v }
