@@ -52,7 +52,8 @@ func TestSeedGuideWithCLI(t *testing.T) {
 	}
 	installTestCRDs(t, c)
 	ctrl.SetLogger(logr.Discard())
-	mgr, err := controller.NewManager(controller.Options{Config: cfg, Concurrent: 2, MetricsAddr: "0", HealthAddr: "0"})
+	mgr, err := controller.NewManager(controller.Options{Config: cfg, Concurrent: 2, MetricsAddr: "0", HealthAddr: "0",
+		SkipNameValidation: true}) // TestDemoWithCLI ran a manager in this process
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,9 +67,10 @@ type Options struct {
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
 
-	// skipNameValidation lets tests run a second manager in the process
-	// (controller names are otherwise unique per process).
-	skipNameValidation bool
+	// SkipNameValidation lets several managers run in one process (tests):
+	// controller-runtime otherwise requires controller names unique per
+	// process, for their metrics.
+	SkipNameValidation bool
 }
 
 // Manager is a running-ready controller manager and its artifact server.
@@ -158,7 +159,7 @@ func NewManager(opts Options) (*Manager, error) {
 		LeaderElectionID:        "lacre-controller-leader",
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
 		Cache:                   cacheOpts,
-		Controller:              config.Controller{SkipNameValidation: ptr(opts.skipNameValidation)},
+		Controller:              config.Controller{SkipNameValidation: ptr(opts.SkipNameValidation)},
 	})
 	if err != nil {
 		return nil, err

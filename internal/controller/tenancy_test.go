@@ -49,7 +49,7 @@ func lockdownManager(t *testing.T) *Manager {
 			MetricsAddr:   "0", HealthAddr: "0",
 			NoCrossNamespaceRefs:  true,
 			DefaultServiceAccount: tenancyDefaultSA,
-			skipNameValidation:    true,
+			SkipNameValidation:    true,
 		})
 		if tenancyErr == nil {
 			go func() {
