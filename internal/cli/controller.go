@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap/zapcore"
@@ -56,6 +57,11 @@ served on a free loopback port.`,
 				opts.Decryption.DefaultAgeSecret = types.NamespacedName{Namespace: ns, Name: name}
 				opts.Decryption.DefaultAgeNamespaces = sel
 			}
+			if sa := opts.DefaultServiceAccount; sa != "" {
+				if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
+					return codef(codeGeneric, "--default-service-account %q: %s", sa, strings.Join(errs, "; "))
+				}
+			}
 			cfg, err := ctrl.GetConfig()
 			if err != nil {
 				return fmt.Errorf("no cluster: %v", err)
@@ -87,6 +93,8 @@ served on a free loopback port.`,
 	f.StringVar(&ageNamespaces, "sops-age-secret-namespaces", "", "label selector of the namespaces --sops-age-secret applies to (\"*\": all)")
 	f.StringVar(&vaultAllow, "sops-vault-allowlist", "", "comma-separated Vault address prefixes a sops.vault-token may be sent to (default: any, as Flux; \"none\" for none)")
 	f.BoolVar(&opts.Decryption.AmbientCloudCredentials, "ambient-cloud-credentials", false, "let Kustomizations use the controller's own AWS/GCP/Azure identity for KMS keys")
+	f.BoolVar(&opts.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse Kustomizations whose sourceRef or dependsOn names another namespace (Ready=False, Stalled, AccessDenied)")
+	f.StringVar(&opts.DefaultServiceAccount, "default-service-account", "", "ServiceAccount impersonated, in the Kustomization's namespace, when spec.serviceAccountName is empty (default: the controller's own identity)")
 	f.BoolVar(&opts.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 	return cmd
 }

@@ -63,6 +63,17 @@ type KustomizationReconciler struct {
 	RequireEncryptedSecrets bool
 	// Decryption configures default and ambient keys.
 	Decryption DecryptionOptions
+	// NoCrossNamespaceRefs refuses a Kustomization whose sourceRef or
+	// dependsOn names another namespace (Ready=False, Stalled,
+	// AccessDenied). postBuild.substituteFrom and the decryption Secret have
+	// no namespace field: they are always read in the Kustomization's own
+	// namespace.
+	NoCrossNamespaceRefs bool
+	// DefaultServiceAccount, when set, is impersonated (in the
+	// Kustomization's namespace) for Kustomizations without
+	// spec.serviceAccountName, so no tenant applies with the controller's
+	// own rights.
+	DefaultServiceAccount string
 	// Config and Direct reach the API server without the cache, for the
 	// applied objects (any kind: no informer per kind); Config is also the
 	// base of impersonating clients for spec.serviceAccountName.
@@ -120,9 +131,14 @@ func (r *KustomizationReconciler) forSource(ctx context.Context, o client.Object
 }
 
 // targetClient is the client for applied objects: impersonating
-// spec.serviceAccountName when set, so RBAC limits what a tenant applies.
+// spec.serviceAccountName when set, else the --default-service-account, so
+// RBAC limits what a tenant applies; the controller's own identity only
+// when neither is set.
 func (r *KustomizationReconciler) targetClient(obj *kustomizev1.Kustomization) (client.Client, error) {
 	sa := obj.Spec.ServiceAccountName
+	if sa == "" {
+		sa = r.DefaultServiceAccount
+	}
 	if sa == "" {
 		return r.Direct, nil
 	}
@@ -197,6 +213,11 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	ref := obj.Spec.SourceRef
 	if ref.Kind != sourcev1.GitRepositoryKind {
 		r.fail(obj, kustomizev1.ArtifactFailedReason, fmt.Sprintf("source kind %q is not supported", ref.Kind), true)
+		return ctrl.Result{}, nil
+	}
+	if msg := r.crossNamespaceRef(obj); msg != "" {
+		// Terminal until the spec changes: no retry.
+		r.fail(obj, meta.AccessDeniedReason, msg, true)
 		return ctrl.Result{}, nil
 	}
 	srcNS := ref.Namespace
@@ -308,6 +329,24 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	markReady(&obj.Status.Conditions, gen, meta.SucceededReason, msg)
 	r.event(obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
 	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, nil
+}
+
+// crossNamespaceRef returns why obj is refused under NoCrossNamespaceRefs:
+// a sourceRef or dependsOn entry in another namespace; "" when allowed.
+func (r *KustomizationReconciler) crossNamespaceRef(obj *kustomizev1.Kustomization) string {
+	if !r.NoCrossNamespaceRefs {
+		return ""
+	}
+	ref := obj.Spec.SourceRef
+	if ref.Namespace != "" && ref.Namespace != obj.Namespace {
+		return fmt.Sprintf("cannot access source '%s/%s/%s' from namespace %q: cross-namespace references are disabled (--no-cross-namespace-refs)", ref.Kind, ref.Namespace, ref.Name, obj.Namespace)
+	}
+	for _, dep := range obj.Spec.DependsOn {
+		if dep.Namespace != "" && dep.Namespace != obj.Namespace {
+			return fmt.Sprintf("cannot depend on Kustomization '%s/%s' from namespace %q: cross-namespace references are disabled (--no-cross-namespace-refs)", dep.Namespace, dep.Name, obj.Namespace)
+		}
+	}
+	return ""
 }
 
 // substitutions collects postBuild variables: substituteFrom in order,

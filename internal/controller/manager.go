@@ -60,6 +60,13 @@ type Options struct {
 	RequireEncryptedSecrets bool
 	// Decryption configures default and ambient keys.
 	Decryption DecryptionOptions
+
+	// NoCrossNamespaceRefs refuses Kustomizations whose sourceRef or
+	// dependsOn names another namespace (AccessDenied, Stalled).
+	NoCrossNamespaceRefs bool
+	// DefaultServiceAccount is impersonated, in the Kustomization's
+	// namespace, when spec.serviceAccountName is empty.
+	DefaultServiceAccount string
 }
 
 // Manager is a running-ready controller manager and its artifact server.
@@ -182,6 +189,8 @@ func NewManager(opts Options) (*Manager, error) {
 
 		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
 		Decryption:              opts.Decryption,
+		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
+		DefaultServiceAccount:   opts.DefaultServiceAccount,
 	}
 	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
 		return nil, err
@@ -197,3 +206,4 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer m.Close()
 	return m.Start(ctx)
 }
+

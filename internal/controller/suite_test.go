@@ -79,7 +79,8 @@ func runSuite(m *testing.M) int {
 	testKMS = kmstest.New()
 	defer testKMS.Close()
 	sel, _ := labels.Parse(defaultAgeLabel + "=true")
-	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, Decryption: DecryptionOptions{
+	// The tenancy tests' objects belong to their own locked-down manager.
+	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, WatchSelector: "!" + tenancyLabel, Decryption: DecryptionOptions{
 		AWS:                  awskms.Options{Endpoint: testKMS.URL},
 		DefaultAgeSecret:     types.NamespacedName{Namespace: defaultAgeNamespace, Name: "sops-age-default"},
 		DefaultAgeNamespaces: sel,
