@@ -206,4 +206,3 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer m.Close()
 	return m.Start(ctx)
 }
-
