@@ -79,7 +79,8 @@ func runSuite(m *testing.M) int {
 	testKMS = kmstest.New()
 	defer testKMS.Close()
 	sel, _ := labels.Parse(defaultAgeLabel + "=true")
-	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, Decryption: DecryptionOptions{
+	// Objects labelled isolatedLabel belong to a test's own manager.
+	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, WatchSelector: "!" + isolatedLabel, Decryption: DecryptionOptions{
 		AWS:                  awskms.Options{Endpoint: testKMS.URL},
 		DefaultAgeSecret:     types.NamespacedName{Namespace: defaultAgeNamespace, Name: "sops-age-default"},
 		DefaultAgeNamespaces: sel,
