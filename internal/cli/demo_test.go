@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -18,6 +19,21 @@ func TestDemoWithCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Skip("control plane not built")
+	}
+	// The demo starts a controller manager; controller-runtime refuses a
+	// second controller of the same name in one process (the seed guide
+	// test starts one too), so the demo runs in a child test process.
+	if os.Getenv("LACRE_DEMO_CHILD") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDemoWithCLI$", "-test.v")
+		cmd.Env = append(os.Environ(), "LACRE_DEMO_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("demo test process: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "--- PASS: TestDemoWithCLI") {
+			t.Fatalf("demo test process did not pass:\n%s", out)
+		}
+		return
 	}
 	var out, errb bytes.Buffer
 	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: os.Getenv}

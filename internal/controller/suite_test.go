@@ -79,8 +79,9 @@ func runSuite(m *testing.M) int {
 	testKMS = kmstest.New()
 	defer testKMS.Close()
 	sel, _ := labels.Parse(defaultAgeLabel + "=true")
-	// The tenancy tests' objects belong to their own locked-down manager.
-	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, WatchSelector: "!" + tenancyLabel, Decryption: DecryptionOptions{
+	// Objects labelled tenancyLabel or isolatedLabel belong to a test's own
+	// manager (the tenancy tests' locked-down one, the fault tests').
+	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, WatchSelector: "!" + tenancyLabel + ",!" + isolatedLabel, Decryption: DecryptionOptions{
 		AWS:                  awskms.Options{Endpoint: testKMS.URL},
 		DefaultAgeSecret:     types.NamespacedName{Namespace: defaultAgeNamespace, Name: "sops-age-default"},
 		DefaultAgeNamespaces: sel,

@@ -5,6 +5,7 @@ package gittest
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Server serves bare repositories under Root.
@@ -22,6 +24,7 @@ type Server struct {
 	Username string
 	Password string
 	srv      *httptest.Server
+	handler  http.Handler
 	t        testing.TB
 }
 
@@ -54,7 +57,7 @@ func New(t testing.TB, username, password string) *Server {
 		Path: filepath.Join(execPath, "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + s.Root, "GIT_HTTP_EXPORT_ALL=1"},
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Username != "" {
 			u, p, ok := r.BasicAuth()
 			if !ok || u != s.Username || p != s.Password {
@@ -64,14 +67,43 @@ func New(t testing.TB, username, password string) *Server {
 			}
 		}
 		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(s.srv.Close)
+	})
+	s.srv = httptest.NewServer(s.handler)
+	t.Cleanup(func() { s.srv.Close() })
 	s.URL = s.srv.URL
 	return s
 }
 
-// Close stops the server (to simulate an outage).
+// Close stops the server (to simulate an outage); Restart brings it back.
 func (s *Server) Close() { s.srv.Close() }
+
+// Restart serves the same repositories again at the same address after
+// Close, so clone URLs stay valid across a simulated outage.
+func (s *Server) Restart() {
+	s.t.Helper()
+	l, err := ListenAgain(s.srv.Listener.Addr().String())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s.handler)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	s.srv = srv
+}
+
+// ListenAgain listens on addr, retrying for a few seconds while the
+// previous listener's port is released.
+func ListenAgain(addr string) (net.Listener, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := net.Listen("tcp", addr)
+		if err == nil || time.Now().After(deadline) {
+			return l, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // Repo is a bare repository on the server with a working clone for commits.
 type Repo struct {

@@ -10,12 +10,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Server is a transit engine at any mount path.
@@ -34,6 +36,30 @@ func New(token string) *Server {
 	s := &Server{Token: token, keys: map[string][][]byte{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
+}
+
+// Restart serves again at the same address, with the same keys, after
+// Close: a Vault outage and its end.
+func (s *Server) Restart() error {
+	addr := s.Listener.Addr().String()
+	deadline := time.Now().Add(10 * time.Second)
+	var l net.Listener
+	var err error
+	for {
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	s.Server = srv
+	return nil
 }
 
 // CreateKey creates (or rotates to a new version of) a key.

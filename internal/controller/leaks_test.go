@@ -1,0 +1,137 @@
+package controller
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/api/meta"
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/gittest"
+)
+
+// TestNoLeaksControllers runs a canary Secret through a controller of its
+// own (debug logs into a buffer) on the success path and the error paths:
+// a tampered file, the wrong key, a Secret the API server rejects, a Git
+// password in the URL's Secret. The canary (plain or base64) must not be in
+// the logs, events, conditions, metrics, or any file written under the
+// artifact storage and TMPDIR.
+func TestNoLeaksControllers(t *testing.T) {
+	needCluster(t)
+	const canary = "leak-CANARY-0d9e44"
+	const gitPass = "git-PASS-CANARY-77aa"
+	start := time.Now()
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	lbl := map[string]string{isolatedLabel: "true"}
+	id, r := newAgeKey(t)
+	wrong, _ := newAgeKey(t)
+	var logs syncBuffer
+	startIsolated(t, &logs)
+	srv := gittest.New(t, "git", gitPass)
+	repo := srv.NewRepo("r", "main")
+	good := encryptFor(t, r, secretYAML(ns, "db", canary))
+	c1 := repo.Commit("one", map[string]string{"apps/db.yaml": good, "apps/a.yaml": cmYAML(ns, "a")})
+	putAgeSecret(g, ns, "sops-age", id)
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "git-auth"},
+		StringData: map[string]string{"username": "git", "password": gitPass}})).To(Succeed())
+	src := gitRepo(ns, "my-secrets", repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
+	src.Labels = lbl
+	src.Spec.SecretRef = &meta.LocalObjectReference{Name: "git-auth"}
+	g.Expect(testClient.Create(testCtx, src)).To(Succeed())
+	g.Expect(testClient.Create(testCtx, faultKS(ns, "sops-age", lbl))).To(Succeed())
+	appliedAt(g, ns, c1, 90*time.Second)
+	g.Expect(secretValue(g, ns, "db")).To(Equal(canary))
+
+	// A tampered file (MAC mismatch).
+	repo.Commit("tamper", map[string]string{"apps/db.yaml": strings.Replace(good, "name: db", "name: db2", 1)})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	ksFailing(g, ns, func(g Gomega, c *metav1.Condition) { g.Expect(c.Message).To(ContainSubstring("MAC")) })
+
+	// The wrong key.
+	repo.Commit("fix", map[string]string{"apps/db.yaml": good})
+	putAgeSecret(g, ns, "sops-age", wrong)
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	ksFailing(g, ns, func(g Gomega, c *metav1.Condition) {
+		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
+		g.Expect(c.Message).To(ContainSubstring("apps/db.yaml"))
+	})
+	putAgeSecret(g, ns, "sops-age", id)
+
+	// A decrypted Secret the API server refuses (an invalid data key).
+	bad := encryptFor(t, r, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: "+ns+"\nstringData:\n  password: "+canary+"\n  \"bad key!\": "+canary+"\n")
+	repo.Commit("invalid", map[string]string{"apps/db.yaml": bad})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	ksFailing(g, ns, func(g Gomega, c *metav1.Condition) {
+		g.Expect(c.Reason).To(Equal(kustomizev1.ReconciliationFailedReason))
+		g.Expect(c.Message).To(ContainSubstring("Secret/" + ns + "/db"))
+	})
+
+	// A wrong Git password.
+	sec := &corev1.Secret{}
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "git-auth"}, sec)).To(Succeed())
+	sec.Data = nil
+	sec.StringData = map[string]string{"username": "git", "password": canary}
+	g.Expect(testClient.Update(testCtx, sec)).To(Succeed())
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		c := apimeta.FindStatusCondition(getRepo(g, ns, "my-secrets").Status.Conditions, meta.ReadyCondition)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(sourcev1.AuthenticationFailedReason))
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+
+	// Fixed again: converges.
+	sec.StringData = map[string]string{"username": "git", "password": gitPass}
+	g.Expect(testClient.Update(testCtx, sec)).To(Succeed())
+	c5 := repo.Commit("good", map[string]string{"apps/db.yaml": good})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	appliedAt(g, ns, c5, 60*time.Second)
+
+	needles := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), gitPass, base64.StdEncoding.EncodeToString([]byte(gitPass)),
+		"AGE-SECRET-KEY", strings.ToLower("AGE-SECRET-KEY")}
+	check := func(where, text string) {
+		t.Helper()
+		for _, n := range needles {
+			if strings.Contains(text, n) {
+				i := strings.Index(text, n)
+				t.Errorf("%s holds %q: ...%s...", where, n, text[max(0, i-200):min(len(text), i+100)])
+			}
+		}
+	}
+	if len(logs.String()) == 0 {
+		t.Error("the manager logged nothing")
+	}
+	check("the controller log", logs.String())
+	var events corev1.EventList
+	g.Expect(testClient.List(testCtx, &events, client.InNamespace(ns))).To(Succeed())
+	g.Expect(events.Items).NotTo(BeEmpty())
+	for _, e := range events.Items {
+		check("event "+e.Name, e.Message+" "+e.Reason)
+	}
+	for _, c := range getKS(g, ns, "apps").Status.Conditions {
+		check("Kustomization condition "+c.Type, c.Message)
+	}
+	for _, c := range getRepo(g, ns, "my-secrets").Status.Conditions {
+		check("GitRepository condition "+c.Type, c.Message)
+	}
+	families, err := metrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	var buf bytes.Buffer
+	for _, f := range families {
+		buf.WriteString(f.String() + "\n")
+	}
+	g.Expect(buf.String()).To(ContainSubstring("lacre_decryptions_total"))
+	check("the metrics", buf.String())
+	noPlaintextOnDisk(t, start, canary)
+	noPlaintextOnDisk(t, start, gitPass)
+}
