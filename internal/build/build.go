@@ -119,9 +119,14 @@ func encryptedFormat(name string, data []byte) (formats.Format, bool) {
 }
 
 // Build builds the objects of an artifact.
+//
+// Encrypted files are decrypted when the build reads them, not up front:
+// a Kustomization pays only for the files its path uses, not for every
+// encrypted file of a repository shared by many Kustomizations.
 func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, error) {
-	fs := filesys.MakeFsInMemory()
+	mem := filesys.MakeFsInMemory()
 	res := &Result{}
+	dfs := &decryptingFS{FileSystem: mem, ctx: ctx, opts: opts, res: res}
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -136,30 +141,20 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		if !enc && opts.RequireEncryptedSecrets && plainSecret(n, data) {
 			return nil, &FileError{n, ErrPlaintextSecret}
 		}
-		if enc {
-			if !opts.Decrypt {
-				// Left as is: encrypted manifests are refused after the
-				// build, generator inputs stay ciphertext (as in Flux).
-			} else {
-				if len(data) > MaxEncryptedFileSize {
-					return nil, &FileError{n, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)}
-				}
-				if !decryptDisabled(f, data) {
-					plain, err := sopsfile.Decrypt(ctx, data, sopsfile.DecryptOptions{
-						InputFormat: f, OutputFormat: f, Identities: opts.Identities, DecryptionOrder: opts.DecryptionOrder,
-					})
-					if err != nil {
-						return nil, &FileError{n, err}
-					}
-					data = plain
-					res.Decrypted++
-				}
+		// Encrypted files are left as they are without decryption:
+		// encrypted manifests are refused after the build, generator
+		// inputs stay ciphertext (as in Flux).
+		if enc && opts.Decrypt && !decryptDisabled(f, data) {
+			if dfs.pending == nil {
+				dfs.pending = map[string]pendingFile{}
 			}
+			dfs.pending[path.Join(root, n)] = pendingFile{name: n, format: f}
 		}
-		if err := fs.WriteFile(path.Join(root, n), data); err != nil {
+		if err := mem.WriteFile(path.Join(root, n), data); err != nil {
 			return nil, err
 		}
 	}
+	var fs filesys.FileSystem = dfs
 	dir, err := cleanPath(opts.Path)
 	if err != nil {
 		return nil, err
@@ -169,15 +164,18 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		return nil, fmt.Errorf("path %q not found in the artifact", opts.Path)
 	}
 	if err := checkRemote(fs, dir, map[string]bool{}); err != nil {
-		return nil, err
+		return nil, dfs.firstErr(err)
 	}
 	if err := prepareKustomization(fs, dir, opts.Spec); err != nil {
-		return nil, err
+		return nil, dfs.firstErr(err)
 	}
 	ko := krusty.MakeDefaultOptions()
 	ko.LoadRestrictions = kustypes.LoadRestrictionsNone // the file system holds only the artifact
 	rm, err := krusty.MakeKustomizer(ko).Run(fs, dir)
 	if err != nil {
+		if dfs.err != nil {
+			return nil, dfs.err
+		}
 		return nil, fmt.Errorf("kustomize build failed: %w", scrub(err))
 	}
 	for _, r := range rm.Resources() {
@@ -205,6 +203,77 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		res.Objects = append(res.Objects, u)
 	}
 	return res, nil
+}
+
+type pendingFile struct {
+	name   string // in the artifact
+	format formats.Format
+}
+
+// decryptingFS decrypts an encrypted file the first time it is read.
+// Builds are sequential (kustomize reads files one at a time).
+type decryptingFS struct {
+	filesys.FileSystem
+	ctx     context.Context
+	opts    Options
+	res     *Result
+	pending map[string]pendingFile // absolute path: still ciphertext
+	err     error                  // the first decryption error
+}
+
+func (d *decryptingFS) firstErr(err error) error {
+	if d.err != nil {
+		return d.err
+	}
+	return err
+}
+
+// decrypt replaces the ciphertext of p with its plaintext, once.
+func (d *decryptingFS) decrypt(p string) error {
+	if len(d.pending) == 0 {
+		return nil
+	}
+	p = path.Clean(p)
+	pf, ok := d.pending[p]
+	if !ok {
+		return nil
+	}
+	delete(d.pending, p)
+	data, err := d.FileSystem.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	if len(data) > MaxEncryptedFileSize {
+		err = &FileError{pf.name, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)}
+	} else {
+		var plain []byte
+		plain, err = sopsfile.Decrypt(d.ctx, data, sopsfile.DecryptOptions{
+			InputFormat: pf.format, OutputFormat: pf.format, Identities: d.opts.Identities, DecryptionOrder: d.opts.DecryptionOrder,
+		})
+		if err == nil {
+			d.res.Decrypted++
+			return d.FileSystem.WriteFile(p, plain)
+		}
+		err = &FileError{pf.name, err}
+	}
+	if d.err == nil {
+		d.err = err
+	}
+	return err
+}
+
+func (d *decryptingFS) ReadFile(p string) ([]byte, error) {
+	if err := d.decrypt(p); err != nil {
+		return nil, err
+	}
+	return d.FileSystem.ReadFile(p)
+}
+
+func (d *decryptingFS) Open(p string) (filesys.File, error) {
+	if err := d.decrypt(p); err != nil {
+		return nil, err
+	}
+	return d.FileSystem.Open(p)
 }
 
 // ErrAliasBomb is returned for a YAML file whose aliases expand beyond
