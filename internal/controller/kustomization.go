@@ -275,7 +275,7 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 		r.fail(obj, kustomizev1.ReconciliationFailedReason, err.Error(), false)
 		return retry, nil
 	}
-	entries, err := r.apply(ctx, kc, obj, res.Objects)
+	entries, changed, err := r.apply(ctx, kc, obj, res.Objects)
 	if err != nil {
 		r.fail(obj, kustomizev1.ReconciliationFailedReason, err.Error(), false)
 		return retry, nil
@@ -290,11 +290,15 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	}
 	obj.Status.Inventory = &kustomizev1.ResourceInventory{Entries: entries}
 	if obj.Spec.Prune {
-		if _, err := r.prune(ctx, kc, obj, old, entries); err != nil {
+		pruned, err := r.prune(ctx, kc, obj, old, entries)
+		if err != nil {
 			r.fail(obj, kustomizev1.PruneFailedReason, err.Error(), false)
 			return retry, nil
 		}
+		changed += pruned
 	}
+	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
+	sameRevision := obj.Status.LastAppliedRevision == art.Revision
 	obj.Status.LastAppliedRevision = art.Revision
 	msg := "Applied revision: " + art.Revision
 	if targets := healthTargets(obj, res.Objects); len(targets) > 0 {
@@ -306,7 +310,12 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 		setCondition(&obj.Status.Conditions, gen, meta.HealthyCondition, metav1.ConditionTrue, meta.SucceededReason, "health checks passed")
 	}
 	markReady(&obj.Status.Conditions, gen, meta.SucceededReason, msg)
-	r.event(obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
+	// A no-op reconcile (same revision, nothing written, already Ready)
+	// records no event: an Event is an API write per Kustomization and
+	// interval.
+	if changed > 0 || !sameRevision || !wasReady {
+		r.event(obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
+	}
 	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, nil
 }
 
@@ -523,9 +532,11 @@ func inventoryID(u *unstructured.Unstructured) kustomizev1.ResourceRef {
 
 // apply server-side applies the objects in stages, writing only objects
 // whose dry-run result differs from the live object.
-func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, obj *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]kustomizev1.ResourceRef, error) {
+// It also returns how many objects it wrote.
+func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, obj *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]kustomizev1.ResourceRef, int, error) {
 	sort.SliceStable(objs, func(i, j int) bool { return stage(objs[i]) < stage(objs[j]) })
 	var entries []kustomizev1.ResourceRef
+	written := 0
 	for _, u := range objs {
 		ann := u.GetAnnotations()
 		if ann[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue || ann[kustomizev1.SSAAnnotation] == "Ignore" {
@@ -543,7 +554,7 @@ func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, o
 		err := kc.Get(ctx, client.ObjectKeyFromObject(u), live)
 		exists := err == nil
 		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%s/%s: %v", u.GetKind(), u.GetName(), err)
+			return nil, written, fmt.Errorf("%s/%s: %v", u.GetKind(), u.GetName(), err)
 		}
 		if exists && ann[kustomizev1.SSAAnnotation] == "IfNotPresent" {
 			entries = append(entries, inventoryID(u))
@@ -563,12 +574,13 @@ func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, o
 				}
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s/%s/%s apply failed: %v", u.GetKind(), u.GetNamespace(), u.GetName(), scrubAPIError(err))
+				return nil, written, fmt.Errorf("%s/%s/%s apply failed: %v", u.GetKind(), u.GetNamespace(), u.GetName(), scrubAPIError(err))
 			}
 		}
+		written++
 		entries = append(entries, inventoryID(u))
 	}
-	return entries, nil
+	return entries, written, nil
 }
 
 // scrubAPIError keeps the reason of an API error without echoing the
