@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -120,40 +121,27 @@ func encryptedFormat(name string, data []byte) (formats.Format, bool) {
 
 // Build builds the objects of an artifact.
 //
-// Encrypted files are decrypted when the build reads them, not up front:
-// a Kustomization pays only for the files its path uses, not for every
-// encrypted file of a repository shared by many Kustomizations.
+// Files are copied into the build's in-memory file system, checked and,
+// when encrypted, decrypted the first time the build reads them, not up
+// front: a Kustomization pays only for the files its path uses, not for
+// every file of a repository shared by many Kustomizations.
 func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, error) {
-	mem := filesys.MakeFsInMemory()
 	res := &Result{}
-	dfs := &decryptingFS{FileSystem: mem, ctx: ctx, opts: opts, res: res}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		data := files[n]
-		f, enc := encryptedFormat(n, data)
-		if err := checkAliases(n, data); err != nil {
-			return nil, &FileError{n, err}
+	if opts.RequireEncryptedSecrets {
+		// Every file, read or not: a plain Secret anywhere is refused.
+		names := make([]string, 0, len(files))
+		for n := range files {
+			names = append(names, n)
 		}
-		if !enc && opts.RequireEncryptedSecrets && plainSecret(n, data) {
-			return nil, &FileError{n, ErrPlaintextSecret}
-		}
-		// Encrypted files are left as they are without decryption:
-		// encrypted manifests are refused after the build, generator
-		// inputs stay ciphertext (as in Flux).
-		if enc && opts.Decrypt && !decryptDisabled(f, data) {
-			if dfs.pending == nil {
-				dfs.pending = map[string]pendingFile{}
+		sort.Strings(names)
+		for _, n := range names {
+			data := files[n]
+			if _, enc := encryptedFormat(n, data); !enc && plainSecret(n, data) {
+				return nil, &FileError{n, ErrPlaintextSecret}
 			}
-			dfs.pending[path.Join(root, n)] = pendingFile{name: n, format: f}
-		}
-		if err := mem.WriteFile(path.Join(root, n), data); err != nil {
-			return nil, err
 		}
 	}
+	dfs := &lazyFS{FileSystem: filesys.MakeFsInMemory(), files: files, ctx: ctx, opts: opts, res: res, done: map[string]bool{}}
 	var fs filesys.FileSystem = dfs
 	dir, err := cleanPath(opts.Path)
 	if err != nil {
@@ -205,75 +193,219 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	return res, nil
 }
 
-type pendingFile struct {
-	name   string // in the artifact
-	format formats.Format
-}
-
-// decryptingFS decrypts an encrypted file the first time it is read.
-// Builds are sequential (kustomize reads files one at a time).
-type decryptingFS struct {
+// lazyFS is the build's file system: an in-memory file system that a
+// file of the artifact enters (checked for alias bombs and, when
+// encrypted, decrypted) the first time the build looks at it. Builds are
+// sequential (kustomize reads files one at a time).
+type lazyFS struct {
 	filesys.FileSystem
-	ctx     context.Context
-	opts    Options
-	res     *Result
-	pending map[string]pendingFile // absolute path: still ciphertext
-	err     error                  // the first decryption error
+	files artifact.Files // relative names
+	ctx   context.Context
+	opts  Options
+	res   *Result
+	dirs  map[string]bool // absolute directories of the artifact, built on first use
+	done  map[string]bool // absolute paths loaded or written
+	err   error           // the first check or decryption error
 }
 
-func (d *decryptingFS) firstErr(err error) error {
-	if d.err != nil {
-		return d.err
+func (l *lazyFS) firstErr(err error) error {
+	if l.err != nil {
+		return l.err
 	}
 	return err
 }
 
-// decrypt replaces the ciphertext of p with its plaintext, once.
-func (d *decryptingFS) decrypt(p string) error {
-	if len(d.pending) == 0 {
+func (l *lazyFS) fail(err error) error {
+	if l.err == nil {
+		l.err = err
+	}
+	return err
+}
+
+func (l *lazyFS) isDir(p string) bool {
+	if l.dirs == nil {
+		l.dirs = map[string]bool{root: true}
+		for n := range l.files {
+			for d := path.Dir(path.Join(root, n)); d != root && !l.dirs[d]; d = path.Dir(d) {
+				l.dirs[d] = true
+			}
+		}
+	}
+	return l.dirs[p]
+}
+
+// rel returns p's name in the artifact, if it is below root.
+func rel(p string) (string, bool) {
+	if !strings.HasPrefix(p, root+"/") {
+		return "", false
+	}
+	return p[len(root)+1:], true
+}
+
+// load copies the artifact's file at p (absolute, clean) into the file
+// system, once: checked, and decrypted when encrypted and decryption is on.
+func (l *lazyFS) load(p string) error {
+	if l.done[p] {
 		return nil
 	}
-	p = path.Clean(p)
-	pf, ok := d.pending[p]
+	n, ok := rel(p)
 	if !ok {
 		return nil
 	}
-	delete(d.pending, p)
-	data, err := d.FileSystem.ReadFile(p)
-	if err != nil {
+	data, ok := l.files[n]
+	if !ok {
+		return nil
+	}
+	l.done[p] = true
+	if err := checkAliases(n, data); err != nil {
+		return l.fail(&FileError{n, err})
+	}
+	// Encrypted files are left as they are without decryption: encrypted
+	// manifests are refused after the build, generator inputs stay
+	// ciphertext (as in Flux).
+	if f, enc := encryptedFormat(n, data); enc && l.opts.Decrypt && !decryptDisabled(f, data) {
+		if len(data) > MaxEncryptedFileSize {
+			return l.fail(&FileError{n, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)})
+		}
+		plain, err := sopsfile.Decrypt(l.ctx, data, sopsfile.DecryptOptions{
+			InputFormat: f, OutputFormat: f, Identities: l.opts.Identities, DecryptionOrder: l.opts.DecryptionOrder,
+		})
+		if err != nil {
+			return l.fail(&FileError{n, err})
+		}
+		data = plain
+		l.res.Decrypted++
+	}
+	return l.FileSystem.WriteFile(p, data)
+}
+
+// loadDir loads the files below the directory p (all levels when deep,
+// else its own files) and creates its subdirectories.
+func (l *lazyFS) loadDir(p string, deep bool) error {
+	if !l.isDir(p) {
+		return nil
+	}
+	if err := l.FileSystem.MkdirAll(p); err != nil {
 		return err
 	}
-	if len(data) > MaxEncryptedFileSize {
-		err = &FileError{pf.name, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)}
-	} else {
-		var plain []byte
-		plain, err = sopsfile.Decrypt(d.ctx, data, sopsfile.DecryptOptions{
-			InputFormat: pf.format, OutputFormat: pf.format, Identities: d.opts.Identities, DecryptionOrder: d.opts.DecryptionOrder,
-		})
-		if err == nil {
-			d.res.Decrypted++
-			return d.FileSystem.WriteFile(p, plain)
+	prefix := ""
+	if p != root {
+		prefix, _ = rel(p)
+		prefix += "/"
+	}
+	for n := range l.files {
+		if !strings.HasPrefix(n, prefix) {
+			continue
 		}
-		err = &FileError{pf.name, err}
+		rest := n[len(prefix):]
+		if i := strings.IndexByte(rest, '/'); i >= 0 && !deep {
+			if err := l.FileSystem.MkdirAll(path.Join(p, rest[:i])); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := l.load(path.Join(root, n)); err != nil {
+			return err
+		}
 	}
-	if d.err == nil {
-		d.err = err
-	}
-	return err
+	return nil
 }
 
-func (d *decryptingFS) ReadFile(p string) ([]byte, error) {
-	if err := d.decrypt(p); err != nil {
-		return nil, err
+// prepare makes p present in the file system, if the artifact has it.
+func (l *lazyFS) prepare(p string) (string, error) {
+	p = path.Clean(p)
+	if l.isDir(p) {
+		return p, l.FileSystem.MkdirAll(p)
 	}
-	return d.FileSystem.ReadFile(p)
+	return p, l.load(p)
 }
 
-func (d *decryptingFS) Open(p string) (filesys.File, error) {
-	if err := d.decrypt(p); err != nil {
+func (l *lazyFS) Open(p string) (filesys.File, error) {
+	p, err := l.prepare(p)
+	if err != nil {
 		return nil, err
 	}
-	return d.FileSystem.Open(p)
+	return l.FileSystem.Open(p)
+}
+
+func (l *lazyFS) ReadFile(p string) ([]byte, error) {
+	p, err := l.prepare(p)
+	if err != nil {
+		return nil, err
+	}
+	return l.FileSystem.ReadFile(p)
+}
+
+func (l *lazyFS) IsDir(p string) bool {
+	return l.isDir(path.Clean(p)) || l.FileSystem.IsDir(p)
+}
+
+func (l *lazyFS) Exists(p string) bool {
+	c := path.Clean(p)
+	if l.isDir(c) {
+		return true
+	}
+	if n, ok := rel(c); ok {
+		if _, ok := l.files[n]; ok {
+			return true
+		}
+	}
+	return l.FileSystem.Exists(p)
+}
+
+func (l *lazyFS) ReadDir(p string) ([]string, error) {
+	if err := l.loadDir(path.Clean(p), false); err != nil {
+		return nil, err
+	}
+	return l.FileSystem.ReadDir(p)
+}
+
+func (l *lazyFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
+	if _, err := l.prepare(p); err != nil {
+		return "", "", err
+	}
+	return l.FileSystem.CleanedAbs(p)
+}
+
+func (l *lazyFS) Glob(pattern string) ([]string, error) {
+	if err := l.loadDir(root, true); err != nil {
+		return nil, err
+	}
+	return l.FileSystem.Glob(pattern)
+}
+
+func (l *lazyFS) Walk(p string, fn filepath.WalkFunc) error {
+	if err := l.loadDir(path.Clean(p), true); err != nil {
+		return err
+	}
+	return l.FileSystem.Walk(p, fn)
+}
+
+func (l *lazyFS) RemoveAll(p string) error {
+	if err := l.loadDir(path.Clean(p), true); err != nil {
+		return err
+	}
+	l.done[path.Clean(p)] = true
+	return l.FileSystem.RemoveAll(p)
+}
+
+// Writes replace the artifact's file, which is then never loaded.
+func (l *lazyFS) WriteFile(p string, data []byte) error {
+	c := path.Clean(p)
+	l.done[c] = true
+	if err := l.FileSystem.MkdirAll(path.Dir(c)); err != nil {
+		return err
+	}
+	return l.FileSystem.WriteFile(p, data)
+}
+
+func (l *lazyFS) Create(p string) (filesys.File, error) {
+	c := path.Clean(p)
+	l.done[c] = true
+	if err := l.FileSystem.MkdirAll(path.Dir(c)); err != nil {
+		return nil, err
+	}
+	return l.FileSystem.Create(p)
 }
 
 // ErrAliasBomb is returned for a YAML file whose aliases expand beyond
