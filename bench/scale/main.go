@@ -40,6 +40,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -220,6 +221,66 @@ type result struct {
 	load0, load1    string
 	heapInuseMB     float64
 	goroutinesAfter int
+	cpuInitial      map[string]time.Duration
+	cpuResync       map[string]time.Duration
+}
+
+// cpuTimes returns the CPU time (user+system) of this process and of its
+// children (kube-apiserver, etcd) by command name.
+func cpuTimes() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	read := func(pid string) {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return
+		}
+		s := string(b)
+		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if i < 0 || j < i {
+			return
+		}
+		name, f := s[i+1:j], strings.Fields(s[j+1:])
+		if len(f) < 13 {
+			return
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		out[name] += time.Duration(u+st) * 10 * time.Millisecond // USER_HZ = 100
+	}
+	self := strconv.Itoa(os.Getpid())
+	read(self)
+	tasks, _ := filepath.Glob("/proc/" + self + "/task/*/children")
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, pid := range strings.Fields(string(b)) {
+			read(pid)
+		}
+	}
+	return out
+}
+
+func diffCPU(a, b map[string]time.Duration) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for k, v := range b {
+		out[k] = v - a[k]
+	}
+	return out
+}
+
+func fmtCPU(m map[string]time.Duration) string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var b strings.Builder
+	for i, k := range ks {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.1f s", k, m[k].Seconds())
+	}
+	return b.String()
 }
 
 func writes(m map[string]int64, skipStatus bool) (n int64) {
@@ -284,7 +345,9 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "| resync: Kustomization status writes | %d | (one per Kustomization) |\n", statusW)
 	fmt.Fprintf(w, "| resync: API requests in all | %d | — |\n", total(r.reqResync))
 	fmt.Fprintf(w, "| one Secret changed in Git: until the cluster has it | %.2f s | < 2 s: %s |\n", r.change.Seconds(), mark(r.change < 2*time.Second))
-	fmt.Fprintf(w, "\nrequests, initial: %s\n", fmtReqs(r.reqInitial))
+	fmt.Fprintf(w, "\nCPU time, initial reconcile: %s\n", fmtCPU(r.cpuInitial))
+	fmt.Fprintf(w, "CPU time, resync: %s\n", fmtCPU(r.cpuResync))
+	fmt.Fprintf(w, "requests, initial: %s\n", fmtReqs(r.reqInitial))
 	fmt.Fprintf(w, "requests, resync (annotation patches are made by the driver's own client and not counted): %s\n", fmtReqs(r.reqResync))
 	fmt.Fprintf(w, "requests, one-Secret change: %s\n", fmtReqs(r.reqChange))
 }
@@ -328,6 +391,7 @@ func vmHWM() int64 {
 
 func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 	ctrl.SetLogger(logr.Discard())
+	klog.SetLogger(logr.Discard()) // the event broadcaster's retries after shutdown
 	res := &result{n: n, concurrent: cfg.concurrent, load0: loadavg()}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -386,7 +450,7 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 	for i := 0; i < n; i++ {
 		objs = append(objs, &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: appName(i)}, Spec: kustomizev1.KustomizationSpec{
 			Interval: metav1.Duration{Duration: time.Hour}, Path: "./apps/" + appName(i), Prune: true,
-			Wait: false, // no kubelet: Deployments never become available, so Ready depends on apply only
+			Wait:       false, // no kubelet: Deployments never become available, so Ready depends on apply only
 			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "apps"},
 			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}},
 		}})
@@ -436,10 +500,14 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 		}
 		return ready == n, nil
 	}
-	if err := waitFor(ctx, mgrDone, cfg.timeout, 100*time.Millisecond, allReady); err != nil {
+	// Listing N Kustomizations costs the driver CPU too: poll less often for large N.
+	every := time.Duration(max(1, n/200)) * 100 * time.Millisecond
+	cpu0 := cpuTimes()
+	if err := waitFor(ctx, mgrDone, cfg.timeout, every, allReady); err != nil {
 		return nil, fmt.Errorf("waiting for %d Ready: %w", n, err)
 	}
 	res.ready = time.Since(t)
+	res.cpuInitial = diffCPU(cpu0, cpuTimes())
 	res.reqInitial = cnt.snapshot()
 	res.unwrapsInitial = unwraps()
 	if stopProfile != nil {
@@ -474,7 +542,8 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 	if err := parallel(ctx, ks, 16, annotate); err != nil {
 		return nil, err
 	}
-	if err := waitFor(ctx, mgrDone, cfg.timeout, 100*time.Millisecond, func() (bool, error) {
+	cpu0 = cpuTimes()
+	if err := waitFor(ctx, mgrDone, cfg.timeout, every, func() (bool, error) {
 		var list kustomizev1.KustomizationList
 		if err := c.List(ctx, &list, client.InNamespace(fluxNS)); err != nil {
 			return false, nil
@@ -490,6 +559,7 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 		return nil, fmt.Errorf("waiting for the resync: %w", err)
 	}
 	res.resync = time.Since(t)
+	res.cpuResync = diffCPU(cpu0, cpuTimes())
 	time.Sleep(2 * time.Second)
 	res.reqResync = diff(before, cnt.snapshot())
 	res.unwrapsResync = unwraps() - u0
