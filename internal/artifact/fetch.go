@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"sync"
 )
 
@@ -29,11 +30,41 @@ type Fetcher struct {
 type cacheEntry struct {
 	once  sync.Once
 	files Files
+	dirs  map[string]bool
 	err   error
+}
+
+// Dirs returns the directories of files, by relative name ("" is the root).
+func Dirs(files Files) map[string]bool {
+	dirs := map[string]bool{"": true}
+	for n := range files {
+		for d := path.Dir(n); d != "." && d != "/" && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	return dirs
+}
+
+// FetchTree is Fetch, with the artifact's directories (Dirs), computed
+// once per cached artifact. Neither may be modified.
+func (f *Fetcher) FetchTree(ctx context.Context, url, digest string) (Files, map[string]bool, error) {
+	e, err := f.entry(ctx, url, digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.files, e.dirs, nil
 }
 
 // Fetch returns the files of the artifact at url with the given digest.
 func (f *Fetcher) Fetch(ctx context.Context, url, digest string) (Files, error) {
+	e, err := f.entry(ctx, url, digest)
+	if err != nil {
+		return nil, err
+	}
+	return e.files, nil
+}
+
+func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, error) {
 	f.mu.Lock()
 	if f.cache == nil {
 		f.cache = map[string]*cacheEntry{}
@@ -53,15 +84,21 @@ func (f *Fetcher) Fetch(ctx context.Context, url, digest string) (Files, error) 
 		}
 	}
 	f.mu.Unlock()
-	e.once.Do(func() { e.files, e.err = f.fetch(ctx, url, digest) })
+	e.once.Do(func() {
+		e.files, e.err = f.fetch(ctx, url, digest)
+		if e.err == nil {
+			e.dirs = Dirs(e.files)
+		}
+	})
 	if e.err != nil {
 		f.mu.Lock()
 		if f.cache[digest] == e {
 			delete(f.cache, digest)
 		}
 		f.mu.Unlock()
+		return nil, e.err
 	}
-	return e.files, e.err
+	return e, nil
 }
 
 func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) {

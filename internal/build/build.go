@@ -51,6 +51,9 @@ type Options struct {
 	// RequireEncryptedSecrets refuses Secret manifests stored in Git without
 	// SOPS encryption.
 	RequireEncryptedSecrets bool
+	// Dirs, when set, are the artifact's directories (artifact.Dirs), so
+	// a build does not compute them again.
+	Dirs map[string]bool
 	// KeepEncrypted returns objects that still hold SOPS metadata as they
 	// are instead of refusing them (for the CLI's build and diff without
 	// decryption). The controller never sets it.
@@ -203,7 +206,7 @@ type lazyFS struct {
 	ctx   context.Context
 	opts  Options
 	res   *Result
-	dirs  map[string]bool // absolute directories of the artifact, built on first use
+	dirs  map[string]bool // the artifact's directories (relative), from Options.Dirs or built on first use
 	done  map[string]bool // absolute paths loaded or written
 	err   error           // the first check or decryption error
 }
@@ -224,14 +227,16 @@ func (l *lazyFS) fail(err error) error {
 
 func (l *lazyFS) isDir(p string) bool {
 	if l.dirs == nil {
-		l.dirs = map[string]bool{root: true}
-		for n := range l.files {
-			for d := path.Dir(path.Join(root, n)); d != root && !l.dirs[d]; d = path.Dir(d) {
-				l.dirs[d] = true
-			}
+		l.dirs = l.opts.Dirs
+		if l.dirs == nil {
+			l.dirs = artifact.Dirs(l.files)
 		}
 	}
-	return l.dirs[p]
+	if p == root {
+		return true
+	}
+	n, ok := rel(p)
+	return ok && l.dirs[n]
 }
 
 // rel returns p's name in the artifact, if it is below root.

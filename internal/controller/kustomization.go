@@ -228,12 +228,12 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	obj.Status.LastAttemptedRevision = art.Revision
 	setCondition(&obj.Status.Conditions, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, "reconciling revision "+art.Revision)
 
-	files, err := r.Fetcher.Fetch(ctx, art.URL, art.Digest)
+	files, dirs, err := r.Fetcher.FetchTree(ctx, art.URL, art.Digest)
 	if err != nil {
 		r.fail(obj, kustomizev1.ArtifactFailedReason, "failed to fetch the artifact: "+err.Error(), false)
 		return retry, nil
 	}
-	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec, RequireEncryptedSecrets: r.RequireEncryptedSecrets}
+	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec, RequireEncryptedSecrets: r.RequireEncryptedSecrets, Dirs: dirs}
 	if dec := obj.Spec.Decryption; dec != nil {
 		ids, err := r.identities(ctx, obj)
 		if err != nil {
