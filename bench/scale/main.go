@@ -212,6 +212,7 @@ type result struct {
 	ready           time.Duration
 	resync          time.Duration
 	change          time.Duration
+	changeAll       time.Duration
 	rssKB           int64
 	unwrapsInitial  int64
 	unwrapsResync   int64
@@ -345,6 +346,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "| resync: Kustomization status writes | %d | (one per Kustomization) |\n", statusW)
 	fmt.Fprintf(w, "| resync: API requests in all | %d | — |\n", total(r.reqResync))
 	fmt.Fprintf(w, "| one Secret changed in Git: until the cluster has it | %.2f s | < 2 s: %s |\n", r.change.Seconds(), mark(r.change < 2*time.Second))
+	fmt.Fprintf(w, "| one Secret changed: until all %d applied the new revision | %.1f s | — |\n", r.n, r.changeAll.Seconds())
 	fmt.Fprintf(w, "\nCPU time, initial reconcile: %s\n", fmtCPU(r.cpuInitial))
 	fmt.Fprintf(w, "CPU time, resync: %s\n", fmtCPU(r.cpuResync))
 	fmt.Fprintf(w, "requests, initial: %s\n", fmtReqs(r.reqInitial))
@@ -566,7 +568,10 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 
 	// One Secret changed in Git.
 	before = cnt.snapshot()
-	if err := repo.commitSecret(ctx, 0, "rotated"); err != nil {
+	// The middle one: a new revision requeues all N Kustomizations, and
+	// the changed one waits for its turn in the queue.
+	changedApp := n / 2
+	if err := repo.commitSecret(ctx, changedApp, "rotated"); err != nil {
 		return nil, err
 	}
 	t = time.Now()
@@ -576,7 +581,7 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 	}
 	if err := waitFor(ctx, mgrDone, cfg.timeout, 20*time.Millisecond, func() (bool, error) {
 		s := &corev1.Secret{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: appsNS, Name: "secret-" + appName(0)}, s); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: appsNS, Name: "secret-" + appName(changedApp)}, s); err != nil {
 			return false, nil
 		}
 		return string(s.Data["password"]) == "rotated", nil
@@ -584,6 +589,33 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 		return nil, fmt.Errorf("waiting for the changed Secret: %w", err)
 	}
 	res.change = time.Since(t)
+	// Then until all N have applied the new revision (N-1 of them no-ops).
+	gr = &sourcev1.GitRepository{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: fluxNS, Name: "apps"}, gr); err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, mgrDone, cfg.timeout, every, func() (bool, error) {
+		if gr.Status.Artifact == nil || strings.HasSuffix(gr.Status.Artifact.Revision, repo.initialRev) {
+			if err := c.Get(ctx, client.ObjectKey{Namespace: fluxNS, Name: "apps"}, gr); err != nil {
+				return false, nil
+			}
+			return false, nil
+		}
+		var list kustomizev1.KustomizationList
+		if err := c.List(ctx, &list, client.InNamespace(fluxNS)); err != nil {
+			return false, nil
+		}
+		done := 0
+		for _, k := range list.Items {
+			if k.Status.LastAppliedRevision == gr.Status.Artifact.Revision {
+				done++
+			}
+		}
+		return done == n, nil
+	}); err != nil {
+		return nil, fmt.Errorf("waiting for all at the new revision: %w", err)
+	}
+	res.changeAll = time.Since(t)
 	time.Sleep(time.Second)
 	res.reqChange = diff(before, cnt.snapshot())
 	res.rssKB = vmHWM()
@@ -649,6 +681,7 @@ func waitFor(ctx context.Context, mgrDone <-chan error, timeout, every time.Dura
 type gitRepo struct {
 	work, bare, wt string
 	rcpt           keys.Recipient
+	initialRev     string // the first commit's hash
 }
 
 func (g *gitRepo) git(dir string, args ...string) error {
@@ -757,7 +790,15 @@ func (g *gitRepo) init(ctx context.Context, n int) error {
 			return err
 		}
 	}
-	return g.commit("initial")
+	if err := g.commit("initial"); err != nil {
+		return err
+	}
+	out, err := exec.Command("git", "-C", g.wt, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return err
+	}
+	g.initialRev = strings.TrimSpace(string(out))
+	return nil
 }
 
 func (g *gitRepo) writeSecret(ctx context.Context, i int, password string) error {
