@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrNotFound is returned when the artifact server has no such artifact
@@ -32,6 +33,7 @@ type cacheEntry struct {
 	files Files
 	dirs  map[string]bool
 	err   error
+	done  atomic.Bool // set after once ran
 }
 
 // Dirs returns the directories of files, by relative name ("" is the root).
@@ -43,6 +45,22 @@ func Dirs(files Files) map[string]bool {
 		}
 	}
 	return dirs
+}
+
+// Cached returns the files of an artifact already fetched, without
+// fetching.
+func (f *Fetcher) Cached(digest string) (Files, bool) {
+	f.mu.Lock()
+	e, ok := f.cache[digest]
+	f.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	// Only a completed fetch: never wait for one in progress.
+	if !e.done.Load() || e.err != nil {
+		return nil, false
+	}
+	return e.files, true
 }
 
 // FetchTree is Fetch, with the artifact's directories (Dirs), computed
@@ -89,6 +107,7 @@ func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, e
 		if e.err == nil {
 			e.dirs = Dirs(e.files)
 		}
+		e.done.Store(true)
 	})
 	if e.err != nil {
 		f.mu.Lock()

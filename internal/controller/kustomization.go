@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -20,11 +21,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -92,7 +95,7 @@ func (r *KustomizationReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requestedAtChanged{}))).
-		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.forSource), builder.WithPredicates(artifactChanged{})).
+		Watches(&sourcev1.GitRepository{}, r.sourceHandler(), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
 }
@@ -117,6 +120,93 @@ func (r *KustomizationReconciler) forSource(ctx context.Context, o client.Object
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: k.Namespace, Name: k.Name}})
 	}
 	return out
+}
+
+type requestQueue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+// sourceHandler enqueues a source's Kustomizations. On a new artifact, the
+// Kustomizations whose path holds a changed file come first: all of them
+// are reconciled (a path may use files elsewhere), but a commit that
+// changes one directory of a repository shared by many Kustomizations
+// reaches the cluster without waiting behind the others' no-op reconciles.
+func (r *KustomizationReconciler) sourceHandler() handler.EventHandler {
+	add := func(q requestQueue, reqs []reconcile.Request) {
+		for _, req := range reqs {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q requestQueue) { add(q, r.forSource(ctx, e.Object)) },
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q requestQueue) { add(q, r.forSource(ctx, e.Object)) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q requestQueue) {
+			add(q, r.forSource(ctx, e.Object))
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q requestQueue) {
+			reqs := r.forSource(ctx, e.ObjectNew)
+			if changed := r.changedFiles(ctx, e.ObjectOld, e.ObjectNew); len(changed) > 0 && len(reqs) > 1 {
+				reqs = r.changedFirst(ctx, reqs, changed)
+			}
+			add(q, reqs)
+		},
+	}
+}
+
+// changedFiles lists the files that differ between the old and the new
+// artifact, when the old one is still in the fetcher's cache (nil
+// otherwise). The new one is fetched here; the reconciles reuse it.
+func (r *KustomizationReconciler) changedFiles(ctx context.Context, oldObj, newObj client.Object) []string {
+	o, n := oldObj.(*sourcev1.GitRepository), newObj.(*sourcev1.GitRepository)
+	if o.Status.Artifact == nil || n.Status.Artifact == nil || r.Fetcher == nil {
+		return nil
+	}
+	before, ok := r.Fetcher.Cached(o.Status.Artifact.Digest)
+	if !ok {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	after, err := r.Fetcher.Fetch(fctx, n.Status.Artifact.URL, n.Status.Artifact.Digest)
+	if err != nil {
+		return nil
+	}
+	var changed []string
+	for name, data := range after {
+		if old, ok := before[name]; !ok || !bytes.Equal(old, data) {
+			changed = append(changed, name)
+		}
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			changed = append(changed, name)
+		}
+	}
+	return changed
+}
+
+// changedFirst orders the requests with the Kustomizations whose
+// spec.path holds a changed file first, keeping the order otherwise.
+func (r *KustomizationReconciler) changedFirst(ctx context.Context, reqs []reconcile.Request, changed []string) []reconcile.Request {
+	first := make([]reconcile.Request, 0, len(reqs))
+	rest := make([]reconcile.Request, 0, len(reqs))
+	for _, req := range reqs {
+		k := &kustomizev1.Kustomization{}
+		hit := false
+		if err := r.Get(ctx, req.NamespacedName, k); err == nil {
+			dir := strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(k.Spec.Path, "./")), "/")
+			for _, c := range changed {
+				if dir == "" || strings.HasPrefix(c, dir+"/") {
+					hit = true
+					break
+				}
+			}
+		}
+		if hit {
+			first = append(first, req)
+		} else {
+			rest = append(rest, req)
+		}
+	}
+	return append(first, rest...)
 }
 
 // targetClient is the client for applied objects: impersonating
