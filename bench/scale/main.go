@@ -213,6 +213,7 @@ type result struct {
 	resync          time.Duration
 	change          time.Duration
 	changeAll       time.Duration
+	sourceDone      time.Duration // the GitRepository has the new artifact
 	rssKB           int64
 	unwrapsInitial  int64
 	unwrapsResync   int64
@@ -346,6 +347,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "| resync: Kustomization status writes | %d | (one per Kustomization) |\n", statusW)
 	fmt.Fprintf(w, "| resync: API requests in all | %d | — |\n", total(r.reqResync))
 	fmt.Fprintf(w, "| one Secret changed in Git: until the cluster has it | %.2f s | < 2 s: %s |\n", r.change.Seconds(), mark(r.change < 2*time.Second))
+	fmt.Fprintf(w, "| one Secret changed: until the GitRepository has the new artifact | %.2f s | — |\n", r.sourceDone.Seconds())
 	fmt.Fprintf(w, "| one Secret changed: until all %d applied the new revision | %.1f s | — |\n", r.n, r.changeAll.Seconds())
 	fmt.Fprintf(w, "\nCPU time, initial reconcile: %s\n", fmtCPU(r.cpuInitial))
 	fmt.Fprintf(w, "CPU time, resync: %s\n", fmtCPU(r.cpuResync))
@@ -580,6 +582,13 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 		return nil, err
 	}
 	if err := waitFor(ctx, mgrDone, cfg.timeout, 20*time.Millisecond, func() (bool, error) {
+		if res.sourceDone == 0 {
+			g := &sourcev1.GitRepository{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: fluxNS, Name: "apps"}, g); err == nil &&
+				g.Status.Artifact != nil && !strings.HasSuffix(g.Status.Artifact.Revision, repo.initialRev) {
+				res.sourceDone = time.Since(t)
+			}
+		}
 		s := &corev1.Secret{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: appsNS, Name: "secret-" + appName(changedApp)}, s); err != nil {
 			return false, nil
