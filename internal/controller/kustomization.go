@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -143,10 +144,22 @@ func (r *KustomizationReconciler) sourceHandler() handler.EventHandler {
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q requestQueue) {
 			reqs := r.forSource(ctx, e.ObjectNew)
-			if changed := r.changedFiles(ctx, e.ObjectOld, e.ObjectNew); len(changed) > 0 && len(reqs) > 1 {
-				reqs = r.changedFirst(ctx, reqs, changed)
+			changed := r.changedFiles(ctx, e.ObjectOld, e.ObjectNew)
+			if len(changed) == 0 || len(reqs) < 2 {
+				add(q, reqs)
+				return
 			}
-			add(q, reqs)
+			first, rest := r.changedFirst(ctx, reqs, changed)
+			// Items already waiting in controller-runtime's priority queue
+			// (every Kustomization, for its interval) keep their place when
+			// added again: order alone does not move them, a priority does.
+			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && len(first) > 0 {
+				high := 1
+				pq.AddWithOpts(priorityqueue.AddOpts{Priority: &high}, first...)
+			} else {
+				add(q, first)
+			}
+			add(q, rest)
 		},
 	}
 }
@@ -183,11 +196,11 @@ func (r *KustomizationReconciler) changedFiles(ctx context.Context, oldObj, newO
 	return changed
 }
 
-// changedFirst orders the requests with the Kustomizations whose
-// spec.path holds a changed file first, keeping the order otherwise.
-func (r *KustomizationReconciler) changedFirst(ctx context.Context, reqs []reconcile.Request, changed []string) []reconcile.Request {
-	first := make([]reconcile.Request, 0, len(reqs))
-	rest := make([]reconcile.Request, 0, len(reqs))
+// changedFirst splits the requests: the Kustomizations whose spec.path
+// holds a changed file, and the others.
+func (r *KustomizationReconciler) changedFirst(ctx context.Context, reqs []reconcile.Request, changed []string) (first, rest []reconcile.Request) {
+	first = make([]reconcile.Request, 0, len(reqs))
+	rest = make([]reconcile.Request, 0, len(reqs))
 	for _, req := range reqs {
 		k := &kustomizev1.Kustomization{}
 		hit := false
@@ -206,7 +219,7 @@ func (r *KustomizationReconciler) changedFirst(ctx context.Context, reqs []recon
 			rest = append(rest, req)
 		}
 	}
-	return append(first, rest...)
+	return first, rest
 }
 
 // targetClient is the client for applied objects: impersonating
