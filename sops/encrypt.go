@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +52,29 @@ type rules struct {
 	trackComments    bool
 }
 
+// compiled caches the rules' regular expressions: a controller decrypts
+// many files with the same few rules (a *regexp.Regexp is safe for
+// concurrent use). Bounded; beyond the bound, expressions are compiled
+// every time.
+var compiled sync.Map // string -> *regexp.Regexp
+var compiledN atomic.Int32
+
+func compileCached(expr string) (*regexp.Regexp, error) {
+	if re, ok := compiled.Load(expr); ok {
+		return re.(*regexp.Regexp), nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	if compiledN.Load() < 256 {
+		if _, loaded := compiled.LoadOrStore(expr, re); !loaded {
+			compiledN.Add(1)
+		}
+	}
+	return re, nil
+}
+
 func compileRules(m *Metadata) (*rules, error) {
 	r := &rules{m: m}
 	var err error
@@ -61,23 +85,23 @@ func compileRules(m *Metadata) (*rules, error) {
 		r.hasPathRule, r.pathHitEncrypts = true, true
 	case m.UnencryptedRegex != "":
 		r.hasPathRule = true
-		if r.pathRegex, err = regexp.Compile(m.UnencryptedRegex); err != nil {
+		if r.pathRegex, err = compileCached(m.UnencryptedRegex); err != nil {
 			return nil, fmt.Errorf("invalid unencrypted_regex: %v", err)
 		}
 	case m.EncryptedRegex != "":
 		r.hasPathRule, r.pathHitEncrypts = true, true
-		if r.pathRegex, err = regexp.Compile(m.EncryptedRegex); err != nil {
+		if r.pathRegex, err = compileCached(m.EncryptedRegex); err != nil {
 			return nil, fmt.Errorf("invalid encrypted_regex: %v", err)
 		}
 	}
 	if m.UnencryptedCommentRegex != "" {
-		if r.unencCom, err = regexp.Compile(m.UnencryptedCommentRegex); err != nil {
+		if r.unencCom, err = compileCached(m.UnencryptedCommentRegex); err != nil {
 			return nil, fmt.Errorf("invalid unencrypted_comment_regex: %v", err)
 		}
 		r.trackComments = true
 	}
 	if m.EncryptedCommentRegex != "" {
-		if r.encCom, err = regexp.Compile(m.EncryptedCommentRegex); err != nil {
+		if r.encCom, err = compileCached(m.EncryptedCommentRegex); err != nil {
 			return nil, fmt.Errorf("invalid encrypted_comment_regex: %v", err)
 		}
 		r.trackComments = true

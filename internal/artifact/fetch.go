@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrNotFound is returned when the artifact server has no such artifact
@@ -29,11 +31,58 @@ type Fetcher struct {
 type cacheEntry struct {
 	once  sync.Once
 	files Files
+	dirs  map[string]bool
 	err   error
+	done  atomic.Bool // set after once ran
+}
+
+// Dirs returns the directories of files, by relative name ("" is the root).
+func Dirs(files Files) map[string]bool {
+	dirs := map[string]bool{"": true}
+	for n := range files {
+		for d := path.Dir(n); d != "." && d != "/" && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	return dirs
+}
+
+// Cached returns the files of an artifact already fetched, without
+// fetching.
+func (f *Fetcher) Cached(digest string) (Files, bool) {
+	f.mu.Lock()
+	e, ok := f.cache[digest]
+	f.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	// Only a completed fetch: never wait for one in progress.
+	if !e.done.Load() || e.err != nil {
+		return nil, false
+	}
+	return e.files, true
+}
+
+// FetchTree is Fetch, with the artifact's directories (Dirs), computed
+// once per cached artifact. Neither may be modified.
+func (f *Fetcher) FetchTree(ctx context.Context, url, digest string) (Files, map[string]bool, error) {
+	e, err := f.entry(ctx, url, digest)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.files, e.dirs, nil
 }
 
 // Fetch returns the files of the artifact at url with the given digest.
 func (f *Fetcher) Fetch(ctx context.Context, url, digest string) (Files, error) {
+	e, err := f.entry(ctx, url, digest)
+	if err != nil {
+		return nil, err
+	}
+	return e.files, nil
+}
+
+func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, error) {
 	f.mu.Lock()
 	if f.cache == nil {
 		f.cache = map[string]*cacheEntry{}
@@ -53,15 +102,22 @@ func (f *Fetcher) Fetch(ctx context.Context, url, digest string) (Files, error) 
 		}
 	}
 	f.mu.Unlock()
-	e.once.Do(func() { e.files, e.err = f.fetch(ctx, url, digest) })
+	e.once.Do(func() {
+		e.files, e.err = f.fetch(ctx, url, digest)
+		if e.err == nil {
+			e.dirs = Dirs(e.files)
+		}
+		e.done.Store(true)
+	})
 	if e.err != nil {
 		f.mu.Lock()
 		if f.cache[digest] == e {
 			delete(f.cache, digest)
 		}
 		f.mu.Unlock()
+		return nil, e.err
 	}
-	return e.files, e.err
+	return e, nil
 }
 
 func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -20,11 +21,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -103,7 +107,7 @@ func (r *KustomizationReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requestedAtChanged{}))).
-		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.forSource), builder.WithPredicates(artifactChanged{})).
+		Watches(&sourcev1.GitRepository{}, r.sourceHandler(), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
 }
@@ -128,6 +132,105 @@ func (r *KustomizationReconciler) forSource(ctx context.Context, o client.Object
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: k.Namespace, Name: k.Name}})
 	}
 	return out
+}
+
+type requestQueue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+
+// sourceHandler enqueues a source's Kustomizations. On a new artifact, the
+// Kustomizations whose path holds a changed file come first: all of them
+// are reconciled (a path may use files elsewhere), but a commit that
+// changes one directory of a repository shared by many Kustomizations
+// reaches the cluster without waiting behind the others' no-op reconciles.
+func (r *KustomizationReconciler) sourceHandler() handler.EventHandler {
+	add := func(q requestQueue, reqs []reconcile.Request) {
+		for _, req := range reqs {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q requestQueue) { add(q, r.forSource(ctx, e.Object)) },
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q requestQueue) { add(q, r.forSource(ctx, e.Object)) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q requestQueue) {
+			add(q, r.forSource(ctx, e.Object))
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q requestQueue) {
+			reqs := r.forSource(ctx, e.ObjectNew)
+			changed := r.changedFiles(ctx, e.ObjectOld, e.ObjectNew)
+			if len(changed) == 0 || len(reqs) < 2 {
+				add(q, reqs)
+				return
+			}
+			first, rest := r.changedFirst(ctx, reqs, changed)
+			// Items already waiting in controller-runtime's priority queue
+			// (every Kustomization, for its interval) keep their place when
+			// added again: order alone does not move them, a priority does.
+			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && len(first) > 0 {
+				high := 1
+				pq.AddWithOpts(priorityqueue.AddOpts{Priority: &high}, first...)
+			} else {
+				add(q, first)
+			}
+			add(q, rest)
+		},
+	}
+}
+
+// changedFiles lists the files that differ between the old and the new
+// artifact, when the old one is still in the fetcher's cache (nil
+// otherwise). The new one is fetched here; the reconciles reuse it.
+func (r *KustomizationReconciler) changedFiles(ctx context.Context, oldObj, newObj client.Object) []string {
+	o, n := oldObj.(*sourcev1.GitRepository), newObj.(*sourcev1.GitRepository)
+	if o.Status.Artifact == nil || n.Status.Artifact == nil || r.Fetcher == nil {
+		return nil
+	}
+	before, ok := r.Fetcher.Cached(o.Status.Artifact.Digest)
+	if !ok {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	after, err := r.Fetcher.Fetch(fctx, n.Status.Artifact.URL, n.Status.Artifact.Digest)
+	if err != nil {
+		return nil
+	}
+	var changed []string
+	for name, data := range after {
+		if old, ok := before[name]; !ok || !bytes.Equal(old, data) {
+			changed = append(changed, name)
+		}
+	}
+	for name := range before {
+		if _, ok := after[name]; !ok {
+			changed = append(changed, name)
+		}
+	}
+	return changed
+}
+
+// changedFirst splits the requests: the Kustomizations whose spec.path
+// holds a changed file, and the others.
+func (r *KustomizationReconciler) changedFirst(ctx context.Context, reqs []reconcile.Request, changed []string) (first, rest []reconcile.Request) {
+	first = make([]reconcile.Request, 0, len(reqs))
+	rest = make([]reconcile.Request, 0, len(reqs))
+	for _, req := range reqs {
+		k := &kustomizev1.Kustomization{}
+		hit := false
+		if err := r.Get(ctx, req.NamespacedName, k); err == nil {
+			dir := strings.TrimPrefix(path.Clean("/"+strings.TrimPrefix(k.Spec.Path, "./")), "/")
+			for _, c := range changed {
+				if dir == "" || strings.HasPrefix(c, dir+"/") {
+					hit = true
+					break
+				}
+			}
+		}
+		if hit {
+			first = append(first, req)
+		} else {
+			rest = append(rest, req)
+		}
+	}
+	return first, rest
 }
 
 // targetClient is the client for applied objects: impersonating
@@ -249,12 +352,12 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	obj.Status.LastAttemptedRevision = art.Revision
 	setCondition(&obj.Status.Conditions, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, "reconciling revision "+art.Revision)
 
-	files, err := r.Fetcher.Fetch(ctx, art.URL, art.Digest)
+	files, dirs, err := r.Fetcher.FetchTree(ctx, art.URL, art.Digest)
 	if err != nil {
 		r.fail(obj, kustomizev1.ArtifactFailedReason, "failed to fetch the artifact: "+err.Error(), false)
 		return retry, nil
 	}
-	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec, RequireEncryptedSecrets: r.RequireEncryptedSecrets}
+	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec, RequireEncryptedSecrets: r.RequireEncryptedSecrets, Dirs: dirs}
 	if dec := obj.Spec.Decryption; dec != nil {
 		ids, err := r.identities(ctx, obj)
 		if err != nil {
@@ -296,7 +399,7 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 		r.fail(obj, kustomizev1.ReconciliationFailedReason, err.Error(), false)
 		return retry, nil
 	}
-	entries, err := r.apply(ctx, kc, obj, res.Objects)
+	entries, changed, err := r.apply(ctx, kc, obj, res.Objects)
 	if err != nil {
 		r.fail(obj, kustomizev1.ReconciliationFailedReason, err.Error(), false)
 		return retry, nil
@@ -311,11 +414,15 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	}
 	obj.Status.Inventory = &kustomizev1.ResourceInventory{Entries: entries}
 	if obj.Spec.Prune {
-		if _, err := r.prune(ctx, kc, obj, old, entries); err != nil {
+		pruned, err := r.prune(ctx, kc, obj, old, entries)
+		if err != nil {
 			r.fail(obj, kustomizev1.PruneFailedReason, err.Error(), false)
 			return retry, nil
 		}
+		changed += pruned
 	}
+	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
+	sameRevision := obj.Status.LastAppliedRevision == art.Revision
 	obj.Status.LastAppliedRevision = art.Revision
 	msg := "Applied revision: " + art.Revision
 	if targets := healthTargets(obj, res.Objects); len(targets) > 0 {
@@ -327,7 +434,12 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 		setCondition(&obj.Status.Conditions, gen, meta.HealthyCondition, metav1.ConditionTrue, meta.SucceededReason, "health checks passed")
 	}
 	markReady(&obj.Status.Conditions, gen, meta.SucceededReason, msg)
-	r.event(obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
+	// A no-op reconcile (same revision, nothing written, already Ready)
+	// records no event: an Event is an API write per Kustomization and
+	// interval.
+	if changed > 0 || !sameRevision || !wasReady {
+		r.event(obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
+	}
 	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, nil
 }
 
@@ -562,9 +674,11 @@ func inventoryID(u *unstructured.Unstructured) kustomizev1.ResourceRef {
 
 // apply server-side applies the objects in stages, writing only objects
 // whose dry-run result differs from the live object.
-func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, obj *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]kustomizev1.ResourceRef, error) {
+// It also returns how many objects it wrote.
+func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, obj *kustomizev1.Kustomization, objs []*unstructured.Unstructured) ([]kustomizev1.ResourceRef, int, error) {
 	sort.SliceStable(objs, func(i, j int) bool { return stage(objs[i]) < stage(objs[j]) })
 	var entries []kustomizev1.ResourceRef
+	written := 0
 	for _, u := range objs {
 		ann := u.GetAnnotations()
 		if ann[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue || ann[kustomizev1.SSAAnnotation] == "Ignore" {
@@ -582,7 +696,7 @@ func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, o
 		err := kc.Get(ctx, client.ObjectKeyFromObject(u), live)
 		exists := err == nil
 		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("%s/%s: %v", u.GetKind(), u.GetName(), err)
+			return nil, written, fmt.Errorf("%s/%s: %v", u.GetKind(), u.GetName(), err)
 		}
 		if exists && ann[kustomizev1.SSAAnnotation] == "IfNotPresent" {
 			entries = append(entries, inventoryID(u))
@@ -603,12 +717,13 @@ func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, o
 				}
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s/%s/%s apply failed: %v", u.GetKind(), u.GetNamespace(), u.GetName(), scrubAPIError(err))
+				return nil, written, fmt.Errorf("%s/%s/%s apply failed: %v", u.GetKind(), u.GetNamespace(), u.GetName(), scrubAPIError(err))
 			}
 		}
+		written++
 		entries = append(entries, inventoryID(u))
 	}
-	return entries, nil
+	return entries, written, nil
 }
 
 // scrubAPIError keeps the reason of an API error without echoing the
