@@ -33,6 +33,14 @@ func FuzzEncryptDecrypt(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// Some inputs do not survive the store's own plain write and read
+		// (gopkg.in/ini.v1, which sops uses too, cannot quote a key holding
+		// both a backtick and a quote); encryption cannot be asked to.
+		if again, err := store.LoadPlainFile(want); err != nil {
+			return
+		} else if want2, err := store.EmitPlainFile(again); err != nil || !bytes.Equal(want2, want) {
+			return
+		}
 		enc, err := Encrypt(ctx, data, EncryptOptions{InputFormat: format, OutputFormat: format, Groups: [][]keys.Recipient{{k.r}}})
 		if err != nil {
 			return

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -65,10 +67,24 @@ func run(env []string, name string, args ...string) ([]byte, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			peakRSS.Store(max(peakRSS.Load(), ru.Maxrss)) // KiB on Linux
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %v: %v: %s", name, args, err, stderr.String())
 	}
 	return out, nil
+}
+
+// peakRSS is the largest peak RSS (KiB) of a child process since the last
+// reportRSS.
+var peakRSS atomic.Int64
+
+// reportRSS adds the peak RSS of the processes the benchmark ran.
+func reportRSS(b *testing.B) {
+	b.ReportMetric(float64(peakRSS.Swap(0))/1024, "peak-RSS-MB")
 }
 
 func setup() error {
@@ -147,11 +163,13 @@ func needSops(b *testing.B) {
 func bench(b *testing.B, name string, args ...string) {
 	b.Helper()
 	env := keyEnv()
+	peakRSS.Store(0)
 	for b.Loop() {
 		if _, err := run(env, name, args...); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportRSS(b)
 }
 
 func BenchmarkDecrypt1MB(b *testing.B) {
@@ -171,6 +189,8 @@ func BenchmarkDecrypt100Files(b *testing.B) {
 	b.Run("tool=sops", func(b *testing.B) {
 		needSops(b)
 		env := keyEnv()
+		peakRSS.Store(0)
+		defer reportRSS(b)
 		for b.Loop() {
 			for _, f := range smallArg {
 				if _, err := run(env, sopsBin, "decrypt", f); err != nil {
@@ -178,6 +198,44 @@ func BenchmarkDecrypt100Files(b *testing.B) {
 				}
 			}
 		}
+	})
+}
+
+// BenchmarkDecrypt1000Files: a directory of 1,000 Secret files; lacre in
+// one call, sops one process per file (bench/crypto.sh runs this one once,
+// sops takes about a minute per pass).
+func BenchmarkDecrypt1000Files(b *testing.B) {
+	dir := filepath.Join(work, "thousand")
+	var files []string
+	if _, err := os.Stat(dir); err != nil {
+		os.MkdirAll(dir, 0o700)
+		for i := range 1000 {
+			src, err := os.ReadFile(smallArg[i%len(smallArg)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := filepath.Join(dir, fmt.Sprintf("secret%04d.yaml", i))
+			if err := os.WriteFile(p, src, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for i := range 1000 {
+		files = append(files, filepath.Join(dir, fmt.Sprintf("secret%04d.yaml", i)))
+	}
+	b.Run("tool=lacre", func(b *testing.B) { bench(b, lacreBin, append([]string{"decrypt"}, files...)...) })
+	b.Run("tool=sops", func(b *testing.B) {
+		needSops(b)
+		env := keyEnv()
+		peakRSS.Store(0)
+		for b.Loop() {
+			for _, f := range files {
+				if _, err := run(env, sopsBin, "decrypt", f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		reportRSS(b)
 	})
 }
 
