@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -284,47 +283,15 @@ func hasKustomizationFile(dir string) bool {
 // substitutions collects postBuild variables as the controller does;
 // substituteFrom needs the cluster.
 func (a *app) substitutions(ctx context.Context, c client.Client, ks *kustomizev1.Kustomization) (map[string]string, error) {
-	vars := map[string]string{}
-	for _, ref := range ks.Spec.PostBuild.SubstituteFrom {
-		if c == nil {
+	if c == nil {
+		for _, ref := range ks.Spec.PostBuild.SubstituteFrom {
 			a.warnf("no cluster: substituteFrom %s/%s skipped", ref.Kind, ref.Name)
-			continue
 		}
-		key := types.NamespacedName{Namespace: ks.Namespace, Name: ref.Name}
-		var data map[string]string
-		switch ref.Kind {
-		case "ConfigMap":
-			cm := &corev1.ConfigMap{}
-			if err := c.Get(ctx, key, cm); err != nil {
-				if apierrors.IsNotFound(err) && ref.Optional {
-					continue
-				}
-				return nil, fmt.Errorf("substituteFrom ConfigMap '%s': %s", key, scrubErr(err))
-			}
-			data = cm.Data
-		case "Secret":
-			sec := &corev1.Secret{}
-			if err := c.Get(ctx, key, sec); err != nil {
-				if apierrors.IsNotFound(err) && ref.Optional {
-					continue
-				}
-				return nil, fmt.Errorf("substituteFrom Secret '%s': %s", key, scrubErr(err))
-			}
-			data = map[string]string{}
-			for k, v := range sec.Data {
-				data[k] = string(v)
-			}
-		default:
-			return nil, fmt.Errorf("substituteFrom kind %q is not supported", ref.Kind)
-		}
-		for k, v := range data {
-			vars[k] = v
-		}
+		k := ks.DeepCopy()
+		k.Spec.PostBuild.SubstituteFrom = nil
+		return controller.SubstitutionVars(ctx, nil, k)
 	}
-	for k, v := range ks.Spec.PostBuild.Substitute {
-		vars[k] = v
-	}
-	return vars, nil
+	return controller.SubstitutionVars(ctx, c, ks)
 }
 
 func isSecret(u *unstructured.Unstructured) bool {

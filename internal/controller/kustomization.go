@@ -464,6 +464,14 @@ func (r *KustomizationReconciler) crossNamespaceRef(obj *kustomizev1.Kustomizati
 // substitutions collects postBuild variables: substituteFrom in order,
 // then substitute, which wins.
 func (r *KustomizationReconciler) substitutions(ctx context.Context, obj *kustomizev1.Kustomization) (map[string]string, error) {
+	return SubstitutionVars(ctx, r.APIReader, obj)
+}
+
+// SubstitutionVars collects a Kustomization's postBuild variables:
+// substituteFrom ConfigMaps and Secrets in its namespace, in order, then
+// substitute. Errors name the object, never a value. The CLI's build and
+// diff use it too.
+func SubstitutionVars(ctx context.Context, rd client.Reader, obj *kustomizev1.Kustomization) (map[string]string, error) {
 	vars := map[string]string{}
 	for _, ref := range obj.Spec.PostBuild.SubstituteFrom {
 		key := types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}
@@ -471,7 +479,7 @@ func (r *KustomizationReconciler) substitutions(ctx context.Context, obj *kustom
 		switch ref.Kind {
 		case "ConfigMap":
 			cm := &corev1.ConfigMap{}
-			if err := r.APIReader.Get(ctx, key, cm); err != nil {
+			if err := rd.Get(ctx, key, cm); err != nil {
 				if apierrors.IsNotFound(err) && ref.Optional {
 					continue
 				}
@@ -480,7 +488,7 @@ func (r *KustomizationReconciler) substitutions(ctx context.Context, obj *kustom
 			data = cm.Data
 		case "Secret":
 			sec := &corev1.Secret{}
-			if err := r.APIReader.Get(ctx, key, sec); err != nil {
+			if err := rd.Get(ctx, key, sec); err != nil {
 				if apierrors.IsNotFound(err) && ref.Optional {
 					continue
 				}
