@@ -64,9 +64,11 @@ type Options struct {
 // Secret committed in plain text.
 var ErrPlaintextSecret = errors.New("holds a Kubernetes Secret that is not SOPS-encrypted")
 
-// plainSecret reports whether a YAML or JSON manifest file holds a Secret
-// without sops metadata.
-func plainSecret(name string, data []byte) bool {
+// PlainSecret reports whether a YAML or JSON manifest file holds a v1
+// Secret (or a Secret without apiVersion) without sops metadata in any of
+// its documents. The controller's --require-encrypted-secrets and the CLI's
+// check secrets use it.
+func PlainSecret(name string, data []byte) bool {
 	f := formats.FormatForPath(name)
 	if f != formats.YAML && f != formats.JSON {
 		return false
@@ -77,8 +79,10 @@ func plainSecret(name string, data []byte) bool {
 		if err := dec.Decode(&m); err != nil {
 			return false
 		}
-		if m["kind"] == "Secret" && m["apiVersion"] == "v1" && m["sops"] == nil {
-			return true
+		if m["kind"] == "Secret" && m["sops"] == nil {
+			if v, _ := m["apiVersion"].(string); v == "v1" || v == "" {
+				return true
+			}
 		}
 	}
 }
@@ -139,7 +143,7 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		sort.Strings(names)
 		for _, n := range names {
 			data := files[n]
-			if _, enc := encryptedFormat(n, data); !enc && plainSecret(n, data) {
+			if _, enc := encryptedFormat(n, data); !enc && PlainSecret(n, data) {
 				return nil, &FileError{n, ErrPlaintextSecret}
 			}
 		}

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/lacre/lacre/internal/build"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops"
 	"github.com/lacre/lacre/sops/formats"
@@ -192,7 +192,7 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 			report(file, "looks SOPS-encrypted but its metadata cannot be read: %v", encErr)
 			return
 		}
-		if plainSecretManifest(file, data) {
+		if build.PlainSecret(file, data) {
 			report(file, "Kubernetes Secret is not SOPS-encrypted")
 			return
 		}
@@ -231,25 +231,4 @@ func loadSopsMetadata(file string, data []byte) (*sops.Tree, error) {
 		return nil, err
 	}
 	return tree, nil
-}
-
-// plainSecretManifest reports whether a YAML or JSON file holds a v1
-// Secret without sops metadata in any of its documents.
-func plainSecretManifest(file string, data []byte) bool {
-	f := formats.FormatForPath(file)
-	if f != formats.YAML && f != formats.JSON {
-		return false
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			return false
-		}
-		if m["kind"] == "Secret" && m["sops"] == nil {
-			if v, _ := m["apiVersion"].(string); v == "v1" || v == "" {
-				return true
-			}
-		}
-	}
 }
