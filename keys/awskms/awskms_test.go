@@ -176,7 +176,7 @@ func TestParse(t *testing.T) {
 // AWS_ENDPOINT_URL (read by the SDK's default configuration): lacre unwraps
 // sops's stanza, and sops decrypts a file whose stanza lacre wrapped.
 func TestSopsInterop(t *testing.T) {
-	sops := findSops(t)
+	sops := keystest.Sops(t)
 	srv := kmstest.New()
 	defer srv.Close()
 	arn := srv.CreateKey("eu-central-1")
@@ -222,55 +222,5 @@ func TestSopsInterop(t *testing.T) {
 	}
 	if srv.Decrypts.Load() == before {
 		t.Fatal("sops did not call the local KMS")
-	}
-}
-
-func findSops(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("sops"); err == nil {
-		return p
-	}
-	out, _ := exec.Command("go", "env", "GOPATH").Output()
-	p := filepath.Join(strings.TrimSpace(string(out)), "bin", "sops")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("sops is required in CI")
-		}
-		t.Skip("sops is not installed")
-	}
-	return p
-}
-
-// TestProfile: a key's aws_profile selects shared-config credentials when
-// the caller gives none (the SDK's default chain).
-func TestProfile(t *testing.T) {
-	srv := kmstest.New()
-	defer srv.Close()
-	arn := srv.CreateKey("eu-west-3")
-	dir := t.TempDir()
-	creds := filepath.Join(dir, "credentials")
-	os.WriteFile(creds, []byte("[default]\naws_access_key_id = AKIADEFAULTDEFAULT00\naws_secret_access_key = default-secret\n\n[lacre]\naws_access_key_id = "+srv.AccessKeyID+"\naws_secret_access_key = "+srv.SecretAccessKey+"\n"), 0o600)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_ACCESS_KEY_ID", "")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	ctx := context.Background()
-	r, _ := NewRecipient(Key{ARN: arn, Profile: "lacre"}, Options{Endpoint: srv.URL})
-	s, err := r.Wrap(ctx, bytes.Repeat([]byte{3}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := srv.Last().AccessKey; got != srv.AccessKeyID {
-		t.Fatalf("profile credentials not used: %s", got)
-	}
-	if s.Field("aws_profile") != "lacre" || !strings.HasSuffix(s.ID(), "|lacre") {
-		t.Fatalf("stanza: %+v %s", s, s.ID())
-	}
-	// Without the profile, the default profile's (unknown) key is refused.
-	s.Fields["aws_profile"] = ""
-	if _, err := NewIdentity(Options{Endpoint: srv.URL}).Unwrap(ctx, s); err == nil || !strings.Contains(err.Error(), "UnrecognizedClientException") {
-		t.Fatalf("default profile: %v", err)
 	}
 }

@@ -259,17 +259,7 @@ func TestConcurrent(t *testing.T) {
 // the server challenges with resource "https://1:<port>", which
 // 127.0.0.1:<port> satisfies.
 func TestSopsInterop(t *testing.T) {
-	sops, err := exec.LookPath("sops")
-	if err != nil {
-		out, _ := exec.Command("go", "env", "GOPATH").Output()
-		sops = filepath.Join(strings.TrimSpace(string(out)), "bin", "sops")
-		if _, err := os.Stat(sops); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("sops is required in CI")
-			}
-			t.Skip("sops is not installed")
-		}
-	}
+	sops := keystest.Sops(t)
 	srv := azkvtest.New("sops-interop-token")
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)

@@ -256,17 +256,7 @@ func TestOptionsAndStanzas(t *testing.T) {
 }
 
 func sopsPath(t *testing.T) string {
-	sops, err := exec.LookPath("sops")
-	if err != nil {
-		out, _ := exec.Command("go", "env", "GOPATH").Output()
-		sops = filepath.Join(strings.TrimSpace(string(out)), "bin", "sops")
-		if _, err := os.Stat(sops); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("sops is required in CI")
-			}
-			t.Skip("sops is not installed")
-		}
-	}
+	sops := keystest.Sops(t)
 	return sops
 }
 

@@ -9,6 +9,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -133,4 +136,22 @@ func flipMiddle(s *keys.Stanza) *keys.Stanza {
 	}
 	c.Enc = string(b)
 	return c
+}
+
+// Sops returns the path of the real sops CLI (PATH, then $GOPATH/bin), the
+// interop oracle. Without it the test is skipped, or fails when CI=true.
+func Sops(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("sops"); err == nil {
+		return p
+	}
+	out, _ := exec.Command("go", "env", "GOPATH").Output()
+	p := filepath.Join(strings.TrimSpace(string(out)), "bin", "sops")
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sops is required in CI")
+		}
+		t.Skip("sops is not installed")
+	}
+	return p
 }

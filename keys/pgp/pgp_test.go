@@ -134,17 +134,7 @@ func TestCrossDecrypt(t *testing.T) {
 // TestSopsInterop: a file sops encrypted with --pgp unwraps in memory.
 func TestSopsInterop(t *testing.T) {
 	k := newGPGKey(t, "frank")
-	sops, err := exec.LookPath("sops")
-	if err != nil {
-		out, _ := exec.Command("go", "env", "GOPATH").Output()
-		sops = filepath.Join(strings.TrimSpace(string(out)), "bin", "sops")
-		if _, err := os.Stat(sops); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("sops is required in CI")
-			}
-			t.Skip("sops is not installed")
-		}
-	}
+	sops := keystest.Sops(t)
 	f := filepath.Join(t.TempDir(), "s.json")
 	os.WriteFile(f, []byte(`{"a":"b"}`), 0o600)
 	cmd := exec.Command(sops, "encrypt", "--pgp", k.fp, f)

@@ -74,17 +74,7 @@ func TestAllowlistAndErrors(t *testing.T) {
 // lacre unwraps sops's stanza, and sops decrypts a file whose stanza lacre
 // wrapped for the same data key.
 func TestSopsInterop(t *testing.T) {
-	sops, err := exec.LookPath("sops")
-	if err != nil {
-		out, _ := exec.Command("go", "env", "GOPATH").Output()
-		sops = filepath.Join(strings.TrimSpace(string(out)), "bin", "sops")
-		if _, err := os.Stat(sops); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("sops is required in CI")
-			}
-			t.Skip("sops is not installed")
-		}
-	}
+	sops := keystest.Sops(t)
 	srv := vaulttest.New("root")
 	defer srv.Close()
 	srv.CreateKey("sops", "firstkey")
