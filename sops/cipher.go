@@ -40,6 +40,8 @@ type Cipher struct {
 	block cipher.Block
 	gcm   cipher.AEAD
 	stash map[stashKey][]byte
+	// scratch holds the decoded bytes of the value being decrypted.
+	scratch []byte
 }
 
 type stashKey struct {
@@ -178,18 +180,32 @@ func ParseEncrypted(s string) (*EncryptedValue, error) {
 // commas (base64 never does).
 func splitFast(s string) (data, iv, tag, typ string, ok bool) {
 	rest, found := strings.CutPrefix(s, encPrefix)
-	if !found || !strings.HasSuffix(rest, "]") {
+	if !found || rest == "" || rest[len(rest)-1] != ']' {
 		return
 	}
 	rest = rest[:len(rest)-1]
-	if data, rest, found = strings.Cut(rest, ",iv:"); !found || data == "" || strings.Contains(data, ",") {
+	field := func(name string) (v string, ok bool) {
+		if rest, ok = strings.CutPrefix(rest, name); !ok {
+			return "", false
+		}
+		i := strings.IndexByte(rest, ',')
+		if i <= 0 {
+			return "", false
+		}
+		v, rest = rest[:i], rest[i:]
+		return v, true
+	}
+	if data, ok = field(""); !ok {
 		return
 	}
-	if iv, rest, found = strings.Cut(rest, ",tag:"); !found || iv == "" || strings.Contains(iv, ",") {
+	if iv, ok = field(",iv:"); !ok {
 		return
 	}
-	if tag, typ, found = strings.Cut(rest, ",type:"); !found || tag == "" || typ == "" || strings.ContainsAny(typ, ",]") {
+	if tag, ok = field(",tag:"); !ok {
 		return
+	}
+	if typ, found = strings.CutPrefix(rest, ",type:"); !found || typ == "" || strings.ContainsAny(typ, ",]") {
+		return "", "", "", "", false
 	}
 	return data, iv, tag, typ, true
 }
@@ -204,7 +220,7 @@ func (c *Cipher) Decrypt(s, aad string) (any, error) {
 	if s == "" {
 		return "", nil
 	}
-	r := c.open(s, aad)
+	r := c.open(s, aad, &c.scratch)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -217,23 +233,28 @@ type opened struct {
 	v   any
 	pt  string // the plaintext, when it may be remembered with iv
 	typ string
-	iv  []byte // nil when the IV must not be remembered
+	iv  []byte // a copy, when the IV is to be remembered
 	err error
 }
 
 // bytesOf views a string as bytes, for callees that only read them.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// open decrypts s. It does not touch the cipher's state, so calls may run
+// open decrypts s, using *scratch for the decoded bytes. It does not touch
+// the cipher's state, so calls with different scratch buffers may run
 // concurrently.
-func (c *Cipher) open(s, aad string) (r opened) {
+func (c *Cipher) open(s, aad string, scratch *[]byte) (r opened) {
 	enc := base64.StdEncoding
 	var buf, iv []byte
 	var n int
 	if data, ivs, tag, typ, ok := splitFast(s); ok {
 		// One allocation for data||tag (contiguous, as Open wants) and the IV.
 		nd, nt := enc.DecodedLen(len(data)), enc.DecodedLen(len(tag))
-		b := make([]byte, nd+nt+enc.DecodedLen(len(ivs)))
+		need := nd + nt + enc.DecodedLen(len(ivs))
+		if cap(*scratch) < need {
+			*scratch = make([]byte, max(need, 2*cap(*scratch)))
+		}
+		b := (*scratch)[:need]
 		var err error
 		if n, err = enc.Decode(b, bytesOf(data)); err != nil {
 			r.err = errors.New("malformed encrypted value: bad base64 in data")
@@ -324,8 +345,8 @@ func (c *Cipher) open(s, aad string) (r opened) {
 			r.pt, canonical = string(pt), true
 		}
 	}
-	if canonical && len(iv) == nonceSize {
-		r.iv = iv
+	if canonical && len(iv) == nonceSize && c.stash != nil {
+		r.iv = bytes.Clone(iv)
 	}
 	return r
 }
@@ -336,7 +357,7 @@ func (c *Cipher) remember(r *opened, aad string) {
 	if c.stash == nil || r.iv == nil {
 		return
 	}
-	c.stash[stashKey{aad: aad, typ: r.typ, plaintext: r.pt}] = bytes.Clone(r.iv)
+	c.stash[stashKey{aad: aad, typ: r.typ, plaintext: r.pt}] = r.iv
 }
 
 func (c *Cipher) withNonceSize(n int) (cipher.AEAD, error) {

@@ -375,138 +375,153 @@ func (t *Tree) Decrypt(c *Cipher, opts DecryptOptions) error {
 	return t.CheckMAC(c, mac)
 }
 
-// parallelMin is the number of encrypted values from which DecryptValues
+// parallelMin is the number of encrypted values from which DecryptLeaves
 // decrypts on several cores.
 const parallelMin = 256
+
+// A Leaf is one value of a document, in document order, for decrypting
+// without a tree (see DecryptLeaves).
+type Leaf struct {
+	// AAD is the value's key path as authenticated data: "a:b:" for the
+	// value of b in a (list indices are not part of it), ":" for comments
+	// at the top level.
+	AAD string
+	// Encrypted says whether the selection rules cover the value.
+	Encrypted bool
+	// Value is the value as loaded (a string ENC[...] when encrypted; a
+	// Comment for comments), replaced by its plaintext by DecryptLeaves.
+	Value any
+}
 
 // DecryptValues decrypts the values and returns the recomputed MAC, without
 // checking it.
 func (t *Tree) DecryptValues(c *Cipher) (string, error) {
-	// Large trees: collect the encrypted values in tree order, decrypt them
-	// on all cores, then walk again to put them in place and hash them in
-	// order.
-	var results []opened
-	if leaves := t.leafCount(); leaves >= parallelMin && runtime.GOMAXPROCS(0) > 1 {
-		type job struct{ s, aad string }
-		jobs := make([]job, 0, leaves)
-		err := t.walk(func(v any, aad string, encrypted bool) (any, error) {
-			if encrypted {
-				switch in := v.(type) {
-				case Comment:
-					jobs = append(jobs, job{in.Value, aad})
-				case string:
-					jobs = append(jobs, job{in, aad})
-				}
-			}
-			return v, nil
-		})
-		// On error, the sequential walk below reports the first problem in
-		// tree order.
-		if err == nil && len(jobs) >= parallelMin {
-			results = make([]opened, len(jobs))
-			workers := min(runtime.GOMAXPROCS(0), 8)
-			chunk := (len(jobs) + workers - 1) / workers
-			var wg sync.WaitGroup
-			for lo := 0; lo < len(jobs); lo += chunk {
-				hi := min(lo+chunk, len(jobs))
-				wg.Go(func() {
-					for i := lo; i < hi; i++ {
-						if jobs[i].s == "" {
-							results[i] = opened{v: ""}
-							continue
-						}
-						results[i] = c.open(jobs[i].s, jobs[i].aad)
-					}
-				})
-			}
-			wg.Wait()
-		}
+	leaves := make([]Leaf, 0, 64)
+	err := t.walk(func(v any, aad string, encrypted bool) (any, error) {
+		leaves = append(leaves, Leaf{AAD: aad, Encrypted: encrypted, Value: v})
+		return v, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	mac, err := DecryptLeaves(c, &t.Metadata, leaves)
+	if err != nil {
+		return "", err
 	}
 	next := 0
-	decrypt := func(s, aad string) (any, error) {
-		if results == nil {
-			return c.Decrypt(s, aad)
-		}
-		r := &results[next]
+	err = t.walk(func(v any, aad string, encrypted bool) (any, error) {
+		v = leaves[next].Value
 		next++
+		return v, nil
+	})
+	return mac, err
+}
+
+// DecryptLeaves decrypts the encrypted leaves of a document in place and
+// returns the MAC recomputed over them, in order, without checking it: the
+// work of Tree.DecryptValues for stores that do not build a tree. With many
+// values it decrypts on all cores; errors are still those of the first bad
+// value in order.
+func DecryptLeaves(c *Cipher, m *Metadata, leaves []Leaf) (string, error) {
+	// The parallel pass: with IV reuse, the opened values are kept to be
+	// remembered in order below; without, plaintexts go straight into the
+	// leaves and state marks them (1: decrypted, 2: failed, decrypted again
+	// below for its error).
+	var results []opened
+	var state []uint8
+	if workers := min(runtime.GOMAXPROCS(0), 8); workers > 1 && len(leaves) >= parallelMin {
+		if c.stash != nil {
+			results = make([]opened, len(leaves))
+		} else {
+			state = make([]uint8, len(leaves))
+		}
+		chunk := (len(leaves) + workers - 1) / workers
+		var wg sync.WaitGroup
+		for lo := 0; lo < len(leaves); lo += chunk {
+			hi := min(lo+chunk, len(leaves))
+			wg.Go(func() {
+				var scratch []byte
+				for i := lo; i < hi; i++ {
+					l := &leaves[i]
+					if !l.Encrypted {
+						continue
+					}
+					var s string
+					switch v := l.Value.(type) {
+					case string:
+						s = v
+					case Comment:
+						s = v.Value
+					default:
+						continue
+					}
+					var r opened
+					if s == "" {
+						r.v = ""
+					} else {
+						r = c.open(s, l.AAD, &scratch)
+					}
+					switch {
+					case results != nil:
+						results[i] = r
+					case r.err != nil:
+						state[i] = 2
+					default:
+						l.Value, state[i] = r.v, 1
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	decrypt := func(i int, s string) (any, error) {
+		if results == nil {
+			return c.Decrypt(s, leaves[i].AAD)
+		}
+		r := &results[i]
 		if r.err != nil {
 			return nil, r.err
 		}
-		c.remember(r, aad)
+		c.remember(r, leaves[i].AAD)
 		return r.v, nil
 	}
-	h := newMAC(&t.Metadata)
-	var scratch []byte
-	err := t.walk(func(v any, aad string, encrypted bool) (any, error) {
-		out := v
-		if encrypted {
-			switch in := v.(type) {
+	h := newMAC(m)
+	for i := range leaves {
+		l := &leaves[i]
+		out := l.Value
+		if l.Encrypted && (state == nil || state[i] != 1) {
+			switch in := l.Value.(type) {
 			case Comment:
-				d, err := decrypt(in.Value, aad)
+				d, err := decrypt(i, in.Value)
 				if err != nil {
 					// A plain comment, as older SOPS versions wrote them.
 					d = in
 				}
 				out = d
 			case string:
-				d, err := decrypt(in, aad)
+				d, err := decrypt(i, in)
 				if err != nil {
-					return nil, &ValueError{Path: displayPath(aad), Err: err}
+					return "", &ValueError{Path: displayPath(l.AAD), Err: err}
 				}
 				out = d
 			default:
-				return nil, &ValueError{Path: displayPath(aad), Err: ErrNotEncryptedValue}
+				return "", &ValueError{Path: displayPath(l.AAD), Err: ErrNotEncryptedValue}
 			}
 		}
-		if _, isComment := out.(Comment); !isComment && (!t.Metadata.MACOnlyEncrypted || encrypted) {
+		if _, isComment := out.(Comment); !isComment && (!m.MACOnlyEncrypted || l.Encrypted) {
 			if s, ok := out.(string); ok {
-				scratch = append(scratch[:0], s...)
-				h.Write(scratch)
+				h.Write(bytesOf(s)) // Write does not keep or change its argument
 			} else {
 				b, _, err := ValueBytes(out)
 				if err != nil {
-					return nil, err
+					return "", err
 				}
 				h.Write(b)
 			}
 		}
-		return out, nil
-	})
-	if err != nil {
-		return "", err
+		l.Value = out
 	}
 	return macHex(h), nil
-}
-
-// leafCount counts the tree's leaves, an upper bound of its encrypted values.
-func (t *Tree) leafCount() int {
-	var count func(v any) int
-	count = func(v any) int {
-		switch v := v.(type) {
-		case TreeBranch:
-			n := 0
-			for _, it := range v {
-				if _, ok := it.Key.(Comment); ok {
-					n++
-					continue
-				}
-				n += count(it.Value)
-			}
-			return n
-		case []any:
-			n := 0
-			for _, x := range v {
-				n += count(x)
-			}
-			return n
-		}
-		return 1
-	}
-	n := 0
-	for _, b := range t.Branches {
-		n += count(b)
-	}
-	return n
 }
 
 // CheckMAC decrypts the stored MAC and compares it with mac.

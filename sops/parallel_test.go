@@ -43,7 +43,9 @@ func decryptBoth(t *testing.T, key []byte, enc func() Tree, reuse bool) (seq, pa
 }
 
 func TestParallelDecryptMatchesSequential(t *testing.T) {
-	if n := (&Tree{Branches: TreeBranches{bigBranch()}}).leafCount(); n < parallelMin {
+	n := 0
+	(&Tree{Branches: TreeBranches{bigBranch()}}).walk(func(v any, _ string, _ bool) (any, error) { n++; return v, nil })
+	if n < parallelMin {
 		t.Fatalf("bigBranch has %d leaves, want at least %d", n, parallelMin)
 	}
 	for _, meta := range []Metadata{
@@ -92,10 +94,12 @@ func TestParallelDecryptMatchesSequential(t *testing.T) {
 			last[1].Value = swapValue(last[1].Value.(string))
 			return tr
 		}
-		_, _, _, _, se, pe, _, _ := decryptBoth(t, key, tampered, true)
-		var sv, pv *ValueError
-		if !errors.As(se, &sv) || !errors.As(pe, &pv) || sv.Path != pv.Path || se.Error() != pe.Error() || sv.Path != `["k3"]["data"]["password"]` {
-			t.Fatalf("errors differ: %v / %v", se, pe)
+		for _, reuse := range []bool{true, false} {
+			_, _, _, _, se, pe, _, _ := decryptBoth(t, key, tampered, reuse)
+			var sv, pv *ValueError
+			if !errors.As(se, &sv) || !errors.As(pe, &pv) || sv.Path != pv.Path || se.Error() != pe.Error() || sv.Path != `["k3"]["data"]["password"]` {
+				t.Fatalf("reuse=%v: errors differ: %v / %v", reuse, se, pe)
+			}
 		}
 	}
 }

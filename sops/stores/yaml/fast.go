@@ -80,32 +80,55 @@ func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
 	return sops.TreeBranches{b}, true
 }
 
-// ASCII bytes outside the fast subset, as bit sets of bytes 0-63 and 64-127:
-// control characters but '\n' (tab and '\r' included), DEL, and the
-// indicators of comments (#), anchors and aliases (& *), tags (! %) and '`'.
-const (
-	badLow  uint64 = 1<<0x20 - 1 ^ 1<<'\n' | 1<<'#' | 1<<'&' | 1<<'*' | 1<<'!' | 1<<'%'
-	badHigh uint64 = 1<<('`'-64) | 1<<(0x7f-64)
-)
+// charClass sorts bytes for fastChars: 0 for ASCII inside the fast subset,
+// 1 for ASCII outside it (control characters but '\n', tab and '\r'
+// included, DEL, and the indicators of comments (#), anchors and aliases
+// (& *), tags (! %) and '`'), 2 for the bytes of multi-byte UTF-8.
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = 1
+	}
+	t['\n'] = 0
+	for _, c := range "#&*!%`\x7f" {
+		t[c] = 1
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = 2
+	}
+	return t
+}()
 
 // fastChars accepts printable text: no control characters, no invalid
 // UTF-8, and none of the characters YAML treats specially (NEL, the line
-// and paragraph separators, the byte order mark).
+// and paragraph separators, the byte order mark). A table lookup per byte
+// keeps the loop free of data-dependent branches (base64 mixes every class
+// of letter).
 func fastChars(in []byte) bool {
 	for i := 0; i < len(in); {
-		c := in[i]
-		if c < 0x80 {
-			if c < 64 && badLow&(1<<c) != 0 || c >= 64 && badHigh&(1<<(c-64)) != 0 {
+		// Eight bytes at a time while all are in the subset.
+		for i+8 <= len(in) {
+			w := in[i : i+8 : i+8]
+			if charClass[w[0]]|charClass[w[1]]|charClass[w[2]]|charClass[w[3]]|
+				charClass[w[4]]|charClass[w[5]]|charClass[w[6]]|charClass[w[7]] != 0 {
+				break
+			}
+			i += 8
+		}
+		if i == len(in) {
+			break
+		}
+		switch charClass[in[i]] {
+		case 0:
+			i++
+		case 1:
+			return false
+		default:
+			r, size := utf8.DecodeRune(in[i:])
+			if r == utf8.RuneError || r <= 0x9f || r == 0x2028 || r == 0x2029 || r == 0xfeff || r >= 0xfff0 {
 				return false
 			}
-			i++
-			continue
+			i += size
 		}
-		r, size := utf8.DecodeRune(in[i:])
-		if r == utf8.RuneError || r <= 0x9f || r == 0x2028 || r == 0x2029 || r == 0xfeff || r >= 0xfff0 {
-			return false
-		}
-		i += size
 	}
 	return true
 }
@@ -160,6 +183,9 @@ func splitKey(text string) (key, value string, ok bool) {
 }
 
 func plainKeyOK(k string) bool {
+	if identifier(k) && len(k) > 5 {
+		return true // no reserved word is longer than five letters
+	}
 	if len(k) > 128 || k != strings.TrimSpace(k) || strings.Contains(k, "  ") {
 		return false
 	}
@@ -170,6 +196,21 @@ func plainKeyOK(k string) bool {
 	v, ok := resolvePlain(k)
 	_, isStr := v.(string)
 	return ok && isStr
+}
+
+// identifier reports whether k is a letter or '_' followed by letters,
+// digits, '_' and '-', at most 128 bytes.
+func identifier(k string) bool {
+	if k == "" || len(k) > 128 || !(k[0] >= 'a' && k[0] <= 'z' || k[0] >= 'A' && k[0] <= 'Z' || k[0] == '_') {
+		return false
+	}
+	for i := 1; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // resolvePlain types a plain scalar the way yaml.v3 does, for the cases it
@@ -427,10 +468,15 @@ var reservedWords = map[string]bool{
 	"n": true, "N": true, "no": true, "No": true, "NO": true, "off": true, "Off": true, "OFF": true,
 }
 
-func isWordChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '_' || c == '.' || c == '/' || c == '@' || c == '+' || c == '=' || c == '-' || c == ':' || c == '?' || c == '&' || c == '%'
-}
+// wordChars are the bytes plainString writes unquoted.
+var wordChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_./@+=-:?&%", byte(c)) >= 0
+	}
+	return t
+}()
+
+func isWordChar(c byte) bool { return wordChars[c] }
 
 // encSafe accepts ENC[...] values made of base64 and the format's
 // punctuation, which yaml.v3 writes as plain scalars.
@@ -454,7 +500,7 @@ func plainString(s string, col int) (string, bool) {
 	if s == "" {
 		return `""`, true
 	}
-	if reservedWords[s] {
+	if len(s) <= 5 && reservedWords[s] {
 		return `"` + s + `"`, true
 	}
 	if strings.HasPrefix(s, "ENC[") {
