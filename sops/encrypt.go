@@ -166,6 +166,10 @@ type leafFunc func(v any, aad string, encrypted bool) (any, error)
 type walker struct {
 	r    *rules
 	leaf leafFunc
+	// slot is where the value passed to leaf is stored in the tree; for a
+	// comment that is a mapping key, keyComment is that comment.
+	slot       *any
+	keyComment *Comment
 }
 
 func commentAAD(prefix string) string {
@@ -210,6 +214,7 @@ func (w *walker) slice(in []any, prefix string, pathHit bool, comments [][]strin
 		if isComment && w.r.trackComments {
 			comments[len(comments)-1] = append(comments[len(comments)-1], c.Value)
 		}
+		w.slot, w.keyComment = &in[i], nil
 		nv, err := w.value(v, prefix, pathHit, comments)
 		if err != nil {
 			return nil, err
@@ -231,6 +236,7 @@ func (w *walker) branch(in TreeBranch, prefix string, pathHit bool, comments [][
 			if w.r.trackComments {
 				comments[len(comments)-1] = append(comments[len(comments)-1], c.Value)
 			}
+			w.slot, w.keyComment = &in[i].Key, &c
 			out, err := w.leaf(c, commentAAD(prefix), w.r.shouldEncrypt(pathHit, comments, true))
 			if err != nil {
 				return nil, err
@@ -255,6 +261,7 @@ func (w *walker) branch(in TreeBranch, prefix string, pathHit bool, comments [][
 			return nil, fmt.Errorf("tree contains a non-string key (type %T) under %s; only string keys are supported", item.Key, displayPath(prefix))
 		}
 		hit := pathHit || (w.r.hasPathRule && w.r.keyHits(key))
+		w.slot, w.keyComment = &in[i].Value, nil
 		nv, err := w.value(item.Value, prefix+key+":", hit, comments)
 		if err != nil {
 			return nil, err
@@ -285,7 +292,10 @@ func (t *Tree) walk(leaf leafFunc) error {
 	if err != nil {
 		return err
 	}
-	w := &walker{r: r, leaf: leaf}
+	return t.walkWith(&walker{r: r, leaf: leaf})
+}
+
+func (t *Tree) walkWith(w *walker) error {
 	for i, b := range t.Branches {
 		nb, err := w.branch(b, "", false, nil)
 		if err != nil {
@@ -396,25 +406,48 @@ type Leaf struct {
 // DecryptValues decrypts the values and returns the recomputed MAC, without
 // checking it.
 func (t *Tree) DecryptValues(c *Cipher) (string, error) {
-	leaves := make([]Leaf, 0, 64)
-	err := t.walk(func(v any, aad string, encrypted bool) (any, error) {
-		leaves = append(leaves, Leaf{AAD: aad, Encrypted: encrypted, Value: v})
-		return v, nil
-	})
+	r, err := compileRules(&t.Metadata)
 	if err != nil {
+		return "", err
+	}
+	// One walk collects the leaves and where they are; the plaintexts are
+	// put there afterwards.
+	type slot struct {
+		p          *any
+		keyComment *Comment
+	}
+	leaves := make([]Leaf, 0, 64)
+	slots := make([]slot, 0, 64)
+	w := &walker{r: r}
+	w.leaf = func(v any, aad string, encrypted bool) (any, error) {
+		leaves = append(leaves, Leaf{AAD: aad, Encrypted: encrypted, Value: v})
+		slots = append(slots, slot{w.slot, w.keyComment})
+		return v, nil
+	}
+	if err := t.walkWith(w); err != nil {
 		return "", err
 	}
 	mac, err := DecryptLeaves(c, &t.Metadata, leaves)
 	if err != nil {
 		return "", err
 	}
-	next := 0
-	err = t.walk(func(v any, aad string, encrypted bool) (any, error) {
-		v = leaves[next].Value
-		next++
-		return v, nil
-	})
-	return mac, err
+	for i, l := range leaves {
+		v := l.Value
+		if kc := slots[i].keyComment; kc != nil {
+			// A comment that is a mapping key stays a Comment, inline or not.
+			switch out := v.(type) {
+			case Comment:
+				out.Inline = kc.Inline
+				v = out
+			case string:
+				v = Comment{Value: out, Inline: kc.Inline}
+			default:
+				return "", fmt.Errorf("comment became %T", out)
+			}
+		}
+		*slots[i].p = v
+	}
+	return mac, nil
 }
 
 // DecryptLeaves decrypts the encrypted leaves of a document in place and
