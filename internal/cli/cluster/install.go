@@ -233,6 +233,9 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 						Name:            "manager",
 						Image:           o.image,
 						ImagePullPolicy: corev1.PullIfNotPresent,
+						// The image holds lacre and lacre-cluster; the
+						// controller is in the companion, run directly.
+						Command: []string{cli.Companion},
 						Args: []string{
 							"controller",
 							"--leader-elect",
