@@ -1,5 +1,8 @@
-// Package cli implements the lacre command line. cmd/lacre is a thin wrapper
-// around Main so that tests can run the CLI in-process.
+// Package cli implements the lacre command line: the root command and the
+// file commands. The cluster commands are in package cluster, linked only
+// into the companion executable lacre-cluster; cmd/lacre registers stubs
+// for them that run the companion. cmd/lacre and cmd/lacre-cluster are thin
+// wrappers around Main so that tests can run the CLI in-process.
 package cli
 
 import (
