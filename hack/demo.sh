@@ -10,4 +10,4 @@ command -v git >/dev/null || { echo "git is required" >&2; exit 1; }
 echo "==> the local control plane (cached after the first build)"
 dir=$(hack/k8s/build.sh | tail -n 1)
 echo "==> lacre demo"
-go run ./cmd/lacre demo --bin-dir "$dir"
+go run ./cmd/lacre-cluster demo --bin-dir "$dir"

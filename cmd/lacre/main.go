@@ -1,5 +1,6 @@
-// Command lacre encrypts and decrypts SOPS files and operates lacre's GitOps
-// controllers.
+// Command lacre encrypts and decrypts SOPS files. Its cluster commands
+// (controller, create, get, ...) run the companion executable lacre-cluster,
+// so that the file commands start without the Kubernetes client libraries.
 package main
 
 import (
@@ -9,5 +10,5 @@ import (
 )
 
 func main() {
-	os.Exit(cli.Main(os.Args[1:]))
+	os.Exit(cli.Main(os.Args[1:], nil))
 }

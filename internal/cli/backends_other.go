@@ -110,7 +110,7 @@ func (b *backends) loadGCPOptions() (gcpkms.Options, error) {
 		if strings.HasPrefix(c, "{") {
 			o.CredentialsJSON = []byte(c)
 		} else {
-			data, err := readBounded(c, 1<<20)
+			data, err := ReadBounded(c, 1<<20)
 			if err != nil {
 				return o, fmt.Errorf("GOOGLE_CREDENTIALS: %w", err)
 			}
@@ -127,8 +127,8 @@ func (b *backends) loadGCPOptions() (gcpkms.Options, error) {
 // (AWS_ENDPOINT_URL) to the SDK's default chain, as sops does.
 func (b *backends) awsOptions() awskms.Options { return awskms.Options{} }
 
-// readBounded reads a small local file (credentials), refusing large ones.
-func readBounded(path string, max int64) ([]byte, error) {
+// ReadBounded reads a small local file (credentials), refusing large ones.
+func ReadBounded(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

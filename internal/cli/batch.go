@@ -22,20 +22,20 @@ type fileFunc func(ctx context.Context, path string) ([]byte, error)
 // to --output, or to stdout in argument order. A failure on one file does
 // not stop the others; every failure is reported with its file name and the
 // exit code is the first failure's.
-func (a *app) runFiles(ctx context.Context, files []string, of outputFlags, fn fileFunc) error {
+func (a *App) runFiles(ctx context.Context, files []string, of outputFlags, fn fileFunc) error {
 	if len(files) == 0 {
-		return codef(codeNoFileSpecified, "no file specified")
+		return Codef(codeNoFileSpecified, "no file specified")
 	}
 	if of.inPlace && of.output != "" {
-		return codef(codeConflictingParameters, "--in-place and --output cannot be used together")
+		return Codef(codeConflictingParameters, "--in-place and --output cannot be used together")
 	}
 	if len(files) > 1 && of.output != "" {
-		return codef(codeConflictingParameters, "--output takes a single input file")
+		return Codef(codeConflictingParameters, "--output takes a single input file")
 	}
 	if of.inPlace {
 		for _, f := range files {
 			if f == "-" {
-				return codef(codeConflictingParameters, "--in-place cannot be used with stdin")
+				return Codef(codeConflictingParameters, "--in-place cannot be used with stdin")
 			}
 		}
 	}
@@ -86,35 +86,35 @@ func (a *app) runFiles(ctx context.Context, files []string, of outputFlags, fn f
 	for i, r := range results {
 		<-r.done
 		if r.err != nil {
-			fmt.Fprintf(a.stderr, "lacre: error: %s\n", prefixErr(files[i], r.err))
+			fmt.Fprintf(a.Stderr, "lacre: error: %s\n", prefixErr(files[i], r.err))
 			if first == nil {
 				first = r.err
 			}
 			continue
 		}
 		if !of.inPlace {
-			if _, err := a.stdout.Write(r.out); err != nil && first == nil {
-				first = withCode(codeCouldNotWriteOutput, err)
+			if _, err := a.Stdout.Write(r.out); err != nil && first == nil {
+				first = WithCode(codeCouldNotWriteOutput, err)
 			}
 		}
 		r.out = nil
 	}
 	wg.Wait()
 	if first != nil {
-		return &exitError{code: codeFor(first), err: errSilent}
+		return SilentExit(CodeFor(first))
 	}
 	return nil
 }
 
-func (a *app) emit(path string, of outputFlags, out []byte) error {
+func (a *App) emit(path string, of outputFlags, out []byte) error {
 	switch {
 	case of.inPlace:
 		return prefixErr(path, writeFileAtomic(path, out))
 	case of.output != "":
 		return prefixErr(of.output, writeFileAtomic(of.output, out))
 	}
-	_, err := a.stdout.Write(out)
-	return withCode(codeCouldNotWriteOutput, err)
+	_, err := a.Stdout.Write(out)
+	return WithCode(codeCouldNotWriteOutput, err)
 }
 
 // prefixErr names the file in an error, keeping its exit code.
@@ -125,7 +125,7 @@ func prefixErr(path string, err error) error {
 	if strings.HasPrefix(err.Error(), path+":") {
 		return err
 	}
-	return &exitError{code: codeFor(err), err: &fileError{path: path, err: err}}
+	return &ExitError{Code: CodeFor(err), Err: &fileError{path: path, err: err}}
 }
 
 type fileError struct {

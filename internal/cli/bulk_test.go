@@ -50,8 +50,8 @@ func TestRotateAndUpdatekeysOn500Files(t *testing.T) {
 
 	run := func(env map[string]string, args ...string) (int, string) {
 		var out, errb bytes.Buffer
-		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] }}
-		return a.run(context.Background(), args), errb.String()
+		a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+		return a.Run(context.Background(), args, nil), errb.String()
 	}
 	checkAll := func(keyFile string) {
 		t.Helper()

@@ -22,7 +22,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"lacre": func() { os.Exit(Main(os.Args[1:])) },
+		"lacre": func() { os.Exit(Main(os.Args[1:], nil)) },
 	})
 }
 

@@ -8,10 +8,11 @@ import (
 	"github.com/lacre/lacre/sops"
 )
 
-// Exit codes, the same as the sops CLI's for the same failures.
+// Exit codes, the same as the sops CLI's for the same failures. The
+// exported ones are used by package cluster too.
 const (
-	codeGeneric                = 1
-	codeCouldNotReadInputFile  = 2
+	CodeGeneric                = 1
+	CodeCouldNotReadInputFile  = 2
 	codeCouldNotWriteOutput    = 3
 	codeErrorDumpingTree       = 4
 	codeInvalidEncContext      = 6
@@ -25,41 +26,43 @@ const (
 	codeNeedAtLeastOneDocument = 92
 	codeNoFileSpecified        = 100
 	codeNoEncryptionKeyFound   = 111
-	codeCouldNotRetrieveKey    = 128
+	CodeCouldNotRetrieveKey    = 128
 	codeFileHasNotBeenModified = 200
 	codeNoEditorFound          = 201
 	codeFileAlreadyEncrypted   = 203
 )
 
-// exitError carries an exit code with an error.
-type exitError struct {
-	code int
-	err  error
+// ExitError carries an exit code with an error.
+type ExitError struct {
+	Code int
+	Err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
 
-func withCode(code int, err error) error {
+// WithCode gives err the exit code code, unless it already carries one.
+func WithCode(code int, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ee *exitError
+	var ee *ExitError
 	if errors.As(err, &ee) {
 		return err
 	}
-	return &exitError{code: code, err: err}
+	return &ExitError{Code: code, Err: err}
 }
 
-func codef(code int, format string, args ...any) error {
-	return &exitError{code: code, err: fmt.Errorf(format, args...)}
+// Codef is fmt.Errorf with an exit code.
+func Codef(code int, format string, args ...any) error {
+	return &ExitError{Code: code, Err: fmt.Errorf(format, args...)}
 }
 
-// codeFor maps library errors to sops's exit codes.
-func codeFor(err error) int {
-	var ee *exitError
+// CodeFor is the exit code of err: its own, else sops's for library errors.
+func CodeFor(err error) int {
+	var ee *ExitError
 	if errors.As(err, &ee) {
-		return ee.code
+		return ee.Code
 	}
 	switch {
 	case errors.Is(err, sops.ErrMACMismatch), errors.Is(err, sops.ErrMACDecrypt):
@@ -67,7 +70,7 @@ func codeFor(err error) int {
 	case errors.Is(err, sops.ErrDecryptValue), errors.Is(err, sops.ErrNotEncryptedValue):
 		return codeErrorDecryptingTree
 	case errors.Is(err, keys.ErrNoKey):
-		return codeCouldNotRetrieveKey
+		return CodeCouldNotRetrieveKey
 	case errors.Is(err, sops.ErrAlreadyEncrypted):
 		return codeFileAlreadyEncrypted
 	case errors.Is(err, sops.ErrNoDocuments):
@@ -79,5 +82,5 @@ func codeFor(err error) int {
 	if errors.As(err, &ve) {
 		return codeErrorDecryptingTree
 	}
-	return codeGeneric
+	return CodeGeneric
 }

@@ -17,7 +17,7 @@ type loadedConfig struct {
 
 // loadConfig finds and parses .sops.yaml: --config, SOPS_CONFIG, or walking
 // up from the working directory (as sops does).
-func (a *app) loadConfig() (*loadedConfig, error) {
+func (a *App) loadConfig() (*loadedConfig, error) {
 	path := a.configPath
 	if path == "" {
 		path = a.env("SOPS_CONFIG")
@@ -38,11 +38,11 @@ func (a *app) loadConfig() (*loadedConfig, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, withCode(codeGeneric, err)
+		return nil, WithCode(CodeGeneric, err)
 	}
 	cfg, err := rules.Parse(data)
 	if err != nil {
-		return nil, withCode(codeGeneric, errors.New(path+": "+err.Error()))
+		return nil, WithCode(CodeGeneric, errors.New(path+": "+err.Error()))
 	}
 	abs, _ := filepath.Abs(path)
 	return &loadedConfig{cfg: cfg, path: abs}, nil
@@ -61,7 +61,7 @@ func (lc *loadedConfig) rule(file string) (*rules.CreationRule, error) {
 }
 
 // storeOptions merges the config's stores section with --indent.
-func (a *app) storeOptions(lc *loadedConfig) formats.Options {
+func (a *App) storeOptions(lc *loadedConfig) formats.Options {
 	var o formats.Options
 	if lc != nil && lc.cfg != nil {
 		s := lc.cfg.Stores

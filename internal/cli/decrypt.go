@@ -24,7 +24,7 @@ func (df *decryptFlags) register(cmd *cobra.Command) {
 	f.StringVar(&df.decryptionOrder, "decryption-order", "", "master key types to try first, comma separated (default \"age,pgp\"; env SOPS_DECRYPTION_ORDER)")
 }
 
-func (a *app) order(df *decryptFlags) []string {
+func (a *App) order(df *decryptFlags) []string {
 	s := df.decryptionOrder
 	if s == "" {
 		s = a.env("SOPS_DECRYPTION_ORDER")
@@ -36,7 +36,7 @@ func (a *app) order(df *decryptFlags) []string {
 }
 
 // loadEncrypted reads and parses an encrypted file.
-func (a *app) loadEncrypted(path string, in formats.Format, storeOpts formats.Options) (*sops.Tree, error) {
+func (a *App) loadEncrypted(path string, in formats.Format, storeOpts formats.Options) (*sops.Tree, error) {
 	data, err := a.readInput(path)
 	if err != nil {
 		return nil, err
@@ -44,16 +44,16 @@ func (a *app) loadEncrypted(path string, in formats.Format, storeOpts formats.Op
 	tree, err := sopsfile.Load(data, in, storeOpts)
 	if err != nil {
 		if errors.Is(err, sops.ErrNoDocuments) {
-			return nil, withCode(codeNeedAtLeastOneDocument, err)
+			return nil, WithCode(codeNeedAtLeastOneDocument, err)
 		}
-		return nil, withCode(codeGeneric, err)
+		return nil, WithCode(CodeGeneric, err)
 	}
 	tree.FilePath = path
 	return tree, nil
 }
 
 // decryptTree unwraps the data key and decrypts the tree in place.
-func (a *app) decryptTree(ctx context.Context, tree *sops.Tree, b *backends, df *decryptFlags) (*sops.Cipher, []byte, error) {
+func (a *App) decryptTree(ctx context.Context, tree *sops.Tree, b *backends, df *decryptFlags) (*sops.Cipher, []byte, error) {
 	c, key, err := sopsfile.DecryptTree(ctx, tree, b.identities(), a.order(df), df.ignoreMAC)
 	if err != nil {
 		return nil, nil, keyError(err, b)
@@ -62,26 +62,26 @@ func (a *app) decryptTree(ctx context.Context, tree *sops.Tree, b *backends, df 
 }
 
 // decryptTreeOnly is decryptTree for commands that do not re-encrypt.
-func (a *app) decryptTreeOnly(ctx context.Context, tree *sops.Tree, b *backends, df *decryptFlags) error {
+func (a *App) decryptTreeOnly(ctx context.Context, tree *sops.Tree, b *backends, df *decryptFlags) error {
 	return keyError(sopsfile.DecryptTreeOnly(ctx, tree, b.identities(), a.order(df), df.ignoreMAC), b)
 }
 
 // keyError adds the problems met loading keys to a failure to get the data
 // key.
 func keyError(err error, b *backends) error {
-	if err != nil && len(b.errs) > 0 && codeFor(err) == codeCouldNotRetrieveKey {
+	if err != nil && len(b.errs) > 0 && CodeFor(err) == CodeCouldNotRetrieveKey {
 		var sb strings.Builder
 		sb.WriteString(err.Error())
 		sb.WriteString("\nproblems loading keys:")
 		for _, e := range b.errs {
 			sb.WriteString("\n  - " + e.Error())
 		}
-		return withCode(codeCouldNotRetrieveKey, errors.New(sb.String()))
+		return WithCode(CodeCouldNotRetrieveKey, errors.New(sb.String()))
 	}
 	return err
 }
 
-func (a *app) decryptCommand() *cobra.Command {
+func (a *App) decryptCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var of outputFlags
@@ -110,7 +110,7 @@ to stdout one after the other, or back into each file with --in-place.`,
 			var path []any
 			if extract != "" {
 				if path, err = sops.ParsePath(extract); err != nil {
-					return withCode(codeInvalidTreePathFormat, err)
+					return WithCode(codeInvalidTreePathFormat, err)
 				}
 			}
 			lc, err := a.loadConfig()
@@ -134,17 +134,17 @@ to stdout one after the other, or back into each file with --in-place.`,
 				store := formats.NewStore(out, storeOpts)
 				if path != nil {
 					if len(tree.Branches) == 0 {
-						return nil, codef(codeGeneric, "the file has no documents")
+						return nil, Codef(CodeGeneric, "the file has no documents")
 					}
 					v, err := tree.Branches[0].Get(path)
 					if err != nil {
-						return nil, withCode(codeGeneric, err)
+						return nil, WithCode(CodeGeneric, err)
 					}
 					res, err := store.EmitValue(v)
-					return res, withCode(codeErrorDumpingTree, err)
+					return res, WithCode(codeErrorDumpingTree, err)
 				}
 				res, err := store.EmitPlainFile(tree.Branches)
-				return res, withCode(codeErrorDumpingTree, err)
+				return res, WithCode(codeErrorDumpingTree, err)
 			})
 		},
 	}

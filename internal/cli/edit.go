@@ -19,7 +19,7 @@ import (
 	"github.com/lacre/lacre/sopsfile"
 )
 
-func (a *app) editCommand() *cobra.Command {
+func (a *App) editCommand() *cobra.Command {
 	var ef encryptFlags
 	var df decryptFlags
 	var ff formatFlags
@@ -52,7 +52,7 @@ var exampleFiles = map[formats.Format]string{
 	formats.Binary: "example value\n",
 }
 
-func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decryptFlags, ff *formatFlags) error {
+func (a *App) edit(ctx context.Context, path string, ef *encryptFlags, df *decryptFlags, ff *formatFlags) error {
 	in, _, err := ff.formats(path)
 	if err != nil {
 		return err
@@ -78,7 +78,7 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 			return err
 		}
 		if plain, err = store.EmitPlainFile(tree.Branches); err != nil {
-			return withCode(codeErrorDumpingTree, err)
+			return WithCode(codeErrorDumpingTree, err)
 		}
 	} else {
 		plain = []byte(exampleFiles[in])
@@ -86,12 +86,12 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 
 	dir, err := privateTempDir()
 	if err != nil {
-		return withCode(codeCouldNotWriteOutput, err)
+		return WithCode(codeCouldNotWriteOutput, err)
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, filepath.Base(path))
 	if err := os.WriteFile(tmp, plain, 0o600); err != nil {
-		return withCode(codeCouldNotWriteOutput, err)
+		return WithCode(codeCouldNotWriteOutput, err)
 	}
 
 	var branches sops.TreeBranches
@@ -101,21 +101,21 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 		}
 		edited, err := os.ReadFile(tmp)
 		if err != nil {
-			return withCode(codeCouldNotReadInputFile, err)
+			return WithCode(CodeCouldNotReadInputFile, err)
 		}
 		if exists && bytes.Equal(edited, plain) {
-			return codef(codeFileHasNotBeenModified, "file has not been modified")
+			return Codef(codeFileHasNotBeenModified, "file has not been modified")
 		}
 		branches, err = store.LoadPlainFile(edited)
 		if err == nil {
 			break
 		}
 		if !a.interactive() {
-			return withCode(codeCouldNotReadInputFile, fmt.Errorf("the edited file is not valid: %v", err))
+			return WithCode(CodeCouldNotReadInputFile, fmt.Errorf("the edited file is not valid: %v", err))
 		}
-		fmt.Fprintf(a.stderr, "lacre: the edited file is not valid: %v\nPress Enter to edit it again, or Ctrl-C to give up. ", err)
-		if _, err := bufio.NewReader(a.stdin).ReadString('\n'); err != nil {
-			return withCode(codeCouldNotReadInputFile, errors.New("edit abandoned"))
+		fmt.Fprintf(a.Stderr, "lacre: the edited file is not valid: %v\nPress Enter to edit it again, or Ctrl-C to give up. ", err)
+		if _, err := bufio.NewReader(a.Stdin).ReadString('\n'); err != nil {
+			return WithCode(CodeCouldNotReadInputFile, errors.New("edit abandoned"))
 		}
 	}
 
@@ -123,7 +123,7 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 	if exists {
 		tree.Branches = branches
 		if err := tree.Encrypt(cipher); err != nil {
-			return withCode(codeErrorEncryptingTree, err)
+			return WithCode(codeErrorEncryptingTree, err)
 		}
 		out, err = store.EmitEncryptedFile(*tree)
 	} else {
@@ -133,15 +133,15 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 		}
 		nt := sops.Tree{Branches: branches}
 		if err := r.Apply(&nt.Metadata); err != nil {
-			return withCode(codeConflictingParameters, err)
+			return WithCode(codeConflictingParameters, err)
 		}
 		if err := sopsfile.EncryptTree(ctx, &nt, groups, threshold); err != nil {
-			return withCode(codeErrorEncryptingTree, err)
+			return WithCode(codeErrorEncryptingTree, err)
 		}
 		out, err = store.EmitEncryptedFile(nt)
 	}
 	if err != nil {
-		return withCode(codeErrorDumpingTree, err)
+		return WithCode(codeErrorDumpingTree, err)
 	}
 	return writeFileAtomic(path, out)
 }
@@ -156,12 +156,12 @@ func privateTempDir() (string, error) {
 	return os.MkdirTemp(base, "lacre-edit-")
 }
 
-func (a *app) interactive() bool {
-	f, ok := a.stdin.(*os.File)
+func (a *App) interactive() bool {
+	f, ok := a.Stdin.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func (a *app) runEditor(ctx context.Context, file string) error {
+func (a *App) runEditor(ctx context.Context, file string) error {
 	editor := a.env("SOPS_EDITOR")
 	if editor == "" {
 		editor = a.env("EDITOR")
@@ -175,15 +175,15 @@ func (a *app) runEditor(ctx context.Context, file string) error {
 		}
 	}
 	if editor == "" {
-		return codef(codeNoEditorFound, "no editor found: set $SOPS_EDITOR or $EDITOR")
+		return Codef(codeNoEditorFound, "no editor found: set $SOPS_EDITOR or $EDITOR")
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", editor+` "$1"`, "lacre-editor", file)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stderr, a.stderr
-	if f, ok := a.stdin.(*os.File); ok {
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.Stdin, a.Stderr, a.Stderr
+	if f, ok := a.Stdin.(*os.File); ok {
 		cmd.Stdin = f
 	}
 	if err := cmd.Run(); err != nil {
-		return withCode(codeGeneric, fmt.Errorf("editor %q failed: %v", editor, err))
+		return WithCode(CodeGeneric, fmt.Errorf("editor %q failed: %v", editor, err))
 	}
 	return nil
 }

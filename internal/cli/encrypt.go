@@ -38,7 +38,7 @@ func (ef *encryptFlags) register(cmd *cobra.Command) {
 
 // plan resolves the key groups and rules for one file: flags override the
 // .sops.yaml creation rule, as in sops.
-func (a *app) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file string, b *backends) ([][]keys.Recipient, int, sopsfile.Rules, error) {
+func (a *App) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file string, b *backends) ([][]keys.Recipient, int, sopsfile.Rules, error) {
 	kf := ef.keyFlags
 	kf.fromEnv(a.env)
 	r := ef.rules
@@ -53,7 +53,7 @@ func (a *app) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file
 	}
 	rule, err := lc.rule(file)
 	if err != nil {
-		return nil, 0, r, withCode(codeGeneric, fmt.Errorf("error loading config: %w", err))
+		return nil, 0, r, WithCode(CodeGeneric, fmt.Errorf("error loading config: %w", err))
 	}
 	if rule != nil {
 		if groups == nil {
@@ -78,12 +78,12 @@ func (a *app) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file
 	}
 	if len(groups) == 0 || len(groups[0]) == 0 {
 		if lc.cfg == nil || len(lc.cfg.CreationRules) == 0 {
-			return nil, 0, r, codef(codeGeneric, "config file not found, or has no creation rules, and no keys provided through command line options")
+			return nil, 0, r, Codef(CodeGeneric, "config file not found, or has no creation rules, and no keys provided through command line options")
 		}
-		return nil, 0, r, codef(codeGeneric, "no master keys: the creation rule for this file has none, and none were given with --age, --pgp, ...")
+		return nil, 0, r, Codef(CodeGeneric, "no master keys: the creation rule for this file has none, and none were given with --age, --pgp, ...")
 	}
 	if err := r.Apply(&sops.Metadata{}); err != nil {
-		return nil, 0, r, withCode(codeConflictingParameters, err)
+		return nil, 0, r, WithCode(codeConflictingParameters, err)
 	}
 	rg, err := b.groupsFor(ctx, groups)
 	if err != nil {
@@ -97,7 +97,7 @@ func anyRule(r sopsfile.Rules) bool {
 		r.EncryptedRegex != "" || r.UnencryptedCommentRegex != "" || r.EncryptedCommentRegex != ""
 }
 
-func (a *app) encryptCommand() *cobra.Command {
+func (a *App) encryptCommand() *cobra.Command {
 	var ef encryptFlags
 	var ff formatFlags
 	var of outputFlags
@@ -119,7 +119,7 @@ one file, use --in-place.`,
 				return err
 			}
 			if len(files) > 1 && !of.inPlace {
-				return codef(codeConflictingParameters, "encrypting several files needs --in-place")
+				return Codef(codeConflictingParameters, "encrypting several files needs --in-place")
 			}
 			lc, err := a.loadConfig()
 			if err != nil {
@@ -132,7 +132,7 @@ one file, use --in-place.`,
 				if ff.filenameOverride != "" {
 					name = ff.filenameOverride
 				} else if path == "-" {
-					return nil, codef(codeNoFileSpecified, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
+					return nil, Codef(codeNoFileSpecified, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
 				}
 				in, out, err := ff.formats(path)
 				if err != nil {
@@ -157,16 +157,16 @@ one file, use --in-place.`,
 	return cmd
 }
 
-func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out formats.Format, storeOpts formats.Options, ef *encryptFlags, lc *loadedConfig, b *backends) ([]byte, error) {
+func (a *App) encryptData(ctx context.Context, data []byte, name string, in, out formats.Format, storeOpts formats.Options, ef *encryptFlags, lc *loadedConfig, b *backends) ([]byte, error) {
 	branches, err := formats.NewStore(in, storeOpts).LoadPlainFile(data)
 	if err != nil {
 		switch {
 		case errors.Is(err, sops.ErrAlreadyEncrypted):
-			return nil, withCode(codeFileAlreadyEncrypted, errors.New("the file is already encrypted"))
+			return nil, WithCode(codeFileAlreadyEncrypted, errors.New("the file is already encrypted"))
 		case errors.Is(err, sops.ErrNoDocuments):
-			return nil, withCode(codeNeedAtLeastOneDocument, err)
+			return nil, WithCode(codeNeedAtLeastOneDocument, err)
 		}
-		return nil, withCode(codeCouldNotReadInputFile, err)
+		return nil, WithCode(CodeCouldNotReadInputFile, err)
 	}
 	groups, threshold, r, err := a.plan(ctx, ef, lc, name, b)
 	if err != nil {
@@ -174,14 +174,14 @@ func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out
 	}
 	tree := sops.Tree{Branches: branches, FilePath: name}
 	if err := r.Apply(&tree.Metadata); err != nil {
-		return nil, withCode(codeConflictingParameters, err)
+		return nil, WithCode(codeConflictingParameters, err)
 	}
 	if err := sopsfile.EncryptTree(ctx, &tree, groups, threshold); err != nil {
-		return nil, withCode(codeErrorEncryptingTree, err)
+		return nil, WithCode(codeErrorEncryptingTree, err)
 	}
 	res, err := formats.NewStore(out, storeOpts).EmitEncryptedFile(tree)
 	if err != nil {
-		return nil, withCode(codeErrorDumpingTree, err)
+		return nil, WithCode(codeErrorDumpingTree, err)
 	}
 	return res, nil
 }

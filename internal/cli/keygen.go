@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func (a *app) keygenCommand() *cobra.Command {
+func (a *App) keygenCommand() *cobra.Command {
 	var output string
 	var pq bool
 	cmd := &cobra.Command{
@@ -40,27 +40,27 @@ never overwritten.`,
 			}
 			text := fmt.Sprintf("# created: %s\n# public key: %s\n%s\n", time.Now().UTC().Format(time.RFC3339), public, secret)
 			if output == "" || output == "-" {
-				if _, err := fmt.Fprint(a.stdout, text); err != nil {
+				if _, err := fmt.Fprint(a.Stdout, text); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stderr, "Public key: %s\n", public)
+				fmt.Fprintf(a.Stderr, "Public key: %s\n", public)
 				return nil
 			}
 			f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
 				if errors.Is(err, fs.ErrExist) {
-					return codef(codeCouldNotWriteOutput, "%s already exists; refusing to overwrite an identity", output)
+					return Codef(codeCouldNotWriteOutput, "%s already exists; refusing to overwrite an identity", output)
 				}
-				return withCode(codeCouldNotWriteOutput, err)
+				return WithCode(codeCouldNotWriteOutput, err)
 			}
 			if _, err := f.WriteString(text); err != nil {
 				f.Close()
-				return withCode(codeCouldNotWriteOutput, err)
+				return WithCode(codeCouldNotWriteOutput, err)
 			}
 			if err := f.Close(); err != nil {
-				return withCode(codeCouldNotWriteOutput, err)
+				return WithCode(codeCouldNotWriteOutput, err)
 			}
-			fmt.Fprintf(a.stderr, "Public key: %s\n", public)
+			fmt.Fprintf(a.Stderr, "Public key: %s\n", public)
 			return nil
 		},
 	}

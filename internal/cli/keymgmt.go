@@ -39,7 +39,7 @@ func (b *backends) recipientsOf(ctx context.Context, groups []keys.Group, drop f
 	return out, nil
 }
 
-func (a *app) rotateCommand() *cobra.Command {
+func (a *App) rotateCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var of outputFlags
@@ -57,7 +57,7 @@ func (a *app) rotateCommand() *cobra.Command {
 				return err
 			}
 			if len(files) > 1 && !of.inPlace {
-				return codef(codeConflictingParameters, "rotating several files needs --in-place")
+				return Codef(codeConflictingParameters, "rotating several files needs --in-place")
 			}
 			addKeys, err := add.ruleKeys()
 			if err != nil {
@@ -89,12 +89,12 @@ func (a *app) rotateCommand() *cobra.Command {
 					return slices.ContainsFunc(rmKeys, func(k rules.Key) bool { return matchesKey(s, k) })
 				})
 				if err != nil {
-					return nil, withCode(codeCannotChangeKeys, err)
+					return nil, WithCode(codeCannotChangeKeys, err)
 				}
 				if len(addKeys) > 0 {
 					extra, err := b.groupsFor(ctx, [][]rules.Key{addKeys})
 					if err != nil {
-						return nil, withCode(codeCannotChangeKeys, err)
+						return nil, WithCode(codeCannotChangeKeys, err)
 					}
 					if len(groups) == 0 {
 						groups = [][]keys.Recipient{nil}
@@ -103,7 +103,7 @@ func (a *app) rotateCommand() *cobra.Command {
 				}
 				for i, g := range groups {
 					if len(g) == 0 {
-						return nil, codef(codeCannotChangeKeys, "key group %d would have no master keys left", i)
+						return nil, Codef(codeCannotChangeKeys, "key group %d would have no master keys left", i)
 					}
 				}
 				dataKey := make([]byte, sops.DataKeySize)
@@ -112,7 +112,7 @@ func (a *app) rotateCommand() *cobra.Command {
 				}
 				kg, th, err := keys.WrapGroups(ctx, dataKey, groups, tree.Metadata.ShamirThreshold)
 				if err != nil {
-					return nil, withCode(codeErrorEncryptingTree, err)
+					return nil, WithCode(codeErrorEncryptingTree, err)
 				}
 				tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold = kg, th
 				c, err := sops.NewCipher(dataKey)
@@ -120,10 +120,10 @@ func (a *app) rotateCommand() *cobra.Command {
 					return nil, err
 				}
 				if err := tree.Encrypt(c); err != nil {
-					return nil, withCode(codeErrorEncryptingTree, err)
+					return nil, WithCode(codeErrorEncryptingTree, err)
 				}
 				res, err := formats.NewStore(out, storeOpts).EmitEncryptedFile(*tree)
-				return res, withCode(codeErrorDumpingTree, err)
+				return res, WithCode(codeErrorDumpingTree, err)
 			})
 		},
 	}
@@ -199,8 +199,8 @@ func ruleKeyID(k rules.Key) string {
 	return keyID(k)
 }
 
-// groupDiff describes how a file's key groups differ from the wanted ones.
-func groupDiff(have []keys.Group, haveThreshold int, want [][]rules.Key, wantThreshold int) []string {
+// GroupDiff describes how a file's key groups differ from the wanted ones.
+func GroupDiff(have []keys.Group, haveThreshold int, want [][]rules.Key, wantThreshold int) []string {
 	var lines []string
 	n := max(len(have), len(want))
 	for i := 0; i < n; i++ {
@@ -238,7 +238,7 @@ func groupDiff(have []keys.Group, haveThreshold int, want [][]rules.Key, wantThr
 	return lines
 }
 
-func (a *app) updatekeysCommand() *cobra.Command {
+func (a *App) updatekeysCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var yes, check, recursive bool
@@ -261,7 +261,7 @@ command exits 1 when any file's keys differ from .sops.yaml (for CI).`,
 				return err
 			}
 			if lc.cfg == nil {
-				return codef(codeGeneric, "no .sops.yaml found: updatekeys syncs files with its creation rules")
+				return Codef(CodeGeneric, "no .sops.yaml found: updatekeys syncs files with its creation rules")
 			}
 			storeOpts := a.storeOptions(lc)
 			b := a.backends()
@@ -270,17 +270,17 @@ command exits 1 when any file's keys differ from .sops.yaml (for CI).`,
 			for _, file := range files {
 				err := a.updateKeys(cmd.Context(), file, lc, storeOpts, b, &ff, &df, yes, check, &stale)
 				if err != nil {
-					fmt.Fprintf(a.stderr, "lacre: error: %s\n", prefixErr(file, err))
+					fmt.Fprintf(a.Stderr, "lacre: error: %s\n", prefixErr(file, err))
 					if failed == nil {
 						failed = err
 					}
 				}
 			}
 			if failed != nil {
-				return &exitError{code: codeFor(failed), err: errSilent}
+				return SilentExit(CodeFor(failed))
 			}
 			if check && stale > 0 {
-				return codef(codeGeneric, "%d file(s) have master keys that differ from .sops.yaml", stale)
+				return Codef(CodeGeneric, "%d file(s) have master keys that differ from .sops.yaml", stale)
 			}
 			return nil
 		},
@@ -294,7 +294,7 @@ command exits 1 when any file's keys differ from .sops.yaml (for CI).`,
 	return cmd
 }
 
-func (a *app) updateKeys(ctx context.Context, file string, lc *loadedConfig, storeOpts formats.Options, b *backends, ff *formatFlags, df *decryptFlags, yes, check bool, stale *int) error {
+func (a *App) updateKeys(ctx context.Context, file string, lc *loadedConfig, storeOpts formats.Options, b *backends, ff *formatFlags, df *decryptFlags, yes, check bool, stale *int) error {
 	in, _, err := ff.formats(file)
 	if err != nil {
 		return err
@@ -305,29 +305,29 @@ func (a *app) updateKeys(ctx context.Context, file string, lc *loadedConfig, sto
 	}
 	rule, err := lc.rule(file)
 	if err != nil {
-		return withCode(codeGeneric, fmt.Errorf("error loading config: %w", err))
+		return WithCode(CodeGeneric, fmt.Errorf("error loading config: %w", err))
 	}
-	diff := groupDiff(tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
+	diff := GroupDiff(tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
 	if len(diff) == 0 {
-		fmt.Fprintf(a.stderr, "%s: already up to date\n", file)
+		fmt.Fprintf(a.Stderr, "%s: already up to date\n", file)
 		return nil
 	}
 	*stale++
-	fmt.Fprintf(a.stderr, "%s: key changes:\n", file)
+	fmt.Fprintf(a.Stderr, "%s: key changes:\n", file)
 	for _, l := range diff {
-		fmt.Fprintf(a.stderr, "  %s\n", l)
+		fmt.Fprintf(a.Stderr, "  %s\n", l)
 	}
 	if check {
 		return nil
 	}
 	if !yes {
 		if !a.interactive() {
-			return codef(codeGeneric, "not a terminal: pass -y to apply the changes")
+			return Codef(CodeGeneric, "not a terminal: pass -y to apply the changes")
 		}
-		fmt.Fprint(a.stderr, "Apply these changes? [y/N] ")
-		line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+		fmt.Fprint(a.Stderr, "Apply these changes? [y/N] ")
+		line, _ := bufio.NewReader(a.Stdin).ReadString('\n')
 		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y") {
-			fmt.Fprintf(a.stderr, "%s: skipped\n", file)
+			fmt.Fprintf(a.Stderr, "%s: skipped\n", file)
 			return nil
 		}
 	}
@@ -337,21 +337,21 @@ func (a *app) updateKeys(ctx context.Context, file string, lc *loadedConfig, sto
 	}
 	groups, err := b.groupsFor(ctx, rule.KeyGroups)
 	if err != nil {
-		return withCode(codeCannotChangeKeys, err)
+		return WithCode(codeCannotChangeKeys, err)
 	}
 	kg, th, err := keys.WrapGroups(ctx, dataKey, groups, rule.ShamirThreshold)
 	if err != nil {
-		return withCode(codeCannotChangeKeys, err)
+		return WithCode(codeCannotChangeKeys, err)
 	}
 	tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold = kg, th
 	out, err := formats.NewStore(in, storeOpts).EmitEncryptedFile(*tree)
 	if err != nil {
-		return withCode(codeErrorDumpingTree, err)
+		return WithCode(codeErrorDumpingTree, err)
 	}
 	if err := writeFileAtomic(file, out); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "%s: updated\n", file)
+	fmt.Fprintf(a.Stderr, "%s: updated\n", file)
 	return nil
 }
 
@@ -364,7 +364,7 @@ func (b *backends) dataKey(ctx context.Context, tree *sops.Tree, order []string)
 	return k, nil
 }
 
-func (a *app) keysCommand() *cobra.Command {
+func (a *App) keysCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var recursive bool
@@ -401,13 +401,13 @@ decrypted.`,
 					return prefixErr(file, err)
 				}
 				m := tree.Metadata
-				fmt.Fprintf(a.stdout, "%s:\n", file)
+				fmt.Fprintf(a.Stdout, "%s:\n", file)
 				if len(m.KeyGroups) > 1 {
-					fmt.Fprintf(a.stdout, "  shamir threshold: %d of %d groups\n", m.ShamirThreshold, len(m.KeyGroups))
+					fmt.Fprintf(a.Stdout, "  shamir threshold: %d of %d groups\n", m.ShamirThreshold, len(m.KeyGroups))
 				}
 				okGroups := 0
 				for gi, g := range m.KeyGroups {
-					fmt.Fprintf(a.stdout, "  group %d:\n", gi)
+					fmt.Fprintf(a.Stdout, "  group %d:\n", gi)
 					groupOK := false
 					for _, s := range g {
 						status := "cannot decrypt here"
@@ -417,7 +417,7 @@ decrypted.`,
 								break
 							}
 						}
-						fmt.Fprintf(a.stdout, "    %-8s %s  (%s)\n", s.Type, s.ID(), status)
+						fmt.Fprintf(a.Stdout, "    %-8s %s  (%s)\n", s.Type, s.ID(), status)
 					}
 					if groupOK {
 						okGroups++
@@ -431,7 +431,7 @@ decrypted.`,
 				if okGroups >= need {
 					verdict = "yes"
 				}
-				fmt.Fprintf(a.stdout, "  decryptable here: %s (%d of %d needed groups)\n", verdict, okGroups, need)
+				fmt.Fprintf(a.Stdout, "  decryptable here: %s (%d of %d needed groups)\n", verdict, okGroups, need)
 			}
 			return nil
 		},
@@ -442,7 +442,7 @@ decrypted.`,
 	return cmd
 }
 
-func (a *app) groupsCommand() *cobra.Command {
+func (a *App) groupsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "groups",
 		Short: "Add or delete key groups of a file",
@@ -463,7 +463,7 @@ func (a *app) groupsCommand() *cobra.Command {
 				return err
 			}
 			if len(newKeys) == 0 {
-				return codef(codeGeneric, "give the new group's master keys with --age, --pgp, ...")
+				return Codef(CodeGeneric, "give the new group's master keys with --age, --pgp, ...")
 			}
 			return prefixErr(file, a.changeGroups(cmd.Context(), file, &ff, &df, func(ctx context.Context, b *backends, groups [][]keys.Recipient) ([][]keys.Recipient, error) {
 				g, err := b.groupsFor(ctx, [][]rules.Key{newKeys})
@@ -485,7 +485,7 @@ func (a *app) groupsCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			idx, err := strconv.Atoi(args[0])
 			if err != nil || idx < 0 {
-				return codef(codeGeneric, "INDEX must be a group number from 0")
+				return Codef(CodeGeneric, "INDEX must be a group number from 0")
 			}
 			return prefixErr(file, a.changeGroups(cmd.Context(), file, &ff, &df, func(ctx context.Context, b *backends, groups [][]keys.Recipient) ([][]keys.Recipient, error) {
 				if idx >= len(groups) {
@@ -509,7 +509,7 @@ func (a *app) groupsCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *backends, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int) error {
+func (a *App) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *backends, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int) error {
 	in, _, err := ff.formats(file)
 	if err != nil {
 		return err
@@ -530,11 +530,11 @@ func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df
 	}
 	groups, err := b.recipientsOf(ctx, tree.Metadata.KeyGroups, nil)
 	if err != nil {
-		return withCode(codeCannotChangeKeys, err)
+		return WithCode(codeCannotChangeKeys, err)
 	}
 	groups, err = change(ctx, b, groups)
 	if err != nil {
-		return withCode(codeCannotChangeKeys, err)
+		return WithCode(codeCannotChangeKeys, err)
 	}
 	if threshold == 0 && len(groups) > 1 {
 		threshold = min(max(tree.Metadata.ShamirThreshold, 2), len(groups))
@@ -544,12 +544,12 @@ func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df
 	}
 	kg, th, err := keys.WrapGroups(ctx, dataKey, groups, threshold)
 	if err != nil {
-		return withCode(codeCannotChangeKeys, err)
+		return WithCode(codeCannotChangeKeys, err)
 	}
 	tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold = kg, th
 	out, err := formats.NewStore(in, storeOpts).EmitEncryptedFile(*tree)
 	if err != nil {
-		return withCode(codeErrorDumpingTree, err)
+		return WithCode(codeErrorDumpingTree, err)
 	}
 	return writeFileAtomic(file, out)
 }

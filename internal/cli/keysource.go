@@ -82,7 +82,7 @@ func parseContext(s string) (map[string]string, error) {
 	for _, kv := range splitList(s) {
 		k, v, ok := strings.Cut(kv, ":")
 		if !ok || k == "" {
-			return nil, codef(codeInvalidEncContext, "invalid encryption context %q: use key:value,key2:value2", kv)
+			return nil, Codef(codeInvalidEncContext, "invalid encryption context %q: use key:value,key2:value2", kv)
 		}
 		out[k] = v
 	}
@@ -122,7 +122,7 @@ func (kf *keyFlags) ruleKeys() ([]rules.Key, error) {
 // sops CLI does. Only the CLI reads the environment; libraries get explicit
 // options.
 type backends struct {
-	a *app
+	a *App
 
 	once sync.Once
 	ids  []keys.Identity
@@ -133,7 +133,7 @@ type backends struct {
 	gcpErr  error
 }
 
-func (a *app) backends() *backends { return &backends{a: a} }
+func (a *App) backends() *backends { return &backends{a: a} }
 
 // recipient builds a recipient for a rule key.
 func (b *backends) recipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
@@ -233,7 +233,7 @@ func (b *backends) loadAgeIdentities() ([]keys.Identity, []error) {
 	}
 	if c := env("SOPS_AGE_KEY_CMD"); c != "" {
 		cmd := exec.Command("sh", "-c", c)
-		cmd.Stderr = b.a.stderr
+		cmd.Stderr = b.a.Stderr
 		out, err := cmd.Output()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("SOPS_AGE_KEY_CMD failed: %v", err))
@@ -262,4 +262,13 @@ func userConfigDir(env func(string) string) string {
 	}
 	d, _ := os.UserConfigDir()
 	return d
+}
+
+// DecryptionKeys returns the identities lacre decrypt would use, the
+// decryption order (SOPS_DECRYPTION_ORDER) and the problems met loading
+// them, for commands of package cluster that decrypt (build --decrypt).
+func (a *App) DecryptionKeys() (ids []keys.Identity, order []string, problems []error) {
+	b := a.backends()
+	ids = b.identities()
+	return ids, a.order(&decryptFlags{}), b.errs
 }

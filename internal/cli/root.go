@@ -1,5 +1,8 @@
-// Package cli implements the lacre command line. cmd/lacre is a thin wrapper
-// around Main so that tests can run the CLI in-process.
+// Package cli implements the lacre command line: the root command and the
+// file commands. The cluster commands are in package cluster, linked only
+// into the companion executable lacre-cluster; cmd/lacre registers stubs
+// for them that run the companion. cmd/lacre and cmd/lacre-cluster are thin
+// wrappers around Main so that tests can run the CLI in-process.
 package cli
 
 import (
@@ -17,55 +20,86 @@ import (
 // Version is set at build time with -ldflags "-X github.com/lacre/lacre/internal/cli.Version=...".
 var Version = "0.1.0-dev"
 
-// app holds the process-wide options and streams of one CLI run.
-type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
-	getenv         func(string) string
+// App holds the process-wide options and streams of one CLI run. Package
+// cluster builds its commands on it.
+type App struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Getenv reads the environment; tests pass their own.
+	Getenv func(string) string
 
 	configPath string
 	indent     int
 	indentSet  bool
 	verbose    bool
+	args       []string // the arguments of this run, for the companion
 }
 
-func (a *app) env(k string) string { return a.getenv(k) }
+func (a *App) env(k string) string { return a.Getenv(k) }
 
-func (a *app) warnf(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "lacre: warning: "+format+"\n", args...)
+// Warnf prints "lacre: warning: ..." to stderr.
+func (a *App) Warnf(format string, args ...any) {
+	fmt.Fprintf(a.Stderr, "lacre: warning: "+format+"\n", args...)
 }
 
-func (a *app) infof(format string, args ...any) {
+// Infof prints "lacre: ..." to stderr with --verbose.
+func (a *App) Infof(format string, args ...any) {
 	if a.verbose {
-		fmt.Fprintf(a.stderr, "lacre: "+format+"\n", args...)
+		fmt.Fprintf(a.Stderr, "lacre: "+format+"\n", args...)
 	}
 }
 
-// Main runs the CLI with args and returns the process exit code.
-func Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
-	return a.run(ctx, args)
+// ConfigPath is the .sops.yaml named by --config or SOPS_CONFIG, "" when
+// neither is set.
+func (a *App) ConfigPath() string {
+	if a.configPath != "" {
+		return a.configPath
+	}
+	return a.env("SOPS_CONFIG")
 }
 
-func (a *app) run(ctx context.Context, args []string) int {
-	root := a.rootCommand()
+// Extension adds commands to the root command of one run. Package cluster's
+// adds the cluster commands; without one, stubs that run the companion
+// executable lacre-cluster stand in for them.
+type Extension func(a *App, root *cobra.Command)
+
+// Main runs the CLI with args and returns the process exit code.
+func Main(args []string, ext Extension) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	a := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	return a.Run(ctx, args, ext)
+}
+
+// Run runs args with the file commands and the commands ext adds, and
+// returns the exit code.
+func (a *App) Run(ctx context.Context, args []string, ext Extension) int {
+	a.args = args
+	root := a.rootCommand(ext)
+	if ext == nil {
+		if c := companionCommand(root, args); c != nil {
+			return a.exitCode(a.runCompanion(ctx, c.Name()))
+		}
+	}
 	root.SetArgs(args)
-	root.SetIn(a.stdin)
-	root.SetOut(a.stdout)
-	root.SetErr(a.stderr)
-	err := root.ExecuteContext(ctx)
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
+	return a.exitCode(root.ExecuteContext(ctx))
+}
+
+// exitCode prints err, if any, and returns its exit code.
+func (a *App) exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	var ee *exitError
-	if errors.As(err, &ee) && ee.err == errSilent {
-		return ee.code
+	var ee *ExitError
+	if errors.As(err, &ee) && ee.Err == errSilent {
+		return ee.Code
 	}
 	msg := err.Error()
-	fmt.Fprintf(a.stderr, "lacre: error: %s\n", strings.TrimRight(msg, "\n"))
-	if code := codeFor(err); code != 0 {
+	fmt.Fprintf(a.Stderr, "lacre: error: %s\n", strings.TrimRight(msg, "\n"))
+	if code := CodeFor(err); code != 0 {
 		return code
 	}
 	return 1
@@ -74,7 +108,11 @@ func (a *app) run(ctx context.Context, args []string) int {
 // errSilent marks an exit code whose message was already printed.
 var errSilent = errors.New("")
 
-func (a *app) rootCommand() *cobra.Command {
+// SilentExit is an error that makes the process exit with code and print
+// nothing (what there was to say is said).
+func SilentExit(code int) error { return &ExitError{Code: code, Err: errSilent} }
+
+func (a *App) rootCommand(ext Extension) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lacre",
 		Short: "Encrypt secrets with SOPS and deliver them with GitOps",
@@ -92,7 +130,7 @@ decrypt them in the cluster.`,
 		a.indentSet = cmd.Flags().Changed("indent")
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return withCode(codeGeneric, fmt.Errorf("%v (see %q)", err, c.CommandPath()+" --help"))
+		return WithCode(CodeGeneric, fmt.Errorf("%v (see %q)", err, c.CommandPath()+" --help"))
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configPath, "config", "", "path to the .sops.yaml config file (default: found by walking up from the working directory; env SOPS_CONFIG)")
@@ -111,34 +149,52 @@ decrypt them in the cluster.`,
 		a.keysCommand(),
 		a.groupsCommand(),
 		a.versionCommand(),
-		a.controllerCommand(),
-		a.demoCommand(),
-		a.createCommand(),
-		a.getCommand(),
-		a.reconcileCommand(),
-		a.exportCommand(),
-		a.installCommand(),
-		a.uninstallCommand(),
-		a.treeCommand(),
-		a.eventsCommand(),
-		a.deleteCommand(),
 		a.completionCommand(),
-		a.buildCommand(),
-		a.diffCommand(),
-		a.checkCommand(),
 	)
-	root.AddCommand(a.suspendCommands()...)
-	decorateOperatorCommands(root)
+	if ext != nil {
+		ext(a, root)
+	} else {
+		root.AddCommand(a.companionStubs()...)
+	}
+	rejectUnknownSubcommands(root)
 	return root
 }
 
-func (a *app) versionCommand() *cobra.Command {
+// rejectUnknownSubcommands makes "lacre delete helmrelease x" (a command
+// with subcommands and no action of its own, given an unknown one) an
+// error, not the help text with exit 0.
+func rejectUnknownSubcommands(root *cobra.Command) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.HasParent() && !c.Runnable() && c.HasSubCommands() {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					return cmd.Help()
+				}
+				var names []string
+				for _, s := range cmd.Commands() {
+					if s.IsAvailableCommand() {
+						names = append(names, s.Name())
+					}
+				}
+				return Codef(CodeGeneric, "unknown command %q for %q: use one of %s", args[0], cmd.CommandPath(), strings.Join(names, ", "))
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func (a *App) versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print lacre's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(a.stdout, "lacre %s (sops format %s)\n", Version, "3.13.3")
+			fmt.Fprintf(a.Stdout, "lacre %s (sops format %s)\n", Version, "3.13.3")
 			return nil
 		},
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/lacre/lacre/sops/formats"
 )
 
-func (a *app) setCommand() *cobra.Command {
+func (a *App) setCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var valueFile string
@@ -34,10 +34,10 @@ write the file back. Other values keep their ciphertext.`,
 			var raw []byte
 			switch {
 			case valueFile != "" && valueStdin:
-				return codef(codeConflictingParameters, "--value-file and --value-stdin cannot be used together")
+				return Codef(codeConflictingParameters, "--value-file and --value-stdin cannot be used together")
 			case valueFile != "":
 				if len(args) != 2 {
-					return codef(codeConflictingParameters, "give the value either as an argument or with --value-file")
+					return Codef(codeConflictingParameters, "give the value either as an argument or with --value-file")
 				}
 				var err error
 				if raw, err = a.readInput(valueFile); err != nil {
@@ -45,25 +45,25 @@ write the file back. Other values keep their ciphertext.`,
 				}
 			case valueStdin:
 				if len(args) != 2 {
-					return codef(codeConflictingParameters, "give the value either as an argument or with --value-stdin")
+					return Codef(codeConflictingParameters, "give the value either as an argument or with --value-stdin")
 				}
 				var err error
-				if raw, err = io.ReadAll(io.LimitReader(a.stdin, maxInputSize)); err != nil {
-					return withCode(codeCouldNotReadInputFile, err)
+				if raw, err = io.ReadAll(io.LimitReader(a.Stdin, maxInputSize)); err != nil {
+					return WithCode(CodeCouldNotReadInputFile, err)
 				}
 			default:
 				if len(args) != 3 {
-					return codef(codeInvalidSetFormat, "missing VALUE")
+					return Codef(codeInvalidSetFormat, "missing VALUE")
 				}
 				raw = []byte(args[2])
 			}
 			path, err := sops.ParsePath(args[1])
 			if err != nil {
-				return withCode(codeInvalidTreePathFormat, err)
+				return WithCode(codeInvalidTreePathFormat, err)
 			}
 			value, err := parseJSONValue(raw)
 			if err != nil {
-				return withCode(codeInvalidSetFormat, fmt.Errorf("the value is not valid JSON: %v", err))
+				return WithCode(codeInvalidSetFormat, fmt.Errorf("the value is not valid JSON: %v", err))
 			}
 			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
 				if old, err := b.Get(path); err == nil && reflect.DeepEqual(old, value) && idempotent {
@@ -83,7 +83,7 @@ write the file back. Other values keep their ciphertext.`,
 	return cmd
 }
 
-func (a *app) unsetCommand() *cobra.Command {
+func (a *App) unsetCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var idempotent bool
@@ -95,7 +95,7 @@ func (a *app) unsetCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := sops.ParsePath(args[1])
 			if err != nil {
-				return withCode(codeInvalidTreePathFormat, err)
+				return WithCode(codeInvalidTreePathFormat, err)
 			}
 			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
 				nb, err := b.Unset(path)
@@ -115,7 +115,7 @@ func (a *app) unsetCommand() *cobra.Command {
 
 // modify decrypts a file, changes its first document and writes it back,
 // re-encrypting unchanged values to the same ciphertext.
-func (a *app) modify(ctx context.Context, path string, ff *formatFlags, df *decryptFlags, change func(sops.TreeBranch) (sops.TreeBranch, bool, error)) error {
+func (a *App) modify(ctx context.Context, path string, ff *formatFlags, df *decryptFlags, change func(sops.TreeBranch) (sops.TreeBranch, bool, error)) error {
 	in, _, err := ff.formats(path)
 	if err != nil {
 		return err
@@ -138,18 +138,18 @@ func (a *app) modify(ctx context.Context, path string, ff *formatFlags, df *decr
 	}
 	nb, changed, err := change(tree.Branches[0])
 	if err != nil {
-		return withCode(codeGeneric, err)
+		return WithCode(CodeGeneric, err)
 	}
 	if !changed {
 		return nil
 	}
 	tree.Branches[0] = nb
 	if err := tree.Encrypt(c); err != nil {
-		return withCode(codeErrorEncryptingTree, err)
+		return WithCode(codeErrorEncryptingTree, err)
 	}
 	out, err := formats.NewStore(in, storeOpts).EmitEncryptedFile(*tree)
 	if err != nil {
-		return withCode(codeErrorDumpingTree, err)
+		return WithCode(codeErrorDumpingTree, err)
 	}
 	return writeFileAtomic(path, out)
 }
@@ -222,7 +222,7 @@ func jsonValue(dec *json.Decoder, depth int) (any, error) {
 	}
 }
 
-func (a *app) filestatusCommand() *cobra.Command {
+func (a *App) filestatusCommand() *cobra.Command {
 	var ff formatFlags
 	cmd := &cobra.Command{
 		Use:   "filestatus [flags] FILE ...",
@@ -249,14 +249,14 @@ several files, print one JSON object per line with the file name.`,
 				if err != nil && !errors.Is(err, sops.ErrMetadataNotFound) {
 					var me *sops.MetadataError
 					if !errors.As(err, &me) {
-						return prefixErr(file, withCode(codeGeneric, err))
+						return prefixErr(file, WithCode(CodeGeneric, err))
 					}
 				}
 				if len(files) == 1 {
-					fmt.Fprintf(a.stdout, "{\"encrypted\":%t}\n", encrypted)
+					fmt.Fprintf(a.Stdout, "{\"encrypted\":%t}\n", encrypted)
 				} else {
 					name, _ := json.Marshal(file)
-					fmt.Fprintf(a.stdout, "{\"file\":%s,\"encrypted\":%t}\n", name, encrypted)
+					fmt.Fprintf(a.Stdout, "{\"file\":%s,\"encrypted\":%t}\n", name, encrypted)
 				}
 			}
 			return nil

@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"fmt"
@@ -16,6 +16,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/cli"
 )
 
 // inventoryRef is one status.inventory entry, parsed from Flux's
@@ -58,7 +59,7 @@ func (a *app) treeCommand() *cobra.Command {
 			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: cf.namespace, Name: args[0]}, root); err != nil {
 				return notFound(err, kustomizev1.KustomizationKind, cf.namespace, args[0])
 			}
-			fmt.Fprintf(a.stdout, "Kustomization/%s/%s\n", root.Namespace, root.Name)
+			fmt.Fprintf(a.Stdout, "Kustomization/%s/%s\n", root.Namespace, root.Name)
 			seen := map[string]bool{root.Namespace + "/" + root.Name: true}
 			var walk func(ks *kustomizev1.Kustomization, prefix string) error
 			walk = func(ks *kustomizev1.Kustomization, prefix string) error {
@@ -78,7 +79,7 @@ func (a *app) treeCommand() *cobra.Command {
 					if i == len(refs)-1 {
 						branch, next = "└── ", "    "
 					}
-					fmt.Fprintf(a.stdout, "%s%s%s\n", prefix, branch, r)
+					fmt.Fprintf(a.Stdout, "%s%s%s\n", prefix, branch, r)
 					if r.kind != kustomizev1.KustomizationKind || r.group != kustomizev1.GroupVersion.Group || seen[r.namespace+"/"+r.name] {
 						continue
 					}
@@ -148,7 +149,7 @@ func (a *app) eventsCommand() *cobra.Command {
 			if forObj != "" {
 				k, n, ok := strings.Cut(forObj, "/")
 				if !ok || n == "" {
-					return codef(codeGeneric, "--for %q: want Kind/NAME, e.g. Kustomization/my-secrets", forObj)
+					return cli.Codef(cli.CodeGeneric, "--for %q: want Kind/NAME, e.g. Kustomization/my-secrets", forObj)
 				}
 				for kind := range lacreKinds {
 					if strings.EqualFold(kind, k) {
@@ -156,7 +157,7 @@ func (a *app) eventsCommand() *cobra.Command {
 					}
 				}
 				if wantKind == "" {
-					return codef(codeGeneric, "--for %q: unknown kind %q: use GitRepository or Kustomization", forObj, k)
+					return cli.Codef(cli.CodeGeneric, "--for %q: unknown kind %q: use GitRepository or Kustomization", forObj, k)
 				}
 				wantName = n
 			}
@@ -192,7 +193,7 @@ func (a *app) eventsCommand() *cobra.Command {
 				}
 				return evs[i].Name < evs[j].Name
 			})
-			return printEvents(a.stdout, evs, all, time.Now())
+			return printEvents(a.Stdout, evs, all, time.Now())
 		},
 	}
 	cf.register(cmd)
@@ -251,7 +252,7 @@ func (a *app) deleteCommand() *cobra.Command {
 		if err := c.Delete(cmd.Context(), o); err != nil {
 			return notFound(err, t.kind, cf.namespace, name)
 		}
-		fmt.Fprintf(a.stderr, "lacre: %s %s/%s deleted\n", t.kind, cf.namespace, name)
+		fmt.Fprintf(a.Stderr, "lacre: %s %s/%s deleted\n", t.kind, cf.namespace, name)
 		return nil
 	}, func(c *cobra.Command) {
 		c.Flags().BoolVarP(&silent, "silent", "s", false, "do not ask for confirmation")
@@ -259,36 +260,6 @@ func (a *app) deleteCommand() *cobra.Command {
 		_ = c.Flags().MarkHidden("timeout")
 	})
 	return cmd
-}
-
-func (a *app) completionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "completion bash|zsh|fish|powershell",
-		Short: "Print a shell completion script",
-		Long: `Print the completion script for a shell. Object names (GitRepositories,
-Kustomizations) are completed from the cluster in the current kubeconfig.`,
-		Example: `  source <(lacre completion bash)
-  lacre completion zsh > "${fpath[1]}/_lacre"
-  lacre completion fish > ~/.config/fish/completions/lacre.fish
-  lacre completion powershell | Out-String | Invoke-Expression`,
-		Args:                  cobra.ExactArgs(1),
-		ValidArgs:             []string{"bash", "zsh", "fish", "powershell"},
-		DisableFlagsInUseLine: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			root := cmd.Root()
-			switch args[0] {
-			case "bash":
-				return root.GenBashCompletionV2(a.stdout, true)
-			case "zsh":
-				return root.GenZshCompletion(a.stdout)
-			case "fish":
-				return root.GenFishCompletion(a.stdout, true)
-			case "powershell":
-				return root.GenPowerShellCompletionWithDesc(a.stdout)
-			}
-			return codef(codeGeneric, "unknown shell %q: use bash, zsh, fish or powershell", args[0])
-		},
-	}
 }
 
 // completeNames completes object names of one kind from the cluster; any
@@ -363,7 +334,7 @@ var operatorExamples = map[string]string{
 
 // decorateOperatorCommands adds examples and name completion to the
 // operator commands (get, reconcile, suspend, resume, export, delete) that
-// do not set them.
+// do not set them. (Package cli makes unknown subcommands errors.)
 func decorateOperatorCommands(root *cobra.Command) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
@@ -380,23 +351,6 @@ func decorateOperatorCommands(root *cobra.Command) {
 			}
 			if t.kind != "" {
 				c.ValidArgsFunction = completeFromFlags(t)
-			}
-		}
-		if c.HasParent() && !c.Runnable() && c.HasSubCommands() {
-			// "lacre delete helmrelease x" is an error, not the help text
-			// with exit 0.
-			c.Args = cobra.ArbitraryArgs
-			c.RunE = func(cmd *cobra.Command, args []string) error {
-				if len(args) == 0 {
-					return cmd.Help()
-				}
-				var names []string
-				for _, s := range cmd.Commands() {
-					if s.IsAvailableCommand() {
-						names = append(names, s.Name())
-					}
-				}
-				return codef(codeGeneric, "unknown command %q for %q: use one of %s", args[0], cmd.CommandPath(), strings.Join(names, ", "))
 			}
 		}
 		for _, sub := range c.Commands() {

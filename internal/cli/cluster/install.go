@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"bufio"
@@ -28,6 +28,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/config/crd"
+	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/controller"
 )
 
@@ -232,6 +233,9 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 						Name:            "manager",
 						Image:           o.image,
 						ImagePullPolicy: corev1.PullIfNotPresent,
+						// The image holds lacre and lacre-cluster; the
+						// controller is in the companion, run directly.
+						Command: []string{cli.Companion},
 						Args: []string{
 							"controller",
 							"--leader-elect",
@@ -367,7 +371,7 @@ and the command waits for the CRDs to be Established.`,
 			if image == "" {
 				v := version
 				if v == "" {
-					v = Version
+					v = cli.Version
 				}
 				if !strings.HasPrefix(v, "v") {
 					v = "v" + v
@@ -379,7 +383,7 @@ and the command waits for the CRDs to be Established.`,
 				return err
 			}
 			if cf.export {
-				return writeYAMLDocs(a.stdout, objs)
+				return writeYAMLDocs(a.Stdout, objs)
 			}
 			c, err := cf.client()
 			if err != nil {
@@ -394,7 +398,7 @@ and the command waits for the CRDs to be Established.`,
 	cmd.Flags().Lookup("namespace").Usage = "namespace to install the controller in"
 	cmd.Flags().Lookup("timeout").Usage = "how long to wait for the CRDs"
 	cmd.Flags().StringVar(&image, "image", "", "controller image (default "+defaultImageRepo+":v<version>)")
-	cmd.Flags().StringVar(&version, "version", "", "lacre version whose image to run (default: this binary's, "+Version+")")
+	cmd.Flags().StringVar(&version, "version", "", "lacre version whose image to run (default: this binary's, "+cli.Version+")")
 	return cmd
 }
 
@@ -410,14 +414,14 @@ func (a *app) applyInstall(ctx context.Context, c client.Client, objs []*unstruc
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner(installFieldManager), client.ForceOwnership); err != nil {
 			return fmt.Errorf("apply %s %s: %v", o.GetKind(), objName(o), err)
 		}
-		fmt.Fprintf(a.stderr, "lacre: %s %s applied\n", o.GetKind(), objName(o))
+		fmt.Fprintf(a.Stderr, "lacre: %s %s applied\n", o.GetKind(), objName(o))
 		if o.GetKind() == "CustomResourceDefinition" {
 			if err := waitEstablished(ctx, c, o.GetName(), timeout); err != nil {
 				return err
 			}
 		}
 	}
-	fmt.Fprintln(a.stdout, "lacre installed")
+	fmt.Fprintln(a.Stdout, "lacre installed")
 	return nil
 }
 
@@ -456,13 +460,13 @@ func waitEstablished(ctx context.Context, c client.Client, name string, timeout 
 
 // confirm asks a y/N question on stderr and reads the answer from stdin.
 func (a *app) confirm(question string) bool {
-	fmt.Fprintf(a.stderr, "%s [y/N] ", question)
-	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	fmt.Fprintf(a.Stderr, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(a.Stdin).ReadString('\n')
 	ans := strings.ToLower(strings.TrimSpace(line))
 	return ans == "y" || ans == "yes"
 }
 
-var errNotConfirmed = codef(codeGeneric, "not confirmed: nothing deleted (answer y, or pass --silent)")
+var errNotConfirmed = cli.Codef(cli.CodeGeneric, "not confirmed: nothing deleted (answer y, or pass --silent)")
 
 func (a *app) uninstallCommand() *cobra.Command {
 	var cf clusterFlags
@@ -529,7 +533,7 @@ func (a *app) uninstall(ctx context.Context, c client.Client, ns string, keepNS 
 			if len(gvks) > 0 {
 				kind = gvks[0].Kind
 			}
-			fmt.Fprintf(a.stderr, "lacre: %s %s deleted\n", kind, objName(o))
+			fmt.Fprintf(a.Stderr, "lacre: %s %s deleted\n", kind, objName(o))
 		}
 	}
 	objs, err := installObjects(installOptions{namespace: ns})
@@ -552,15 +556,15 @@ func (a *app) uninstall(ctx context.Context, c client.Client, ns string, keepNS 
 		case err != nil:
 			return fmt.Errorf("delete %s %s: %v", o.GetKind(), objName(o), err)
 		default:
-			fmt.Fprintf(a.stderr, "lacre: %s %s deleted\n", o.GetKind(), objName(o))
+			fmt.Fprintf(a.Stderr, "lacre: %s %s deleted\n", o.GetKind(), objName(o))
 		}
 	}
 	if nsObj != nil && !keepNS {
 		if err := c.Delete(ctx, nsObj, &client.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete Namespace %s: %v", ns, err)
 		}
-		fmt.Fprintf(a.stderr, "lacre: Namespace %s deleted\n", ns)
+		fmt.Fprintf(a.Stderr, "lacre: Namespace %s deleted\n", ns)
 	}
-	fmt.Fprintln(a.stdout, "lacre uninstalled")
+	fmt.Fprintln(a.Stdout, "lacre uninstalled")
 	return nil
 }

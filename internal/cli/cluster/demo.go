@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/demo"
 	"github.com/lacre/lacre/internal/testcluster"
 )
@@ -24,10 +25,10 @@ itself.`,
 		Example: `  ./hack/demo.sh     # builds the control plane once, then runs this`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Out = a.stdout
+			opts.Out = a.Stdout
 			opts.CLI = func(ctx context.Context, args ...string) error {
-				sub := &app{stdin: a.stdin, stdout: a.stdout, stderr: a.stderr, getenv: a.getenv}
-				if code := sub.run(ctx, args); code != 0 {
+				sub := &cli.App{Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr, Getenv: a.Getenv}
+				if code := sub.Run(ctx, args, Extend); code != 0 {
 					return fmt.Errorf("lacre %s failed (exit %d)", strings.Join(args, " "), code)
 				}
 				return nil

@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/testcluster"
 )
@@ -31,8 +32,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	a := &app{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: os.Getenv}
-	code = a.run(t.Context(), args)
+	a := &cli.App{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: os.Getenv}
+	code = a.Run(t.Context(), args, Extend)
 	return code, out.String(), errb.String()
 }
 

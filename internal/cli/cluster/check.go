@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/internal/build"
+	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops"
 	"github.com/lacre/lacre/sops/formats"
@@ -65,10 +66,7 @@ type checkConfig struct {
 func (a *app) checkSecrets(args []string) error {
 	configs := map[string]*checkConfig{}
 	findConfig := func(dir string) (*checkConfig, error) {
-		p := a.configPath
-		if p == "" {
-			p = a.env("SOPS_CONFIG")
-		}
+		p := a.ConfigPath()
 		if p == "" {
 			abs, err := filepath.Abs(dir)
 			if err != nil {
@@ -102,12 +100,12 @@ func (a *app) checkSecrets(args []string) error {
 	problems, checked := 0, 0
 	report := func(file, format string, args ...any) {
 		problems++
-		fmt.Fprintf(a.stdout, "%s: %s\n", file, fmt.Sprintf(format, args...))
+		fmt.Fprintf(a.Stdout, "%s: %s\n", file, fmt.Sprintf(format, args...))
 	}
 	for _, arg := range args {
 		st, err := os.Stat(arg)
 		if err != nil {
-			return codef(codeCouldNotReadInputFile, "%v", err)
+			return cli.Codef(cli.CodeCouldNotReadInputFile, "%v", err)
 		}
 		dir := arg
 		if !st.IsDir() {
@@ -115,7 +113,7 @@ func (a *app) checkSecrets(args []string) error {
 		}
 		cc, err := findConfig(dir)
 		if err != nil {
-			return withCode(codeGeneric, err)
+			return cli.WithCode(cli.CodeGeneric, err)
 		}
 		if cc == nil {
 			report(arg, "no .sops.yaml found (searched from %s upward): creation rules and recipients cannot be checked", dir)
@@ -138,7 +136,7 @@ func (a *app) checkSecrets(args []string) error {
 				return nil
 			})
 			if err != nil {
-				return withCode(codeCouldNotReadInputFile, err)
+				return cli.WithCode(cli.CodeCouldNotReadInputFile, err)
 			}
 		} else {
 			files = []string{arg}
@@ -158,9 +156,9 @@ func (a *app) checkSecrets(args []string) error {
 		}
 	}
 	if problems > 0 {
-		return codef(codeGeneric, "%d problem(s) found in %d file(s) checked", problems, checked)
+		return cli.Codef(cli.CodeGeneric, "%d problem(s) found in %d file(s) checked", problems, checked)
 	}
-	fmt.Fprintf(a.stdout, "ok: %d files checked\n", checked)
+	fmt.Fprintf(a.Stdout, "ok: %d files checked\n", checked)
 	return nil
 }
 
@@ -172,7 +170,7 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 		return
 	}
 	if info.Size() > checkMaxFileSize {
-		a.infof("%s: skipped, larger than %d MiB", file, checkMaxFileSize>>20)
+		a.Infof("%s: skipped, larger than %d MiB", file, checkMaxFileSize>>20)
 		return
 	}
 	data, err := os.ReadFile(file)
@@ -202,10 +200,10 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 		return
 	}
 	if cc == nil || ruleErr != nil || rule == nil {
-		a.infof("%s: encrypted, no creation rule to compare its keys with", file)
+		a.Infof("%s: encrypted, no creation rule to compare its keys with", file)
 		return
 	}
-	diff := groupDiff(tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
+	diff := cli.GroupDiff(tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
 	if len(diff) > 0 {
 		report(file, "master keys differ from %s (run lacre updatekeys): %s", filepath.Base(cc.path), joinDiff(diff))
 	}

@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/keys/vault"
 )
@@ -36,22 +37,22 @@ served on a free loopback port.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lvl := zapcore.InfoLevel
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return codef(codeGeneric, "invalid --log-level %q: use debug, info or error", logLevel)
+				return cli.Codef(cli.CodeGeneric, "invalid --log-level %q: use debug, info or error", logLevel)
 			}
-			ctrl.SetLogger(zap.New(zap.Level(lvl), zap.WriteTo(a.stderr)))
+			ctrl.SetLogger(zap.New(zap.Level(lvl), zap.WriteTo(a.Stderr)))
 			if ageSecret != "" {
 				ns, name, ok := strings.Cut(ageSecret, "/")
 				if !ok || ns == "" || name == "" {
-					return codef(codeGeneric, "--sops-age-secret must be NAMESPACE/NAME, got %q", ageSecret)
+					return cli.Codef(cli.CodeGeneric, "--sops-age-secret must be NAMESPACE/NAME, got %q", ageSecret)
 				}
 				if ageNamespaces == "" {
-					return codef(codeGeneric, "%s", "--sops-age-secret needs --sops-age-secret-namespaces (a namespace label selector; \"*\" for every namespace)")
+					return cli.Codef(cli.CodeGeneric, "%s", "--sops-age-secret needs --sops-age-secret-namespaces (a namespace label selector; \"*\" for every namespace)")
 				}
 				sel := labels.Everything()
 				if ageNamespaces != "*" {
 					var err error
 					if sel, err = labels.Parse(ageNamespaces); err != nil {
-						return codef(codeGeneric, "--sops-age-secret-namespaces: %v", err)
+						return cli.Codef(cli.CodeGeneric, "--sops-age-secret-namespaces: %v", err)
 					}
 				}
 				opts.Decryption.DefaultAgeSecret = types.NamespacedName{Namespace: ns, Name: name}
@@ -59,7 +60,7 @@ served on a free loopback port.`,
 			}
 			if sa := opts.DefaultServiceAccount; sa != "" {
 				if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
-					return codef(codeGeneric, "--default-service-account %q: %s", sa, strings.Join(errs, "; "))
+					return cli.Codef(cli.CodeGeneric, "--default-service-account %q: %s", sa, strings.Join(errs, "; "))
 				}
 			}
 			cfg, err := ctrl.GetConfig()
@@ -67,13 +68,13 @@ served on a free loopback port.`,
 				return fmt.Errorf("no cluster: %v", err)
 			}
 			opts.Config = cfg
-			opts.Decryption.GCP.Endpoint = a.env("SOPS_GCP_KMS_ENDPOINT")
+			opts.Decryption.GCP.Endpoint = a.Getenv("SOPS_GCP_KMS_ENDPOINT")
 			opts.Decryption.VaultAllowlist = vault.ParseAllowlist(vaultAllow)
 			m, err := controller.NewManager(opts)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "lacre: serving artifacts from %s\n", m.Storage.Root())
+			fmt.Fprintf(a.Stderr, "lacre: serving artifacts from %s\n", m.Storage.Root())
 			return m.Run(cmd.Context())
 		},
 	}

@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/controller"
 )
 
@@ -45,27 +46,27 @@ Exit codes, as kubectl diff and flux diff: 0 no differences, 1 differences, >1 e
 		Example: `  SOPS_AGE_KEY_FILE=key.txt lacre diff kustomization my-secrets --path ./clusters/cluster0 --decrypt`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return codef(codeDiffError, "accepts 1 arg (the Kustomization's name), received %d", len(args))
+				return cli.Codef(codeDiffError, "accepts 1 arg (the Kustomization's name), received %d", len(args))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := a.runDiff(cmd.Context(), &bf, args[0])
 			if err != nil {
-				var ee *exitError
-				if errors.As(err, &ee) && ee.code > 1 {
+				var ee *cli.ExitError
+				if errors.As(err, &ee) && ee.Code > 1 {
 					return err
 				}
-				return &exitError{code: codeDiffError, err: err}
+				return &cli.ExitError{Code: codeDiffError, Err: err}
 			}
 			if n > 0 {
-				return &exitError{code: 1, err: errSilent}
+				return cli.SilentExit(1)
 			}
 			return nil
 		},
 	}
 	k.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return codef(codeDiffError, "%v (see %q)", err, c.CommandPath()+" --help")
+		return cli.Codef(codeDiffError, "%v (see %q)", err, c.CommandPath()+" --help")
 	})
 	bf.register(k)
 	cmd.AddCommand(k)
@@ -176,7 +177,7 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 // keys only (its values cannot be read without --decrypt).
 func (a *app) diffEncrypted(u, live *unstructured.Unstructured, showSecrets bool) (int, error) {
 	if !isSecret(u) {
-		a.warnf("%s is SOPS-encrypted and not compared (use --decrypt)", objectRef(u))
+		a.Warnf("%s is SOPS-encrypted and not compared (use --decrypt)", objectRef(u))
 		return 0, nil
 	}
 	keysOf := func(o *unstructured.Unstructured) []string {
@@ -211,7 +212,7 @@ func (a *app) diffEncrypted(u, live *unstructured.Unstructured, showSecrets bool
 		s.Object["data"] = data
 		return s
 	}
-	a.infof("%s is SOPS-encrypted: compared by keys only (use --decrypt to compare values)", objectRef(u))
+	a.Infof("%s is SOPS-encrypted: compared by keys only (use --decrypt to compare values)", objectRef(u))
 	if live != nil && slices.Equal(keysOf(u), keysOf(live)) {
 		return 0, nil
 	}
@@ -257,7 +258,7 @@ func (a *app) printDiff(ref string, live, merged *unstructured.Unstructured, mas
 	if err != nil {
 		return 0, err
 	}
-	fmt.Fprintf(a.stdout, "► %s\n%s", ref, text)
+	fmt.Fprintf(a.Stdout, "► %s\n%s", ref, text)
 	return 1, nil
 }
 

@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"context"
@@ -72,7 +72,7 @@ func (a *app) getCommand() *cobra.Command {
 				items = append(items, o.(client.Object))
 				return nil
 			})
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
 			if all {
 				fmt.Fprint(w, "NAMESPACE\t")
 			}
@@ -195,7 +195,7 @@ func (a *app) requestAndWait(ctx context.Context, c client.Client, t target, ns,
 	if err := c.Patch(ctx, o, patch); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "lacre: reconciling %s %s/%s\n", t.kind, ns, name)
+	fmt.Fprintf(a.Stderr, "lacre: reconciling %s %s/%s\n", t.kind, ns, name)
 	deadline := time.Now().Add(timeout)
 	for {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, o); err == nil {
@@ -203,7 +203,7 @@ func (a *app) requestAndWait(ctx context.Context, c client.Client, t target, ns,
 			if handled == stamp {
 				if cnd := apimeta.FindStatusCondition(conds, meta.ReadyCondition); cnd != nil {
 					if cnd.Status == metav1.ConditionTrue {
-						fmt.Fprintf(a.stdout, "%s %s/%s: %s\n", t.kind, ns, name, rev)
+						fmt.Fprintf(a.Stdout, "%s %s/%s: %s\n", t.kind, ns, name, rev)
 						return nil
 					}
 					return fmt.Errorf("%s %s/%s is not ready: %s", t.kind, ns, name, cnd.Message)
@@ -243,7 +243,7 @@ func (a *app) suspendCommands() []*cobra.Command {
 			if err := c.Patch(cmd.Context(), o, patch); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "lacre: %s %s/%s %s\n", t.kind, cf.namespace, name, map[bool]string{true: "suspended", false: "resumed"}[suspend])
+			fmt.Fprintf(a.Stderr, "lacre: %s %s/%s %s\n", t.kind, cf.namespace, name, map[bool]string{true: "suspended", false: "resumed"}[suspend])
 			if !suspend {
 				return a.requestAndWait(cmd.Context(), c, t, cf.namespace, name, cf.timeout)
 			}

@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/source"
 	agekeys "github.com/lacre/lacre/keys/age"
@@ -81,9 +82,9 @@ func (a *app) printYAML(objs ...client.Object) error {
 		}
 		b, _ = yaml.Marshal(m)
 		if i > 0 || len(objs) > 1 {
-			fmt.Fprintln(a.stdout, "---")
+			fmt.Fprintln(a.Stdout, "---")
 		}
-		a.stdout.Write(b)
+		a.Stdout.Write(b)
 	}
 	return nil
 }
@@ -156,10 +157,10 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if url == "" {
-				return codef(codeGeneric, "--url is required")
+				return cli.Codef(cli.CodeGeneric, "--url is required")
 			}
 			if err := source.ValidateURL(url); err != nil {
-				return withCode(codeGeneric, err)
+				return cli.WithCode(cli.CodeGeneric, err)
 			}
 			repo := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace},
 				Spec: sourcev1.GitRepositorySpec{URL: url, Interval: metav1.Duration{Duration: interval},
@@ -179,13 +180,13 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 				if keyFile != "" {
 					data, err := os.ReadFile(keyFile)
 					if err != nil {
-						return codef(codeGeneric, "--private-key-file: %v", err)
+						return cli.Codef(cli.CodeGeneric, "--private-key-file: %v", err)
 					}
 					s.StringData["identity"] = string(data)
 					if knownHosts != "" {
 						kh, err := os.ReadFile(knownHosts)
 						if err != nil {
-							return codef(codeGeneric, "--known-hosts-file: %v", err)
+							return cli.Codef(cli.CodeGeneric, "--known-hosts-file: %v", err)
 						}
 						s.StringData["known_hosts"] = string(kh)
 					}
@@ -204,11 +205,11 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 			if err := upsert(cmd.Context(), c, append(objs, repo)...); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "lacre: GitRepository %s/%s applied, waiting for the artifact\n", cf.namespace, args[0])
+			fmt.Fprintf(a.Stderr, "lacre: GitRepository %s/%s applied, waiting for the artifact\n", cf.namespace, args[0])
 			if err := waitReady(cmd.Context(), c, repo, cf.timeout, func() []metav1.Condition { return repo.Status.Conditions }); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "fetched revision: %s\n", repo.Status.Artifact.Revision)
+			fmt.Fprintf(a.Stdout, "fetched revision: %s\n", repo.Status.Artifact.Revision)
 			return nil
 		},
 	}
@@ -242,21 +243,21 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if src == "" {
-				return codef(codeGeneric, "--source is required")
+				return cli.Codef(cli.CodeGeneric, "--source is required")
 			}
 			kind, name := "GitRepository", src
 			if k, n, ok := strings.Cut(src, "/"); ok {
 				kind, name = k, n
 			}
 			if kind != "GitRepository" {
-				return codef(codeGeneric, "unknown source kind %q: only GitRepository is supported", kind)
+				return cli.Codef(cli.CodeGeneric, "unknown source kind %q: only GitRepository is supported", kind)
 			}
 			srcNS := ""
 			if n, ns, ok := strings.Cut(name, "."); ok {
 				name, srcNS = n, ns
 			}
 			if path != "" && !strings.HasPrefix(path, "./") {
-				return codef(codeGeneric, "--path must start with ./")
+				return cli.Codef(cli.CodeGeneric, "--path must start with ./")
 			}
 			ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace},
 				Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: interval}, Path: path, Prune: prune, Wait: wait,
@@ -269,20 +270,20 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 			for _, h := range healthChecks {
 				ref, err := parseHealthCheck(h)
 				if err != nil {
-					return codef(codeGeneric, "--health-check %q: %v", h, err)
+					return cli.Codef(cli.CodeGeneric, "--health-check %q: %v", h, err)
 				}
 				ks.Spec.HealthChecks = append(ks.Spec.HealthChecks, ref)
 			}
 			if provider != "" {
 				if provider != kustomizev1.DecryptionProviderSOPS {
-					return codef(codeGeneric, "unknown decryption provider %q: use sops", provider)
+					return cli.Codef(cli.CodeGeneric, "unknown decryption provider %q: use sops", provider)
 				}
 				ks.Spec.Decryption = &kustomizev1.Decryption{Provider: provider}
 				if decSecret != "" {
 					ks.Spec.Decryption.SecretRef = &meta.LocalObjectReference{Name: decSecret}
 				}
 			} else if decSecret != "" {
-				return codef(codeGeneric, "--decryption-secret needs --decryption-provider=sops")
+				return cli.Codef(cli.CodeGeneric, "--decryption-secret needs --decryption-provider=sops")
 			}
 			if cf.export {
 				return a.printYAML(ks)
@@ -294,11 +295,11 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 			if err := upsert(cmd.Context(), c, ks); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "lacre: Kustomization %s/%s applied, waiting for it to be Ready\n", cf.namespace, args[0])
+			fmt.Fprintf(a.Stderr, "lacre: Kustomization %s/%s applied, waiting for it to be Ready\n", cf.namespace, args[0])
 			if err := waitReady(cmd.Context(), c, ks, cf.timeout, func() []metav1.Condition { return ks.Status.Conditions }); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "applied revision: %s\n", ks.Status.LastAppliedRevision)
+			fmt.Fprintf(a.Stdout, "applied revision: %s\n", ks.Status.LastAppliedRevision)
 			return nil
 		},
 	}
@@ -334,20 +335,20 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 			for i, f := range ageFiles {
 				data, err := os.ReadFile(f)
 				if err != nil {
-					return codef(codeGeneric, "--age-key-file: %v", err)
+					return cli.Codef(cli.CodeGeneric, "--age-key-file: %v", err)
 				}
 				if _, err := agekeys.ParseIdentities(strings.NewReader(string(data))); err != nil {
-					return codef(codeGeneric, "--age-key-file %s: %v", f, err)
+					return cli.Codef(cli.CodeGeneric, "--age-key-file %s: %v", f, err)
 				}
 				s.StringData[fmt.Sprintf("age%d.agekey", i)] = string(data)
 			}
 			for i, f := range pgpFiles {
 				data, err := os.ReadFile(f)
 				if err != nil {
-					return codef(codeGeneric, "--pgp-key-file: %v", err)
+					return cli.Codef(cli.CodeGeneric, "--pgp-key-file: %v", err)
 				}
 				if _, err := pgp.ParseArmoredIdentities(data); err != nil {
-					return codef(codeGeneric, "--pgp-key-file %s: %v", f, err)
+					return cli.Codef(cli.CodeGeneric, "--pgp-key-file %s: %v", f, err)
 				}
 				s.StringData[fmt.Sprintf("key%d.asc", i)] = string(data)
 			}
@@ -375,17 +376,17 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 				if c.file == "" {
 					continue
 				}
-				data, err := readBounded(c.file, 1<<20)
+				data, err := cli.ReadBounded(c.file, 1<<20)
 				if err != nil {
-					return codef(codeGeneric, "%s: %v", c.flag, err)
+					return cli.Codef(cli.CodeGeneric, "%s: %v", c.flag, err)
 				}
 				if err := c.check(data); err != nil {
-					return codef(codeGeneric, "%s %s: %v", c.flag, c.file, err)
+					return cli.Codef(cli.CodeGeneric, "%s %s: %v", c.flag, c.file, err)
 				}
 				s.StringData[c.entry] = string(data)
 			}
 			if len(s.StringData) == 0 {
-				return codef(codeGeneric, "give at least one of --age-key-file, --pgp-key-file, --vault-token, --aws-kms-file, --azure-kv-file, --gcp-kms-file")
+				return cli.Codef(cli.CodeGeneric, "give at least one of --age-key-file, --pgp-key-file, --vault-token, --aws-kms-file, --azure-kv-file, --gcp-kms-file")
 			}
 			if cf.export {
 				return a.printYAML(s)
@@ -397,7 +398,7 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 			if err := upsert(cmd.Context(), c, s); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stderr, "lacre: Secret %s/%s applied\n", cf.namespace, args[0])
+			fmt.Fprintf(a.Stderr, "lacre: Secret %s/%s applied\n", cf.namespace, args[0])
 			return nil
 		},
 	}

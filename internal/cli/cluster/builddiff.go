@@ -1,4 +1,4 @@
-package cli
+package cluster
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/build"
+	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/controller"
 )
 
@@ -182,7 +183,7 @@ func (a *app) loadKustomization(ctx context.Context, bf *buildFlags, name string
 		return ks, c, nil
 	}
 	if cerr != nil {
-		a.infof("%v; building with a default Kustomization spec", cerr)
+		a.Infof("%v; building with a default Kustomization spec", cerr)
 		return def, nil, nil
 	}
 	ks := &kustomizev1.Kustomization{}
@@ -191,14 +192,14 @@ func (a *app) loadKustomization(ctx context.Context, bf *buildFlags, name string
 	case err == nil:
 		return ks, c, nil
 	case apierrors.IsNotFound(err):
-		a.warnf("Kustomization %s/%s not found in the cluster; using a default spec", bf.cf.namespace, name)
+		a.Warnf("Kustomization %s/%s not found in the cluster; using a default spec", bf.cf.namespace, name)
 		return def, c, nil
 	case needCluster:
 		return nil, nil, fmt.Errorf("Kustomization %s/%s: %v", bf.cf.namespace, name, scrubErr(err))
 	case apierrors.IsForbidden(err):
 		return nil, nil, fmt.Errorf("Kustomization %s/%s: %v", bf.cf.namespace, name, scrubErr(err))
 	default:
-		a.warnf("cluster not reachable (%v); using a default Kustomization spec", scrubErr(err))
+		a.Warnf("cluster not reachable (%v); using a default Kustomization spec", scrubErr(err))
 		return def, nil, nil
 	}
 }
@@ -238,23 +239,23 @@ func (a *app) localBuild(ctx context.Context, bf *buildFlags, ks *kustomizev1.Ku
 	}
 	opts := build.Options{Path: rel, Spec: ks.Spec, KeepEncrypted: !bf.decrypt}
 	if bf.decrypt {
-		b := a.backends()
-		opts.Decrypt, opts.Identities, opts.DecryptionOrder = true, b.identities(), a.order(&decryptFlags{})
+		ids, order, problems := a.DecryptionKeys()
+		opts.Decrypt, opts.Identities, opts.DecryptionOrder = true, ids, order
 		if len(opts.Identities) == 0 {
 			msg := "--decrypt: no keys found (set SOPS_AGE_KEY_FILE, SOPS_AGE_KEY, GNUPGHOME, VAULT_TOKEN or cloud credentials as for lacre decrypt)"
-			for _, e := range b.errs {
+			for _, e := range problems {
 				msg += "\n  - " + e.Error()
 			}
-			return nil, withCode(codeCouldNotRetrieveKey, errors.New(msg))
+			return nil, cli.WithCode(cli.CodeCouldNotRetrieveKey, errors.New(msg))
 		}
 	}
 	res, err := build.Build(ctx, files, opts)
 	if err != nil {
 		var fe *build.FileError
 		if errors.As(err, &fe) {
-			return nil, withCode(codeFor(err), fmt.Errorf("%s: %v", filepath.Join(root, filepath.FromSlash(fe.Path)), fe.Err))
+			return nil, cli.WithCode(cli.CodeFor(err), fmt.Errorf("%s: %v", filepath.Join(root, filepath.FromSlash(fe.Path)), fe.Err))
 		}
-		return nil, withCode(codeFor(err), err)
+		return nil, cli.WithCode(cli.CodeFor(err), err)
 	}
 	if len(res.Objects) == 0 && !hasKustomizationFile(bf.path) {
 		return nil, fmt.Errorf("--path %s: no kustomization.yaml and no Kubernetes manifests to build", bf.path)
@@ -285,7 +286,7 @@ func hasKustomizationFile(dir string) bool {
 func (a *app) substitutions(ctx context.Context, c client.Client, ks *kustomizev1.Kustomization) (map[string]string, error) {
 	if c == nil {
 		for _, ref := range ks.Spec.PostBuild.SubstituteFrom {
-			a.warnf("no cluster: substituteFrom %s/%s skipped", ref.Kind, ref.Name)
+			a.Warnf("no cluster: substituteFrom %s/%s skipped", ref.Kind, ref.Name)
 		}
 		k := ks.DeepCopy()
 		k.Spec.PostBuild.SubstituteFrom = nil
@@ -340,14 +341,14 @@ SOPS_AGE_KEY, gpg, Vault, cloud KMS), and Secret values are masked unless
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if bf.path == "" {
-				return codef(codeGeneric, "--path is required")
+				return cli.Codef(cli.CodeGeneric, "--path is required")
 			}
 			if _, err := os.Stat(bf.path); err != nil {
-				return codef(codeGeneric, "--path: %v", err)
+				return cli.Codef(cli.CodeGeneric, "--path: %v", err)
 			}
 			ks, c, err := a.loadKustomization(cmd.Context(), &bf, args[0], false)
 			if err != nil {
-				return withCode(codeGeneric, err)
+				return cli.WithCode(cli.CodeGeneric, err)
 			}
 			objs, err := a.localBuild(cmd.Context(), &bf, ks, c)
 			if err != nil {
@@ -362,9 +363,9 @@ SOPS_AGE_KEY, gpg, Vault, cloud KMS), and Secret values are masked unless
 					return err
 				}
 				if i > 0 {
-					fmt.Fprintln(a.stdout, "---")
+					fmt.Fprintln(a.Stdout, "---")
 				}
-				a.stdout.Write(out)
+				a.Stdout.Write(out)
 			}
 			return nil
 		},

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+)
+
+// Companion is the executable that holds the cluster commands. lacre runs
+// it for them, so that the file commands start without linking (and
+// initializing) the Kubernetes client libraries.
+const Companion = "lacre-cluster"
+
+// companionInstall says how to install the companion.
+const companionInstall = "go install github.com/lacre/lacre/cmd/lacre-cluster@latest"
+
+// ClusterCommand is how lacre --help lists a command of the companion.
+type ClusterCommand struct {
+	Name    string
+	Short   string
+	Aliases []string
+}
+
+// ClusterCommands lists the companion's commands. A test of package
+// cluster checks it against the real commands.
+func ClusterCommands() []ClusterCommand {
+	return []ClusterCommand{
+		{Name: "build", Short: "Build a Kustomization from a local directory"},
+		{Name: "check", Short: "Check a repository for secrets problems", Aliases: []string{"lint"}},
+		{Name: "controller", Short: "Run the GitOps controllers against the cluster in KUBECONFIG or in-cluster"},
+		{Name: "create", Short: "Create sources, Kustomizations and decryption Secrets"},
+		{Name: "delete", Short: "Delete sources and Kustomizations"},
+		{Name: "demo", Short: "Run the seed guide end to end on an embedded local cluster"},
+		{Name: "diff", Short: "Show what applying a local directory would change in the cluster"},
+		{Name: "events", Short: "List the Kubernetes events of GitRepositories and Kustomizations, oldest first"},
+		{Name: "export", Short: "Print objects as YAML without status"},
+		{Name: "get", Short: "List sources and Kustomizations with their status"},
+		{Name: "install", Short: "Install the CRDs and the lacre controller in a cluster"},
+		{Name: "reconcile", Short: "Ask for an immediate reconcile and wait for it"},
+		{Name: "resume", Short: "Resume reconciliation"},
+		{Name: "suspend", Short: "Suspend reconciliation"},
+		{Name: "tree", Short: "Print the objects a Kustomization applied, as a tree"},
+		{Name: "uninstall", Short: "Remove the lacre controller, its CRDs and every GitRepository and Kustomization"},
+	}
+}
+
+// companionAnnotation marks the stub commands.
+const companionAnnotation = "lacre-cluster"
+
+// companionStubs are the commands that stand in for the companion's.
+func (a *App) companionStubs() []*cobra.Command {
+	var out []*cobra.Command
+	for _, cc := range ClusterCommands() {
+		name := cc.Name
+		out = append(out, &cobra.Command{
+			Use:                name,
+			Short:              cc.Short,
+			Aliases:            cc.Aliases,
+			Annotations:        map[string]string{companionAnnotation: "1"},
+			DisableFlagParsing: true,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return a.runCompanion(cmd.Context(), name)
+			},
+		})
+	}
+	return out
+}
+
+// companionCommand returns the stub that args run, also through "help"
+// and cobra's shell completion requests, or nil.
+func companionCommand(root *cobra.Command, args []string) *cobra.Command {
+	if len(args) > 0 {
+		switch args[0] {
+		case "help", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+			args = args[1:]
+		}
+	}
+	c, _, err := root.Find(args)
+	if err != nil {
+		return nil
+	}
+	for ; c != nil; c = c.Parent() {
+		if c.Annotations[companionAnnotation] != "" {
+			return c
+		}
+	}
+	return nil
+}
+
+// runCompanion runs the companion with this run's arguments in place of
+// this process (on unix) or as a child whose exit code is passed on.
+func (a *App) runCompanion(ctx context.Context, name string) error {
+	exe, path := a.findCompanion()
+	if path == "" {
+		where := "next to " + exe
+		if exe == "" {
+			where = "next to this executable"
+		}
+		return Codef(CodeGeneric, "%q is part of %s, which was not found %s or in PATH (install: %s)", name, Companion, where, companionInstall)
+	}
+	return a.execCompanion(ctx, path)
+}
+
+// findCompanion looks for the companion next to the running executable
+// (symlinks resolved), then in PATH. exe is the executable's path.
+func (a *App) findCompanion() (exe, path string) {
+	file := Companion
+	if runtime.GOOS == "windows" {
+		file += ".exe"
+	}
+	if e, err := os.Executable(); err == nil {
+		if r, err := filepath.EvalSymlinks(e); err == nil {
+			e = r
+		}
+		exe = e
+		if p := filepath.Join(filepath.Dir(e), file); isExecutable(p) {
+			return exe, p
+		}
+	}
+	for _, dir := range filepath.SplitList(a.env("PATH")) {
+		// Relative entries are skipped, as os/exec does.
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		if p := filepath.Join(dir, file); isExecutable(p) {
+			return exe, p
+		}
+	}
+	return exe, ""
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	if err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	return runtime.GOOS == "windows" || st.Mode().Perm()&0o111 != 0
+}
+
+// companionError wraps a failure to start the companion.
+func companionError(path string, err error) error {
+	return Codef(CodeGeneric, "run %s: %v", path, err)
+}
