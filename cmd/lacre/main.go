@@ -5,10 +5,17 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/lacre/lacre/internal/cli"
 )
 
 func main() {
+	// A file command lives for milliseconds and allocates in proportion to
+	// its input: collecting garbage at 5x the live heap instead of 2x saves
+	// a fifth of the time of a large decrypt. GOGC, when set, wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	os.Exit(cli.Main(os.Args[1:], nil))
 }
