@@ -401,6 +401,10 @@ type Leaf struct {
 	// Value is the value as loaded (a string ENC[...] when encrypted; a
 	// Comment for comments), replaced by its plaintext by DecryptLeaves.
 	Value any
+
+	// Where Tree.DecryptValues found the value, to put the plaintext back.
+	slot       *any
+	keyComment *Comment
 }
 
 // DecryptValues decrypts the values and returns the recomputed MAC, without
@@ -412,16 +416,10 @@ func (t *Tree) DecryptValues(c *Cipher) (string, error) {
 	}
 	// One walk collects the leaves and where they are; the plaintexts are
 	// put there afterwards.
-	type slot struct {
-		p          *any
-		keyComment *Comment
-	}
-	leaves := make([]Leaf, 0, 64)
-	slots := make([]slot, 0, 64)
+	leaves := make([]Leaf, 0, t.leafCount())
 	w := &walker{r: r}
 	w.leaf = func(v any, aad string, encrypted bool) (any, error) {
-		leaves = append(leaves, Leaf{AAD: aad, Encrypted: encrypted, Value: v})
-		slots = append(slots, slot{w.slot, w.keyComment})
+		leaves = append(leaves, Leaf{AAD: aad, Encrypted: encrypted, Value: v, slot: w.slot, keyComment: w.keyComment})
 		return v, nil
 	}
 	if err := t.walkWith(w); err != nil {
@@ -431,9 +429,9 @@ func (t *Tree) DecryptValues(c *Cipher) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for i, l := range leaves {
+	for _, l := range leaves {
 		v := l.Value
-		if kc := slots[i].keyComment; kc != nil {
+		if kc := l.keyComment; kc != nil {
 			// A comment that is a mapping key stays a Comment, inline or not.
 			switch out := v.(type) {
 			case Comment:
@@ -445,9 +443,41 @@ func (t *Tree) DecryptValues(c *Cipher) (string, error) {
 				return "", fmt.Errorf("comment became %T", out)
 			}
 		}
-		*slots[i].p = v
+		*l.slot = v
 	}
 	return mac, nil
+}
+
+// leafCount counts the tree's leaves (comments included), to size the
+// list DecryptValues collects.
+func (t *Tree) leafCount() int {
+	var count func(v any) int
+	count = func(v any) int {
+		switch v := v.(type) {
+		case TreeBranch:
+			n := 0
+			for _, it := range v {
+				if _, ok := it.Key.(Comment); ok {
+					n++
+					continue
+				}
+				n += count(it.Value)
+			}
+			return n
+		case []any:
+			n := 0
+			for _, x := range v {
+				n += count(x)
+			}
+			return n
+		}
+		return 1
+	}
+	n := 0
+	for _, b := range t.Branches {
+		n += count(b)
+	}
+	return n
 }
 
 // DecryptLeaves decrypts the encrypted leaves of a document in place and

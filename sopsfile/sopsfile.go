@@ -164,9 +164,27 @@ func decryptTree(ctx context.Context, tree *sops.Tree, ids []keys.Identity, orde
 	return c, dataKey, nil
 }
 
+// LoadView is Load for callers that keep the tree only while data is
+// unchanged: a store that can parses without copying data, and the tree's
+// strings point into it.
+func LoadView(data []byte, f formats.Format, opts formats.Options) (*sops.Tree, error) {
+	type viewer interface {
+		LoadEncryptedFileView([]byte) (sops.Tree, error)
+	}
+	v, ok := formats.NewStore(f, opts).(viewer)
+	if !ok {
+		return Load(data, f, opts)
+	}
+	t, err := v.LoadEncryptedFileView(data)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
 // Decrypt decrypts an encrypted file and returns the plaintext file.
 func Decrypt(ctx context.Context, data []byte, opts DecryptOptions) ([]byte, error) {
-	tree, err := Load(data, opts.InputFormat, opts.Store)
+	tree, err := LoadView(data, opts.InputFormat, opts.Store)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,9 @@ func (a *App) loadEncrypted(path string, in formats.Format, storeOpts formats.Op
 	if err != nil {
 		return nil, err
 	}
-	tree, err := sopsfile.Load(data, in, storeOpts)
+	// data is this function's own buffer and never changes: the tree may
+	// point into it instead of copying it.
+	tree, err := sopsfile.LoadView(data, in, storeOpts)
 	if err != nil {
 		if errors.Is(err, sops.ErrNoDocuments) {
 			return nil, WithCode(codeNeedAtLeastOneDocument, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 
@@ -39,11 +40,24 @@ type fastParser struct {
 // fastLoad parses in, or reports ok=false when it uses anything outside the
 // fast subset.
 func fastLoad(in []byte) (docs sops.TreeBranches, ok bool) {
+	return fastLoadString(in, string(in))
+}
+
+// fastLoadView is fastLoad without the copy of in: the tree's strings point
+// into in, which must not change while the tree is in use.
+func fastLoadView(in []byte) (docs sops.TreeBranches, ok bool) {
+	if len(in) == 0 {
+		return nil, false
+	}
+	return fastLoadString(in, unsafe.String(&in[0], len(in)))
+}
+
+func fastLoadString(in []byte, text string) (docs sops.TreeBranches, ok bool) {
 	if len(in) == 0 || in[len(in)-1] != '\n' || !fastChars(in) {
 		return nil, false
 	}
 	lines := make([]fastLine, 0, bytes.Count(in, []byte("\n"))+1)
-	for raw := range strings.SplitSeq(string(in), "\n") {
+	for raw := range strings.SplitSeq(text, "\n") {
 		t := strings.TrimLeft(raw, " ")
 		lines = append(lines, fastLine{indent: len(raw) - len(t), text: strings.TrimRight(t, " "), raw: raw})
 	}
@@ -331,7 +345,7 @@ func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
 	if !p.count(depth) {
 		return nil, false
 	}
-	b := sops.TreeBranch{}
+	b := make(sops.TreeBranch, 0, p.siblings(indent))
 	var seen map[string]bool // only for large mappings; small ones scan b
 	for {
 		p.skipBlank()
@@ -359,6 +373,24 @@ func (p *fastParser) mapping(indent, depth int) (sops.TreeBranch, bool) {
 		}
 		b = append(b, sops.TreeItem{Key: k, Value: val})
 	}
+}
+
+// siblings estimates the number of keys of the mapping at indent that
+// starts at the current line, looking at most a few hundred lines ahead, so
+// that the mapping is allocated once.
+func (p *fastParser) siblings(indent int) int {
+	n := 0
+	for i := p.pos; i < len(p.lines) && i < p.pos+512 && n < 64; i++ {
+		l := &p.lines[i]
+		if l.text == "" || l.indent > indent {
+			continue
+		}
+		if l.indent < indent || l.text[0] == '-' && (len(l.text) == 1 || l.text[1] == ' ') {
+			break
+		}
+		n++
+	}
+	return max(n, 1)
 }
 
 // duplicateKey reports whether k is already a key of b, and records it.

@@ -222,6 +222,10 @@ func (s *Store) LoadPlainFile(in []byte) (sops.TreeBranches, error) {
 var fastEnabled = true
 
 func (s *Store) load(in []byte) (sops.TreeBranches, error) {
+	return s.loadWith(in, fastLoad)
+}
+
+func (s *Store) loadWith(in []byte, fast func([]byte) (sops.TreeBranches, bool)) (sops.TreeBranches, error) {
 	max := s.MaxSize
 	if max == 0 {
 		max = DefaultMaxSize
@@ -230,7 +234,7 @@ func (s *Store) load(in []byte) (sops.TreeBranches, error) {
 		return nil, ErrTooLarge
 	}
 	if fastEnabled {
-		if docs, ok := fastLoad(in); ok {
+		if docs, ok := fast(in); ok {
 			return docs, nil
 		}
 	}
@@ -271,6 +275,18 @@ func hasSopsKey(b sops.TreeBranch) bool {
 // the `sops` key of the first document and removed from every document.
 func (s *Store) LoadEncryptedFile(in []byte) (sops.Tree, error) {
 	branches, err := s.load(in)
+	if err != nil {
+		return sops.Tree{}, err
+	}
+	return sops.ExtractMetadata(branches)
+}
+
+// LoadEncryptedFileView is LoadEncryptedFile without copying in: the tree's
+// strings may point into in, so in must not change while the tree is in
+// use. For callers that decrypt a buffer of their own and keep only the
+// output (a decrypt saves a copy of the whole file).
+func (s *Store) LoadEncryptedFileView(in []byte) (sops.Tree, error) {
+	branches, err := s.loadWith(in, fastLoadView)
 	if err != nil {
 		return sops.Tree{}, err
 	}
