@@ -24,6 +24,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/kubesecret"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/sops"
 	"github.com/lacre/lacre/sops/formats"
@@ -63,29 +64,6 @@ type Options struct {
 // ErrPlaintextSecret is returned, with RequireEncryptedSecrets, for a
 // Secret committed in plain text.
 var ErrPlaintextSecret = errors.New("holds a Kubernetes Secret that is not SOPS-encrypted")
-
-// PlainSecret reports whether a YAML or JSON manifest file holds a v1
-// Secret (or a Secret without apiVersion) without sops metadata in any of
-// its documents. The controller's --require-encrypted-secrets and the CLI's
-// check secrets use it.
-func PlainSecret(name string, data []byte) bool {
-	f := formats.FormatForPath(name)
-	if f != formats.YAML && f != formats.JSON {
-		return false
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			return false
-		}
-		if m["kind"] == "Secret" && m["sops"] == nil {
-			if v, _ := m["apiVersion"].(string); v == "v1" || v == "" {
-				return true
-			}
-		}
-	}
-}
 
 // A FileError names the file a build step failed on.
 type FileError struct {
@@ -143,7 +121,7 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		sort.Strings(names)
 		for _, n := range names {
 			data := files[n]
-			if _, enc := encryptedFormat(n, data); !enc && PlainSecret(n, data) {
+			if _, enc := encryptedFormat(n, data); !enc && kubesecret.Plain(n, data) {
 				return nil, &FileError{n, ErrPlaintextSecret}
 			}
 		}

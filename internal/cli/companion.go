@@ -29,7 +29,6 @@ type ClusterCommand struct {
 func ClusterCommands() []ClusterCommand {
 	return []ClusterCommand{
 		{Name: "build", Short: "Build a Kustomization from a local directory"},
-		{Name: "check", Short: "Check a repository for secrets problems", Aliases: []string{"lint"}},
 		{Name: "controller", Short: "Run the GitOps controllers against the cluster in KUBECONFIG or in-cluster"},
 		{Name: "create", Short: "Create sources, Kustomizations and decryption Secrets"},
 		{Name: "delete", Short: "Delete sources and Kustomizations"},

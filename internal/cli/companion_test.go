@@ -16,7 +16,8 @@ func TestCompanionCommand(t *testing.T) {
 	}{
 		{[]string{"create", "source", "git", "x", "--url", "u"}, "create"},
 		{[]string{"--config", "c.yaml", "get", "kustomizations"}, "get"},
-		{[]string{"lint", "secrets"}, "check"},
+		{[]string{"lint", "secrets"}, ""}, // check runs in lacre itself
+		{[]string{"diff", "kustomization", "x"}, "diff"},
 		{[]string{"help", "install"}, "install"},
 		{[]string{"__complete", "reconcile", "kustomization", ""}, "reconcile"},
 		{[]string{"__completeNoDesc", "tree", ""}, "tree"},

@@ -150,6 +150,7 @@ decrypt them in the cluster.`,
 		a.groupsCommand(),
 		a.versionCommand(),
 		a.completionCommand(),
+		a.checkCommand(),
 	)
 	if ext != nil {
 		ext(a, root)

@@ -1,5 +1,5 @@
 // Package cluster implements lacre's cluster and operator commands
-// (controller, create, get, install, build, diff, check, ...). They link
+// (controller, create, get, install, build, diff, ...). They link
 // the Kubernetes client libraries, so they live in their own executable,
 // lacre-cluster, which lacre runs for them; Main runs the full command tree.
 package cluster
@@ -28,7 +28,6 @@ func commands(ca *cli.App) []*cobra.Command {
 	a := &app{ca}
 	cmds := []*cobra.Command{
 		a.buildCommand(),
-		a.checkCommand(),
 		a.controllerCommand(),
 		a.createCommand(),
 		a.deleteCommand(),

@@ -1,4 +1,4 @@
-package cluster
+package cli
 
 import (
 	"bytes"
@@ -12,8 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lacre/lacre/internal/build"
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/kubesecret"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops"
 	"github.com/lacre/lacre/sops/formats"
@@ -24,7 +23,7 @@ import (
 // skipped (as sops, which refuses files that large to edit anyway).
 const checkMaxFileSize = 16 << 20
 
-func (a *app) checkCommand() *cobra.Command {
+func (a *App) checkCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "check", Aliases: []string{"lint"}, Short: "Check a repository for secrets problems"}
 	sec := &cobra.Command{
 		Use:   "secrets [DIR|FILE ...]",
@@ -63,7 +62,7 @@ type checkConfig struct {
 	path string
 }
 
-func (a *app) checkSecrets(args []string) error {
+func (a *App) checkSecrets(args []string) error {
 	configs := map[string]*checkConfig{}
 	findConfig := func(dir string) (*checkConfig, error) {
 		p := a.ConfigPath()
@@ -105,7 +104,7 @@ func (a *app) checkSecrets(args []string) error {
 	for _, arg := range args {
 		st, err := os.Stat(arg)
 		if err != nil {
-			return cli.Codef(cli.CodeCouldNotReadInputFile, "%v", err)
+			return Codef(CodeCouldNotReadInputFile, "%v", err)
 		}
 		dir := arg
 		if !st.IsDir() {
@@ -113,7 +112,7 @@ func (a *app) checkSecrets(args []string) error {
 		}
 		cc, err := findConfig(dir)
 		if err != nil {
-			return cli.WithCode(cli.CodeGeneric, err)
+			return WithCode(CodeGeneric, err)
 		}
 		if cc == nil {
 			report(arg, "no .sops.yaml found (searched from %s upward): creation rules and recipients cannot be checked", dir)
@@ -136,7 +135,7 @@ func (a *app) checkSecrets(args []string) error {
 				return nil
 			})
 			if err != nil {
-				return cli.WithCode(cli.CodeCouldNotReadInputFile, err)
+				return WithCode(CodeCouldNotReadInputFile, err)
 			}
 		} else {
 			files = []string{arg}
@@ -156,14 +155,14 @@ func (a *app) checkSecrets(args []string) error {
 		}
 	}
 	if problems > 0 {
-		return cli.Codef(cli.CodeGeneric, "%d problem(s) found in %d file(s) checked", problems, checked)
+		return Codef(CodeGeneric, "%d problem(s) found in %d file(s) checked", problems, checked)
 	}
 	fmt.Fprintf(a.Stdout, "ok: %d files checked\n", checked)
 	return nil
 }
 
 // checkFile reports the problems of one file.
-func (a *app) checkFile(file string, cc *checkConfig, report func(file, format string, args ...any)) {
+func (a *App) checkFile(file string, cc *checkConfig, report func(file, format string, args ...any)) {
 	info, err := os.Stat(file)
 	if err != nil {
 		report(file, "%v", err)
@@ -190,7 +189,7 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 			report(file, "looks SOPS-encrypted but its metadata cannot be read: %v", encErr)
 			return
 		}
-		if build.PlainSecret(file, data) {
+		if kubesecret.Plain(file, data) {
 			report(file, "Kubernetes Secret is not SOPS-encrypted")
 			return
 		}
@@ -203,7 +202,7 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 		a.Infof("%s: encrypted, no creation rule to compare its keys with", file)
 		return
 	}
-	diff := cli.GroupDiff(tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
+	diff := GroupDiff(tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
 	if len(diff) > 0 {
 		report(file, "master keys differ from %s (run lacre updatekeys): %s", filepath.Base(cc.path), joinDiff(diff))
 	}
