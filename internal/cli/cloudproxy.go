@@ -64,10 +64,10 @@ func (a *App) closeCloud() {
 
 // start starts the companion once; typ is the key type that needs it, for
 // the error message.
-func (p *cloudProxy) start(typ string) error {
+func (p *cloudProxy) start(ctx context.Context, typ string) error {
 	if !p.started {
 		p.started = true
-		p.startErr = p.doStart()
+		p.startErr = p.doStart(ctx)
 	}
 	if p.missing != "" {
 		return fmt.Errorf("%s keys need %s, which was not found %s (install: %s)", cloudTypeName(typ), Companion, p.missing, companionInstall)
@@ -75,7 +75,7 @@ func (p *cloudProxy) start(typ string) error {
 	return p.startErr
 }
 
-func (p *cloudProxy) doStart() error {
+func (p *cloudProxy) doStart(ctx context.Context) error {
 	exe, path := p.a.findCompanion()
 	if path == "" {
 		p.missing = p.a.companionWhere(exe)
@@ -95,7 +95,7 @@ func (p *cloudProxy) doStart() error {
 		return fmt.Errorf("run %s: %v", path, err)
 	}
 	p.cmd, p.stdin, p.enc, p.dec = cmd, in, json.NewEncoder(in), json.NewDecoder(out)
-	resp, err := p.roundTrip(context.Background(), &cloudRequest{Op: opHello, Version: cloudProtocolVersion})
+	resp, err := p.roundTrip(ctx, &cloudRequest{Op: opHello, Version: cloudProtocolVersion})
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (p *cloudProxy) doStart() error {
 func (p *cloudProxy) request(ctx context.Context, typ string, req *cloudRequest) (*cloudResponse, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.start(typ); err != nil {
+	if err := p.start(ctx, typ); err != nil {
 		return nil, err
 	}
 	resp, err := p.roundTrip(ctx, req)
@@ -261,7 +261,7 @@ func (i *proxyIdentity) StanzaType() string { return i.typ }
 func (i *proxyIdentity) Describe() string {
 	i.p.mu.Lock()
 	defer i.p.mu.Unlock()
-	if i.p.start(i.typ) != nil {
+	if i.p.start(context.Background(), i.typ) != nil {
 		return cloudTypeName(i.typ) + " via " + Companion
 	}
 	if d := joinDescribe(i.p.hello.Identities, i.typ); d != "" {
