@@ -9,13 +9,9 @@ import (
 	"strings"
 
 	"github.com/lacre/lacre/keys"
-	"github.com/lacre/lacre/keys/awskms"
-	"github.com/lacre/lacre/keys/azkv"
-	"github.com/lacre/lacre/keys/gcpkms"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/rules"
-	"google.golang.org/api/option"
 )
 
 func (b *backends) gpgOptions() pgp.GPGOptions {
@@ -42,16 +38,9 @@ func (b *backends) otherRecipient(ctx context.Context, k rules.Key) (keys.Recipi
 		return pgp.NewGPGRecipient(k.Value, b.gpgOptions()), nil
 	case keys.TypeVault:
 		return vault.NewRecipient(k.Value, b.vaultOptions())
-	case keys.TypeKMS:
-		return awskms.NewRecipient(awskms.Key{ARN: k.Value, Role: k.Role, Profile: k.AWSProfile, Context: k.Context}, b.awsOptions())
-	case keys.TypeGCPKMS:
-		o, err := b.gcpOptions()
-		if err != nil {
-			return nil, err
-		}
-		return gcpkms.NewRecipient(k.Value, o)
-	case keys.TypeAzureKV:
-		return azkv.NewRecipient(k.Value, azkv.Options{})
+	}
+	if isCloudType(k.Type) {
+		return b.a.cloudKeys().Recipient(ctx, k)
 	}
 	return nil, fmt.Errorf("master key type %q is not supported yet", k.Type)
 }
@@ -62,16 +51,9 @@ func (b *backends) otherRecipientFromStanza(ctx context.Context, s *keys.Stanza)
 		return pgp.RecipientFromStanza(s, b.gpgOptions())
 	case keys.TypeVault:
 		return vault.RecipientFromStanza(s, b.vaultOptions())
-	case keys.TypeKMS:
-		return awskms.RecipientFromStanza(s, b.awsOptions())
-	case keys.TypeGCPKMS:
-		o, err := b.gcpOptions()
-		if err != nil {
-			return nil, err
-		}
-		return gcpkms.RecipientFromStanza(s, o)
-	case keys.TypeAzureKV:
-		return azkv.RecipientFromStanza(s, azkv.Options{})
+	}
+	if isCloudType(s.Type) {
+		return b.a.cloudKeys().RecipientFromStanza(ctx, s)
 	}
 	return nil, fmt.Errorf("master key type %q is not supported yet", s.Type)
 }
@@ -83,49 +65,19 @@ func (b *backends) otherIdentities() ([]keys.Identity, []error) {
 		ids = append(ids, vault.NewIdentity(o))
 	}
 	// Cloud identities call their service only for stanzas of their type.
-	ids = append(ids, awskms.NewIdentity(b.awsOptions()))
-	var errs []error
-	if o, err := b.gcpOptions(); err != nil {
-		errs = append(errs, err)
-	} else {
-		ids = append(ids, gcpkms.NewIdentity(o))
-	}
-	// Azure: DefaultAzureCredential (environment service principal,
-	// workload identity, managed identity, Azure CLI), as sops does.
-	ids = append(ids, azkv.NewIdentity(azkv.Options{}))
-	return ids, errs
+	cloud, errs := b.a.cloudKeys().Identities()
+	return append(ids, cloud...), errs
 }
 
-// gcpOptions reads what sops reads: GOOGLE_CREDENTIALS (a file path or the
-// JSON itself), GOOGLE_OAUTH_ACCESS_TOKEN and SOPS_GCP_KMS_ENDPOINT; with
-// none set, Application Default Credentials.
-func (b *backends) gcpOptions() (gcpkms.Options, error) {
-	b.gcpOnce.Do(func() { b.gcp, b.gcpErr = b.loadGCPOptions() })
-	return b.gcp, b.gcpErr
-}
-
-func (b *backends) loadGCPOptions() (gcpkms.Options, error) {
-	o := gcpkms.Options{Endpoint: b.a.env("SOPS_GCP_KMS_ENDPOINT"), AccessToken: b.a.env("GOOGLE_OAUTH_ACCESS_TOKEN")}
-	if c := strings.TrimSpace(b.a.env("GOOGLE_CREDENTIALS")); c != "" {
-		if strings.HasPrefix(c, "{") {
-			o.CredentialsJSON = []byte(c)
-		} else {
-			data, err := ReadBounded(c, 1<<20)
-			if err != nil {
-				return o, fmt.Errorf("GOOGLE_CREDENTIALS: %w", err)
-			}
-			o.CredentialsJSON = data
-		}
+// problems returns the problems met loading keys: this process's, and
+// those of the companion when it was asked about cloud keys.
+func (b *backends) problems() []error {
+	errs := b.errs
+	if p, ok := b.a.cloudKeys().(interface{ Problems() []error }); ok {
+		errs = append(errs[:len(errs):len(errs)], p.Problems()...)
 	}
-	if d := b.a.env("SOPS_GCP_KMS_UNIVERSE_DOMAIN"); d != "" {
-		o.ClientOptions = append(o.ClientOptions, option.WithUniverseDomain(d))
-	}
-	return o, nil
+	return errs
 }
-
-// awsOptions leaves credentials, region profile and endpoint
-// (AWS_ENDPOINT_URL) to the SDK's default chain, as sops does.
-func (b *backends) awsOptions() awskms.Options { return awskms.Options{} }
 
 // ReadBounded reads a small local file (credentials), refusing large ones.
 func ReadBounded(path string, max int64) ([]byte, error) {

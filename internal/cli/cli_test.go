@@ -3,8 +3,6 @@ package cli
 import (
 	"bufio"
 	"errors"
-	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,16 +12,18 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/lacre/lacre/keys/awskms/kmstest"
-	"github.com/lacre/lacre/keys/azkv/azkvtest"
-	"github.com/lacre/lacre/keys/gcpkms/gcpkmstest"
+	"github.com/lacre/lacre/internal/cli/clitest"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
 )
 
+// testCommands are the commands of the scripts. lacre is the lean CLI;
+// companion_ext_test.go adds lacre-cluster, which the scripts' lacre finds
+// next to it, as an installed one would.
+var testCommands = map[string]func(){}
+
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"lacre": func() { os.Exit(Main(os.Args[1:], nil)) },
-	})
+	testCommands["lacre"] = func() { os.Exit(Main(os.Args[1:], nil)) }
+	testscript.Main(m, testCommands)
 }
 
 func TestScripts(t *testing.T) {
@@ -88,55 +88,8 @@ func TestScripts(t *testing.T) {
 				ts.Setenv(args[0], srv.URL)
 			},
 			// cloudkms starts local AWS KMS, GCP KMS and Azure Key Vault
-			// servers, points the environment at them as sops's users
-			// would (AWS_ENDPOINT_URL, SOPS_GCP_KMS_ENDPOINT, the Azure
-			// environment credential, SSL_CERT_FILE) and sets AWS_ARN,
-			// GCP_KEY and AZURE_KEY_URL to one key of each.
-			"cloudkms": func(ts *testscript.TestScript, neg bool, args []string) {
-				aws := kmstest.New()
-				ts.Defer(aws.Close)
-				ts.Setenv("AWS_ARN", aws.CreateKey("eu-west-1"))
-				ts.Setenv("AWS_ENDPOINT_URL", aws.URL)
-				ts.Setenv("AWS_ACCESS_KEY_ID", aws.AccessKeyID)
-				ts.Setenv("AWS_SECRET_ACCESS_KEY", aws.SecretAccessKey)
-				ts.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-				gcp := gcpkmstest.NewTLS()
-				ts.Defer(gcp.Close)
-				gcp.RequireToken("gcp-test-token")
-				key := "projects/lacre/locations/global/keyRings/ring/cryptoKeys/sops"
-				gcp.CreateKey(key)
-				ts.Setenv("GCP_KEY", key)
-				ts.Setenv("SOPS_GCP_KMS_ENDPOINT", gcp.Addr)
-				ts.Setenv("GOOGLE_OAUTH_ACCESS_TOKEN", "gcp-test-token")
-
-				az := azkvtest.New("azure-test-token")
-				ts.Defer(az.Close)
-				u, _ := url.Parse(az.URL)
-				az.Tenant, az.AuthorityHost, az.Resource = "adfs", az.URL, "https://1:"+u.Port()
-				az.ClientID, az.ClientSecret = "lacre-cli-test", "azure-client-secret-value"
-				az.CreateKey("sops")
-				ts.Setenv("AZURE_KEY_URL", az.KeyURL("sops", ""))
-				ts.Setenv("AZURE_TENANT_ID", "adfs")
-				ts.Setenv("AZURE_CLIENT_ID", az.ClientID)
-				ts.Setenv("AZURE_CLIENT_SECRET", az.ClientSecret)
-				ts.Setenv("AZURE_AUTHORITY_HOST", az.URL)
-
-				ts.Check(os.WriteFile(ts.MkAbs("cloud.sops.yaml"), []byte(fmt.Sprintf(`creation_rules:
-  - shamir_threshold: 2
-    key_groups:
-      - kms:
-          - arn: %s
-      - gcp_kms:
-          - resource_id: %s
-      - azure_keyvault:
-          - vaultUrl: %s
-            key: sops
-`, ts.Getenv("AWS_ARN"), key, az.URL)), 0o600))
-				ca := ts.MkAbs("cloud-ca.pem")
-				ts.Check(os.WriteFile(ca, append(append([]byte{}, gcp.CACertPEM...), az.CertPEM()...), 0o600))
-				ts.Setenv("SSL_CERT_FILE", ca)
-			},
+			// servers (see clitest.CloudKMS).
+			"cloudkms": clitest.CloudKMS,
 			// envfile VAR FILE sets VAR to the trimmed content of FILE.
 			"envfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {

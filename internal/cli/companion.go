@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +17,10 @@ const Companion = "lacre-cluster"
 
 // companionInstall says how to install the companion.
 const companionInstall = "go install github.com/lacre/lacre/cmd/lacre-cluster@latest"
+
+// companionEnv, when set, is the companion's path (for tests and unusual
+// installs); it is not looked for elsewhere then.
+const companionEnv = "LACRE_CLUSTER_BIN"
 
 // ClusterCommand is how lacre --help lists a command of the companion.
 type ClusterCommand struct {
@@ -94,18 +99,32 @@ func companionCommand(root *cobra.Command, args []string) *cobra.Command {
 func (a *App) runCompanion(ctx context.Context, name string) error {
 	exe, path := a.findCompanion()
 	if path == "" {
-		where := "next to " + exe
-		if exe == "" {
-			where = "next to this executable"
-		}
-		return Codef(CodeGeneric, "%q is part of %s, which was not found %s or in PATH (install: %s)", name, Companion, where, companionInstall)
+		return Codef(CodeGeneric, "%q is part of %s, which was not found %s (install: %s)", name, Companion, a.companionWhere(exe), companionInstall)
 	}
 	return a.execCompanion(ctx, path)
+}
+
+// companionWhere says where the companion was looked for; exe is the
+// running executable's path.
+func (a *App) companionWhere(exe string) string {
+	if v := a.env(companionEnv); v != "" {
+		return fmt.Sprintf("at %s=%q", companionEnv, v)
+	}
+	if exe == "" {
+		return "next to this executable or in PATH"
+	}
+	return "next to " + exe + " or in PATH"
 }
 
 // findCompanion looks for the companion next to the running executable
 // (symlinks resolved), then in PATH. exe is the executable's path.
 func (a *App) findCompanion() (exe, path string) {
+	if p := a.env(companionEnv); p != "" {
+		if isExecutable(p) {
+			return "", p
+		}
+		return "", ""
+	}
 	file := Companion
 	if runtime.GOOS == "windows" {
 		file += ".exe"

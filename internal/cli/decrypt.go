@@ -71,11 +71,14 @@ func (a *App) decryptTreeOnly(ctx context.Context, tree *sops.Tree, b *backends,
 // keyError adds the problems met loading keys to a failure to get the data
 // key.
 func keyError(err error, b *backends) error {
-	if err != nil && len(b.errs) > 0 && CodeFor(err) == CodeCouldNotRetrieveKey {
+	if err == nil || CodeFor(err) != CodeCouldNotRetrieveKey {
+		return err
+	}
+	if problems := b.problems(); len(problems) > 0 {
 		var sb strings.Builder
 		sb.WriteString(err.Error())
 		sb.WriteString("\nproblems loading keys:")
-		for _, e := range b.errs {
+		for _, e := range problems {
 			sb.WriteString("\n  - " + e.Error())
 		}
 		return WithCode(CodeCouldNotRetrieveKey, errors.New(sb.String()))

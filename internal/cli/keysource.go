@@ -13,7 +13,6 @@ import (
 
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
-	"github.com/lacre/lacre/keys/gcpkms"
 	"github.com/lacre/lacre/rules"
 )
 
@@ -127,10 +126,6 @@ type backends struct {
 	once sync.Once
 	ids  []keys.Identity
 	errs []error // problems loading identities, reported if nothing decrypts
-
-	gcpOnce sync.Once
-	gcp     gcpkms.Options
-	gcpErr  error
 }
 
 func (a *App) backends() *backends { return &backends{a: a} }
@@ -270,5 +265,5 @@ func userConfigDir(env func(string) string) string {
 func (a *App) DecryptionKeys() (ids []keys.Identity, order []string, problems []error) {
 	b := a.backends()
 	ids = b.identities()
-	return ids, a.order(&decryptFlags{}), b.errs
+	return ids, a.order(&decryptFlags{}), b.problems()
 }

@@ -27,12 +27,17 @@ type App struct {
 	Stdout, Stderr io.Writer
 	// Getenv reads the environment; tests pass their own.
 	Getenv func(string) string
+	// CloudKeys builds the AWS KMS, GCP KMS and Azure Key Vault keys.
+	// lacre-cluster sets it in its Extension; nil (in lacre) uses the
+	// companion through a coprocess.
+	CloudKeys CloudKeys
 
 	configPath string
 	indent     int
 	indentSet  bool
 	verbose    bool
 	args       []string // the arguments of this run, for the companion
+	cloud      *cloudProxy
 }
 
 func (a *App) env(k string) string { return a.Getenv(k) }
@@ -75,6 +80,7 @@ func Main(args []string, ext Extension) int {
 // returns the exit code.
 func (a *App) Run(ctx context.Context, args []string, ext Extension) int {
 	a.args = args
+	defer a.closeCloud()
 	root := a.rootCommand(ext)
 	if ext == nil {
 		if c := companionCommand(root, args); c != nil {
@@ -154,6 +160,9 @@ decrypt them in the cluster.`,
 	)
 	if ext != nil {
 		ext(a, root)
+		if a.CloudKeys != nil {
+			root.AddCommand(a.cloudKeysCommand())
+		}
 	} else {
 		root.AddCommand(a.companionStubs()...)
 	}

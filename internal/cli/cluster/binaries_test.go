@@ -116,7 +116,22 @@ func TestTwoExecutables(t *testing.T) {
 		}
 	}
 
-	// lacre links no cluster library.
+	// Cloud keys from lacre are built by the companion, which validates
+	// them; without it, the error says what to install.
+	plain := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(plain, []byte("a: b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = run(lacre, empty, "encrypt", "--kms", "arn:aws:kms:nowhere", plain)
+	if want := `kms key "arn:aws:kms:nowhere": aws kms: "arn:aws:kms:nowhere" is not a KMS key or alias ARN`; r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("lacre encrypt --kms (malformed): exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
+	}
+	r = run(filepath.Join(alone, exe("lacre")), empty, "encrypt", "--kms", "arn:aws:kms:nowhere", plain)
+	if want := "aws kms keys need lacre-cluster, which was not found next to "; r.code == 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("lacre encrypt --kms without the companion: exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
+	}
+
+	// lacre links no cluster library and no cloud SDK.
 	out, err := exec.Command(goTool, "list", "-deps", "github.com/lacre/lacre/cmd/lacre").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +140,10 @@ func TestTwoExecutables(t *testing.T) {
 		for _, bad := range []string{"k8s.io/", "sigs.k8s.io/", "github.com/prometheus/", "github.com/go-git/",
 			"github.com/lacre/lacre/internal/controller", "github.com/lacre/lacre/internal/build", "github.com/lacre/lacre/internal/artifact",
 			"github.com/lacre/lacre/internal/source", "github.com/lacre/lacre/internal/demo", "github.com/lacre/lacre/internal/testcluster",
-			"github.com/lacre/lacre/api/", "github.com/lacre/lacre/config/crd", "github.com/lacre/lacre/internal/cli/cluster"} {
+			"github.com/lacre/lacre/api/", "github.com/lacre/lacre/config/crd", "github.com/lacre/lacre/internal/cli/cluster",
+			"github.com/aws/", "cloud.google.com/", "google.golang.org/grpc", "github.com/Azure/", "github.com/AzureAD/",
+			"github.com/lacre/lacre/keys/awskms", "github.com/lacre/lacre/keys/gcpkms", "github.com/lacre/lacre/keys/azkv",
+			"github.com/lacre/lacre/internal/cli/cloudkeys"} {
 			if strings.HasPrefix(p, bad) {
 				t.Errorf("cmd/lacre depends on %s", p)
 			}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/lacre/lacre/internal/cli/clitest"
 )
 
 // In the scripts, lacre runs the full command tree in-process, as
@@ -50,5 +52,23 @@ func TestScripts(t *testing.T) {
 				}
 			},
 		},
+	})
+}
+
+// TestCloudKeysInProcess runs package cli's cloud key script with the
+// full command tree, which builds cloud keys in process: no companion is
+// involved (LACRE_CLUSTER_BIN names none).
+func TestCloudKeysInProcess(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Files: []string{"../testdata/script/cloudkms.txtar"},
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("HOME", env.WorkDir+"/home")
+			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/home/.config")
+			env.Setenv("LACRE_CLUSTER_BIN", env.WorkDir+"/no-companion")
+			return os.MkdirAll(env.WorkDir+"/home/.config", 0o700)
+		},
+		// sops interoperability is checked by package cli's run.
+		Condition: func(cond string) (bool, error) { return false, nil },
+		Cmds:      map[string]func(ts *testscript.TestScript, neg bool, args []string){"cloudkms": clitest.CloudKMS},
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cloudkeys"
 )
 
 // app is the run's cli.App, with the cluster commands as its methods.
@@ -17,8 +18,10 @@ type app struct{ *cli.App }
 // returns the process exit code.
 func Main(args []string) int { return cli.Main(args, Extend) }
 
-// Extend adds the cluster commands to root.
+// Extend adds the cluster commands to root, and builds cloud keys in
+// process (lacre asks lacre-cluster for them).
 func Extend(ca *cli.App, root *cobra.Command) {
+	ca.CloudKeys = cloudkeys.New(ca.Getenv)
 	root.AddCommand(commands(ca)...)
 	decorateOperatorCommands(root)
 }

@@ -1,0 +1,288 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"sync"
+
+	"github.com/lacre/lacre/keys"
+	"github.com/lacre/lacre/rules"
+)
+
+// cloudProxy implements CloudKeys for lacre, which does not link the cloud
+// SDKs: it runs "lacre-cluster __cloud-keys" on first use of a cloud key (a
+// recipient built, a cloud stanza unwrapped) and keeps it for the rest of
+// the process, one request at a time. The companion inherits lacre's
+// environment and reads the cloud settings itself.
+type cloudProxy struct {
+	a *App
+
+	mu       sync.Mutex
+	started  bool
+	startErr error  // why the companion could not be started
+	missing  string // where it was looked for, when it was not found
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	enc      *json.Encoder
+	dec      *json.Decoder
+	dead     error // set once the companion stops answering
+	hello    cloudResponse
+}
+
+var (
+	_ CloudKeys      = (*cloudProxy)(nil)
+	_ keys.Typed     = (*proxyIdentity)(nil)
+	_ keys.Describer = (*proxyIdentity)(nil)
+	_ keys.Describer = (*proxyRecipient)(nil)
+)
+
+// cloudKeys returns the run's CloudKeys: the in-process one lacre-cluster
+// sets, else the proxy.
+func (a *App) cloudKeys() CloudKeys {
+	if a.CloudKeys != nil {
+		return a.CloudKeys
+	}
+	if a.cloud == nil {
+		a.cloud = &cloudProxy{a: a}
+	}
+	return a.cloud
+}
+
+// closeCloud ends the companion, if one was started.
+func (a *App) closeCloud() {
+	if a.cloud == nil {
+		return
+	}
+	if err := a.cloud.close(); err != nil {
+		a.Warnf("%v", err)
+	}
+}
+
+// start starts the companion once; typ is the key type that needs it, for
+// the error message.
+func (p *cloudProxy) start(ctx context.Context, typ string) error {
+	if !p.started {
+		p.started = true
+		p.startErr = p.doStart(ctx)
+	}
+	if p.missing != "" {
+		return fmt.Errorf("%s keys need %s, which was not found %s (install: %s)", cloudTypeName(typ), Companion, p.missing, companionInstall)
+	}
+	return p.startErr
+}
+
+func (p *cloudProxy) doStart(ctx context.Context) error {
+	exe, path := p.a.findCompanion()
+	if path == "" {
+		p.missing = p.a.companionWhere(exe)
+		return nil
+	}
+	cmd := exec.Command(path, cloudKeysCommand)
+	cmd.Stderr = p.a.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("run %s: %v", path, err)
+	}
+	p.cmd, p.stdin, p.enc, p.dec = cmd, in, json.NewEncoder(in), json.NewDecoder(out)
+	resp, err := p.roundTrip(ctx, &cloudRequest{Op: opHello, Version: cloudProtocolVersion})
+	if err != nil {
+		return err
+	}
+	if resp.Version != cloudProtocolVersion {
+		p.stop()
+		return fmt.Errorf("%s at %s speaks version %d of the cloud keys protocol, lacre version %d: install the lacre and %s of the same release", Companion, path, resp.Version, cloudProtocolVersion, Companion)
+	}
+	p.hello = *resp
+	return nil
+}
+
+// request starts the companion if needed and sends it req.
+func (p *cloudProxy) request(ctx context.Context, typ string, req *cloudRequest) (*cloudResponse, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.start(ctx, typ); err != nil {
+		return nil, err
+	}
+	resp, err := p.roundTrip(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != "" {
+		return nil, cloudError(resp.Error)
+	}
+	return resp, nil
+}
+
+// roundTrip writes req and reads the response; p.mu is held.
+func (p *cloudProxy) roundTrip(ctx context.Context, req *cloudRequest) (*cloudResponse, error) {
+	if p.dead != nil {
+		return nil, p.dead
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// A cancelled run stops the companion mid-request.
+	stop := context.AfterFunc(ctx, func() { p.cmd.Process.Kill() })
+	defer stop()
+	var resp cloudResponse
+	err := p.enc.Encode(req)
+	if err == nil {
+		err = p.dec.Decode(&resp)
+	}
+	if err != nil {
+		how := p.stop()
+		if ctx.Err() != nil {
+			p.dead = fmt.Errorf("%s (cloud keys) was stopped: %w", Companion, ctx.Err())
+		} else {
+			p.dead = fmt.Errorf("%s (cloud keys) stopped answering: %s", Companion, how)
+		}
+		return nil, p.dead
+	}
+	return &resp, nil
+}
+
+// stop closes the companion's stdin and waits for it, and returns how it
+// ended.
+func (p *cloudProxy) stop() string {
+	if p.cmd == nil || p.cmd.ProcessState != nil {
+		return "it exited"
+	}
+	p.stdin.Close()
+	if err := p.cmd.Wait(); err != nil {
+		return err.Error()
+	}
+	return "it exited"
+}
+
+// close ends the companion at the end of the run.
+func (p *cloudProxy) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.ProcessState != nil {
+		return nil
+	}
+	p.stdin.Close()
+	if err := p.cmd.Wait(); err != nil && p.dead == nil {
+		return fmt.Errorf("%s (cloud keys): %v", Companion, err)
+	}
+	return nil
+}
+
+// Recipient implements CloudKeys: the companion validates the key.
+func (p *cloudProxy) Recipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
+	resp, err := p.request(ctx, k.Type, &cloudRequest{Op: opRecipient, Key: &k})
+	if err != nil {
+		return nil, err
+	}
+	return &proxyRecipient{p: p, typ: k.Type, handle: resp.Handle, desc: resp.Describe}, nil
+}
+
+// RecipientFromStanza implements CloudKeys.
+func (p *cloudProxy) RecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
+	resp, err := p.request(ctx, s.Type, &cloudRequest{Op: opStanzaRecipient, Stanza: s})
+	if err != nil {
+		return nil, err
+	}
+	return &proxyRecipient{p: p, typ: s.Type, handle: resp.Handle, desc: resp.Describe}, nil
+}
+
+// Identities implements CloudKeys without starting the companion: one
+// identity per cloud key type, which starts it when asked about a stanza
+// of its type.
+func (p *cloudProxy) Identities() ([]keys.Identity, []error) {
+	return []keys.Identity{
+		&proxyIdentity{p: p, typ: keys.TypeKMS},
+		&proxyIdentity{p: p, typ: keys.TypeGCPKMS},
+		&proxyIdentity{p: p, typ: keys.TypeAzureKV},
+	}, nil
+}
+
+// Problems returns the problems the companion met loading its
+// identities, if it was started.
+func (p *cloudProxy) Problems() []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []error
+	for _, s := range p.hello.Problems {
+		out = append(out, cloudError(s))
+	}
+	return out
+}
+
+type proxyRecipient struct {
+	p      *cloudProxy
+	typ    string
+	handle int
+
+	mu   sync.Mutex
+	desc string
+}
+
+func (r *proxyRecipient) Describe() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.desc
+}
+
+func (r *proxyRecipient) Wrap(ctx context.Context, dataKey []byte) (*keys.Stanza, error) {
+	resp, err := r.p.request(ctx, r.typ, &cloudRequest{Op: opWrap, Handle: r.handle, DataKey: dataKey})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Stanza == nil {
+		return nil, fmt.Errorf("%s (cloud keys) returned no stanza", Companion)
+	}
+	r.mu.Lock()
+	r.desc = resp.Describe
+	r.mu.Unlock()
+	return resp.Stanza, nil
+}
+
+type proxyIdentity struct {
+	p   *cloudProxy
+	typ string
+}
+
+func (i *proxyIdentity) StanzaType() string { return i.typ }
+
+// Describe describes the companion's identities of the type; it starts
+// the companion, as it is asked just before Unwrap.
+func (i *proxyIdentity) Describe() string {
+	i.p.mu.Lock()
+	defer i.p.mu.Unlock()
+	if i.p.start(context.Background(), i.typ) != nil {
+		return cloudTypeName(i.typ) + " via " + Companion
+	}
+	if d := joinDescribe(i.p.hello.Identities, i.typ); d != "" {
+		return d
+	}
+	return cloudTypeName(i.typ) + " (no identity in " + Companion + ")"
+}
+
+func (i *proxyIdentity) Unwrap(ctx context.Context, s *keys.Stanza) ([]byte, error) {
+	if s == nil || s.Type != i.typ {
+		return nil, keys.ErrIncorrectIdentity
+	}
+	resp, err := i.p.request(ctx, i.typ, &cloudRequest{Op: opUnwrap, Stanza: s})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Incorrect {
+		return nil, keys.ErrIncorrectIdentity
+	}
+	if len(resp.DataKey) == 0 {
+		return nil, errors.New(Companion + " (cloud keys) returned no data key")
+	}
+	return resp.DataKey, nil
+}

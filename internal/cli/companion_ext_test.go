@@ -1,0 +1,14 @@
+package cli_test
+
+import (
+	"os"
+
+	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cluster"
+)
+
+// The scripts' lacre runs this lacre-cluster for cluster commands and cloud
+// keys.
+func init() {
+	cli.AddTestCommand("lacre-cluster", func() { os.Exit(cluster.Main(os.Args[1:])) })
+}
