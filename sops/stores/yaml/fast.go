@@ -158,6 +158,13 @@ func (p *fastParser) count(depth int) bool {
 	return p.nodes <= maxNodes && depth <= maxDepth
 }
 
+// hasColonSpace reports whether s contains ": ". Values without a space
+// (ENC[...] among them, whose colons would each stop a plain search) are
+// ruled out in one fast scan.
+func hasColonSpace(s string) bool {
+	return strings.IndexByte(s, ' ') >= 0 && strings.Contains(s, ": ")
+}
+
 // splitKey splits "key: value" or "key:" into its parts.
 func splitKey(text string) (key, value string, ok bool) {
 	if strings.HasPrefix(text, "\"") {
@@ -186,7 +193,7 @@ func splitKey(text string) (key, value string, ok bool) {
 			return "", "", false
 		}
 		key, value = text[:i], strings.TrimLeft(text[i+2:], " ")
-		if strings.Contains(value, ": ") || strings.HasSuffix(value, ":") {
+		if hasColonSpace(value) || strings.HasSuffix(value, ":") {
 			return "", "", false
 		}
 	}
@@ -289,7 +296,7 @@ func (p *fastParser) scalar(v string, indent int) (any, bool) {
 	if strings.ContainsAny(v[:1], "-?:,[]{}|>'\"@") && !(v[0] == '-' && len(v) > 1 && v[1] != ' ') {
 		return nil, false
 	}
-	if strings.HasPrefix(v, "- ") || v == "-" || strings.Contains(v, ": ") || strings.HasSuffix(v, ":") {
+	if strings.HasPrefix(v, "- ") || v == "-" || hasColonSpace(v) || strings.HasSuffix(v, ":") {
 		return nil, false
 	}
 	// A plain scalar continued on the next lines is outside the subset.
@@ -543,7 +550,7 @@ func plainString(s string, col int) (string, bool) {
 	if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '/' || numeric) {
 		return "", false
 	}
-	if strings.HasSuffix(s, ":") || strings.Contains(s, ": ") {
+	if strings.HasSuffix(s, ":") || hasColonSpace(s) {
 		return "", false
 	}
 	spaces := false
