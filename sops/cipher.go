@@ -40,8 +40,36 @@ type Cipher struct {
 	block cipher.Block
 	gcm   cipher.AEAD
 	stash map[stashKey][]byte
-	// scratch holds the decoded bytes of the value being decrypted.
-	scratch []byte
+	// buf holds the decoded bytes of the value being decrypted.
+	buf openBuf
+}
+
+// openBuf is the memory of one decrypting goroutine: scratch for the
+// decoded bytes of a value, and arena, a chunk that plaintext strings are
+// carved from (one allocation for many small values).
+type openBuf struct {
+	scratch, arena []byte
+}
+
+// arenaChunk is the size of the chunks plaintexts are carved from; larger
+// plaintexts get their own allocation.
+const arenaChunk = 32 << 10
+
+// str returns b as a string that owns its bytes: carved from the arena,
+// which is only ever appended to, so earlier strings never change.
+func (ob *openBuf) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > arenaChunk/4 {
+		return string(b)
+	}
+	if cap(ob.arena)-len(ob.arena) < len(b) {
+		ob.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(ob.arena)
+	ob.arena = append(ob.arena, b...)
+	return unsafe.String(&ob.arena[start], len(b))
 }
 
 type stashKey struct {
@@ -220,7 +248,7 @@ func (c *Cipher) Decrypt(s, aad string) (any, error) {
 	if s == "" {
 		return "", nil
 	}
-	r := c.open(s, aad, &c.scratch)
+	r := c.open(s, aad, &c.buf)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -240,10 +268,11 @@ type opened struct {
 // bytesOf views a string as bytes, for callees that only read them.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// open decrypts s, using *scratch for the decoded bytes. It does not touch
-// the cipher's state, so calls with different scratch buffers may run
+// open decrypts s, using ob for the decoded bytes and the plaintext. It
+// does not touch the cipher's state, so calls with different buffers may run
 // concurrently.
-func (c *Cipher) open(s, aad string, scratch *[]byte) (r opened) {
+func (c *Cipher) open(s, aad string, ob *openBuf) (r opened) {
+	scratch := &ob.scratch
 	enc := base64.StdEncoding
 	var buf, iv []byte
 	var n int
@@ -310,7 +339,7 @@ func (c *Cipher) open(s, aad string, scratch *[]byte) (r opened) {
 	canonical := false
 	switch r.typ {
 	case "str", "bytes":
-		str := string(pt)
+		str := ob.str(pt)
 		r.v, r.pt, canonical = str, str, true
 	case "int":
 		r.v, err = strconv.Atoi(string(pt))
@@ -323,7 +352,7 @@ func (c *Cipher) open(s, aad string, scratch *[]byte) (r opened) {
 		err = t.UnmarshalText(pt)
 		r.v = t
 	case "comment":
-		str := string(pt)
+		str := ob.str(pt)
 		r.v, r.pt, canonical = Comment{Value: str}, str, true
 	default:
 		r.err = fmt.Errorf("unknown encrypted value type %q", r.typ)

@@ -486,56 +486,74 @@ func (t *Tree) leafCount() int {
 // values it decrypts on all cores; errors are still those of the first bad
 // value in order.
 func DecryptLeaves(c *Cipher, m *Metadata, leaves []Leaf) (string, error) {
-	// The parallel pass: with IV reuse, the opened values are kept to be
-	// remembered in order below; without, plaintexts go straight into the
-	// leaves and state marks them (1: decrypted, 2: failed, decrypted again
-	// below for its error).
+	// The parallel pass: workers decrypt chunks of leaves, in order of
+	// chunks, while the loop below hashes the chunks already done. With IV
+	// reuse, the opened values are kept to be remembered in order below;
+	// without, plaintexts go straight into the leaves and state marks them
+	// (1: decrypted, 2: failed, decrypted again below for its error).
 	var results []opened
 	var state []uint8
+	var done []chan struct{}
+	const chunk = 512
 	if workers := min(runtime.GOMAXPROCS(0), 8); workers > 1 && len(leaves) >= parallelMin {
 		if c.stash != nil {
 			results = make([]opened, len(leaves))
 		} else {
 			state = make([]uint8, len(leaves))
 		}
-		chunk := (len(leaves) + workers - 1) / workers
-		var wg sync.WaitGroup
-		for lo := 0; lo < len(leaves); lo += chunk {
-			hi := min(lo+chunk, len(leaves))
-			wg.Go(func() {
-				var scratch []byte
-				for i := lo; i < hi; i++ {
-					l := &leaves[i]
-					if !l.Encrypted {
-						continue
-					}
-					var s string
-					switch v := l.Value.(type) {
-					case string:
-						s = v
-					case Comment:
-						s = v.Value
-					default:
-						continue
-					}
-					var r opened
-					if s == "" {
-						r.v = ""
-					} else {
-						r = c.open(s, l.AAD, &scratch)
-					}
-					switch {
-					case results != nil:
-						results[i] = r
-					case r.err != nil:
-						state[i] = 2
-					default:
-						l.Value, state[i] = r.v, 1
-					}
-				}
-			})
+		done = make([]chan struct{}, (len(leaves)+chunk-1)/chunk)
+		for i := range done {
+			done[i] = make(chan struct{})
 		}
-		wg.Wait()
+		var next atomic.Int64
+		for range min(workers, len(done)) {
+			go func() {
+				var ob openBuf
+				for {
+					ci := int(next.Add(1) - 1)
+					if ci >= len(done) {
+						return
+					}
+					for i := ci * chunk; i < min((ci+1)*chunk, len(leaves)); i++ {
+						l := &leaves[i]
+						if !l.Encrypted {
+							continue
+						}
+						var s string
+						switch v := l.Value.(type) {
+						case string:
+							s = v
+						case Comment:
+							s = v.Value
+						default:
+							continue
+						}
+						var r opened
+						if s == "" {
+							r.v = ""
+						} else {
+							r = c.open(s, l.AAD, &ob)
+						}
+						switch {
+						case results != nil:
+							results[i] = r
+						case r.err != nil:
+							state[i] = 2
+						default:
+							l.Value, state[i] = r.v, 1
+						}
+					}
+					close(done[ci])
+				}
+			}()
+		}
+		// Every chunk is waited for, also when an error returns early, so
+		// that no worker outlives the call.
+		defer func() {
+			for _, d := range done {
+				<-d
+			}
+		}()
 	}
 	decrypt := func(i int, s string) (any, error) {
 		if results == nil {
@@ -550,6 +568,9 @@ func DecryptLeaves(c *Cipher, m *Metadata, leaves []Leaf) (string, error) {
 	}
 	h := newMAC(m)
 	for i := range leaves {
+		if done != nil && i%chunk == 0 {
+			<-done[i/chunk]
+		}
 		l := &leaves[i]
 		out := l.Value
 		if l.Encrypted && (state == nil || state[i] != 1) {
