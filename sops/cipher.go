@@ -40,8 +40,11 @@ type Cipher struct {
 	block cipher.Block
 	gcm   cipher.AEAD
 	stash map[stashKey][]byte
-	// buf holds the decoded bytes of the value being decrypted.
+	// buf holds the decoded bytes of the value being decrypted, or the
+	// sealed bytes of the value being encrypted.
 	buf openBuf
+	// ivPool holds random bytes for the IVs of the next values.
+	ivPool []byte
 }
 
 // openBuf is the memory of one decrypting goroutine: scratch for the
@@ -140,29 +143,44 @@ func (c *Cipher) Encrypt(v any, aad string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sk := stashKey{aad: aad, typ: typ, plaintext: string(pt)}
-	iv, ok := c.stash[sk]
-	if !ok {
-		iv = make([]byte, nonceSize)
-		if _, err := rand.Read(iv); err != nil {
-			return "", fmt.Errorf("could not generate an IV: %v", err)
+	var iv []byte
+	if c.stash != nil {
+		iv = c.stash[stashKey{aad: aad, typ: typ, plaintext: string(pt)}]
+	}
+	if iv == nil {
+		if iv, err = c.newIV(); err != nil {
+			return "", err
 		}
 	}
-	out := c.gcm.Seal(nil, iv, pt, []byte(aad))
-	ct, tag := out[:len(out)-c.gcm.Overhead()], out[len(out)-c.gcm.Overhead():]
+	sealed := c.gcm.Seal(c.buf.scratch[:0], iv, pt, bytesOf(aad))
+	c.buf.scratch = sealed[:0]
+	ct, tag := sealed[:len(sealed)-c.gcm.Overhead()], sealed[len(sealed)-c.gcm.Overhead():]
 	enc := base64.StdEncoding
-	var sb strings.Builder
-	sb.Grow(len(encPrefix) + enc.EncodedLen(len(ct)) + enc.EncodedLen(len(iv)) + enc.EncodedLen(len(tag)) + 32)
-	sb.WriteString(encPrefix)
-	sb.WriteString(enc.EncodeToString(ct))
-	sb.WriteString(",iv:")
-	sb.WriteString(enc.EncodeToString(iv))
-	sb.WriteString(",tag:")
-	sb.WriteString(enc.EncodeToString(tag))
-	sb.WriteString(",type:")
-	sb.WriteString(typ)
-	sb.WriteString("]")
-	return sb.String(), nil
+	out := make([]byte, 0, len(encPrefix)+enc.EncodedLen(len(ct))+enc.EncodedLen(len(iv))+enc.EncodedLen(len(tag))+len(",iv:,tag:,type:]")+len(typ))
+	out = append(out, encPrefix...)
+	out = enc.AppendEncode(out, ct)
+	out = append(out, ",iv:"...)
+	out = enc.AppendEncode(out, iv)
+	out = append(out, ",tag:"...)
+	out = enc.AppendEncode(out, tag)
+	out = append(out, ",type:"...)
+	out = append(out, typ...)
+	out = append(out, ']')
+	return unsafe.String(unsafe.SliceData(out), len(out)), nil // out is not used again
+}
+
+// newIV returns a fresh random IV, from a pool filled by one read of
+// crypto/rand for many values.
+func (c *Cipher) newIV() ([]byte, error) {
+	if len(c.ivPool) < nonceSize {
+		c.ivPool = make([]byte, 128*nonceSize)
+		if _, err := rand.Read(c.ivPool); err != nil {
+			return nil, fmt.Errorf("could not generate an IV: %v", err)
+		}
+	}
+	iv := c.ivPool[:nonceSize:nonceSize]
+	c.ivPool = c.ivPool[nonceSize:]
+	return iv, nil
 }
 
 // encRegexp is SOPS's own pattern (greedy, unanchored at the end); used when

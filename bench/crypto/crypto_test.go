@@ -90,7 +90,9 @@ func reportRSS(b *testing.B) {
 func setup() error {
 	sopsBin = findSops()
 	lacreBin = filepath.Join(work, "lacre")
-	if _, err := run(nil, "go", "build", "-o", lacreBin, "github.com/lacre/lacre/cmd/lacre"); err != nil {
+	// Static, as release builds are (CGO_ENABLED=0: no dynamic loader at
+	// start).
+	if _, err := run([]string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-o", lacreBin, "github.com/lacre/lacre/cmd/lacre"); err != nil {
 		return err
 	}
 	keyFile = filepath.Join(work, "key.txt")

@@ -523,15 +523,23 @@ func encSafe(s string) bool {
 	if !strings.HasPrefix(s, "ENC[AES256_GCM,data:") || !strings.HasSuffix(s, "]") {
 		return false
 	}
+	// A table lookup per byte: base64 mixes every class of character, which
+	// defeats a chain of comparisons.
+	ok := true
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '+' || c == '/' || c == '=' || c == ',' || c == ':' || c == '[' || c == ']' || c == '_') {
-			return false
-		}
+		ok = ok && encChars[s[i]]
 	}
-	return true
+	return ok
 }
+
+// encChars are the bytes of an ENC[...] value: base64 and the format's
+// punctuation.
+var encChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("+/=,:[]_", byte(c)) >= 0
+	}
+	return t
+}()
 
 // plainString returns how a string is written on one line, or ok=false.
 // col is the column where it starts.
