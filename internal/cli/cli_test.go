@@ -2,11 +2,9 @@ package cli
 
 import (
 	"bufio"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -31,14 +29,10 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("HOME", env.WorkDir+"/home")
-			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/home/.config")
-			env.Setenv("GNUPGHOME", env.WorkDir+"/home/.gnupg")
-			env.Setenv("SOPS_DISABLE_VERSION_CHECK", "1")
 			if p := sopsPath(); p != "" {
 				env.Setenv("PATH", filepath.Dir(p)+string(os.PathListSeparator)+env.Getenv("PATH"))
 			}
-			return os.MkdirAll(env.WorkDir+"/home/.config", 0o700)
+			return clitest.Home(env)
 		},
 		Condition: func(cond string) (bool, error) {
 			if cond == "gpg" {
@@ -60,26 +54,7 @@ func TestScripts(t *testing.T) {
 			return false, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			// code N CMD ARGS... runs CMD and checks that it exits with N;
-			// stdout and stderr are kept for the next checks.
-			"code": func(ts *testscript.TestScript, neg bool, args []string) {
-				if len(args) < 2 {
-					ts.Fatalf("usage: code N command args...")
-				}
-				want, err := strconv.Atoi(args[0])
-				ts.Check(err)
-				err = ts.Exec(args[1], args[2:]...)
-				got := 0
-				var ee *exec.ExitError
-				if errors.As(err, &ee) {
-					got = ee.ExitCode()
-				} else if err != nil {
-					ts.Fatalf("%v", err)
-				}
-				if got != want {
-					ts.Fatalf("exit code %d, want %d", got, want)
-				}
-			},
+			"code": clitest.Code,
 			// vaultserver VAR starts a local Vault transit server (token
 			// root-token) and sets VAR to its address.
 			"vaultserver": func(ts *testscript.TestScript, neg bool, args []string) {
