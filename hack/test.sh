@@ -55,14 +55,18 @@ if [ "$fuzztime" != 0 ]; then
   for pkg in $(go list ./...); do
     dir=$(go list -f '{{.Dir}}' "$pkg")
     for target in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' "$dir"/*_test.go 2>/dev/null | awk '{print $2}' | sort -u); do
+      # A crash is saved under testdata/fuzz and fails every re-run at
+      # once (the saved input is replayed first); Go's harness sometimes
+      # ends a run on a loaded machine with "context deadline exceeded" and
+      # nothing saved, which a re-run does not repeat. Three attempts.
       log_file=$(mktemp)
-      if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log_file" 2>&1; then
-        # A crash is saved under testdata/fuzz and fails the re-run too; a
-        # harness hiccup on a loaded machine does not.
-        echo "fuzz target $target in $pkg failed once; running it again:" >&2
+      attempt=1
+      until go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$log_file" 2>&1; do
+        echo "fuzz target $target in $pkg failed (attempt $attempt):" >&2
         tail -n 20 "$log_file" >&2
-        go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" || { rm -f "$log_file"; exit 1; }
-      fi
+        if [ "$attempt" -ge 3 ]; then rm -f "$log_file"; exit 1; fi
+        attempt=$((attempt + 1))
+      done
       rm -f "$log_file"
     done
   done
