@@ -53,13 +53,8 @@ type Metadata struct {
 	MAC     string
 	Version string
 
-	UnencryptedSuffix       string
-	EncryptedSuffix         string
-	UnencryptedRegex        string
-	EncryptedRegex          string
-	UnencryptedCommentRegex string
-	EncryptedCommentRegex   string
-	MACOnlyEncrypted        bool
+	// Selection holds the selection rules and mac_only_encrypted.
+	Selection
 
 	// Unknown holds metadata keys this version does not know, kept as read.
 	Unknown TreeBranch
