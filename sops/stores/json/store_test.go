@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/stores/storetest"
 )
 
 func dataKey(t *testing.T, tree sops.Tree) []byte {
@@ -74,11 +75,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func FuzzLoadPlain(f *testing.F) {
-	for _, p := range []string{"testdata/plain.json", "testdata/sops.enc.json"} {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
+	storetest.Seed(f, "testdata/plain.json", "testdata/sops.enc.json")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		s := New(DefaultIndent)
 		b, err := s.LoadPlainFile(in)
@@ -101,8 +98,6 @@ func FuzzLoadPlain(f *testing.F) {
 }
 
 func FuzzLoadEncrypted(f *testing.F) {
-	if b, err := os.ReadFile("testdata/sops.enc.json"); err == nil {
-		f.Add(b)
-	}
+	storetest.Seed(f, "testdata/sops.enc.json")
 	f.Fuzz(func(t *testing.T, in []byte) { _, _ = New(DefaultIndent).LoadEncryptedFile(in) })
 }

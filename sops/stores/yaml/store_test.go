@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/stores/storetest"
 )
 
 // dataKey unwraps a sops file's age stanza with the real age CLI and the
@@ -146,11 +147,7 @@ func TestIndent(t *testing.T) {
 }
 
 func FuzzLoadPlain(f *testing.F) {
-	for _, p := range []string{"testdata/plain.yaml", "testdata/sops.enc.yaml"} {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
+	storetest.Seed(f, "testdata/plain.yaml", "testdata/sops.enc.yaml")
 	f.Add([]byte("a: &x [1, 2]\nb: *x\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		s := New(0)
@@ -174,9 +171,7 @@ func FuzzLoadPlain(f *testing.F) {
 }
 
 func FuzzLoadEncrypted(f *testing.F) {
-	if b, err := os.ReadFile("testdata/sops.enc.yaml"); err == nil {
-		f.Add(b)
-	}
+	storetest.Seed(f, "testdata/sops.enc.yaml")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		_, _ = New(0).LoadEncryptedFile(in)
 	})
