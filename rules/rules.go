@@ -1,6 +1,8 @@
 // Package rules reads .sops.yaml: creation rules (which master keys and
 // which selection rule a new file gets, by path) and store settings. It
-// describes keys as data; the key backends turn them into recipients.
+// describes keys as data (package keyref parses and compares them; the
+// selection settings are a sops.Selection); the key backends turn them into
+// recipients.
 package rules
 
 import (

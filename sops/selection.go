@@ -81,6 +81,16 @@ func (s Selection) WithDefault() Selection {
 	return s
 }
 
+// SetSelection validates s and makes it the metadata's selection, with
+// DefaultUnencryptedSuffix when no rule is set, as SOPS encrypts.
+func (m *Metadata) SetSelection(s Selection) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	m.Selection = s.WithDefault()
+	return nil
+}
+
 // rules holds the compiled selection rules of a tree's metadata.
 type rules struct {
 	m                *Metadata

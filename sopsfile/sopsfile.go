@@ -63,10 +63,9 @@ func Encrypt(ctx context.Context, plaintext []byte, opts EncryptOptions) ([]byte
 		return nil, err
 	}
 	tree := sops.Tree{Branches: branches}
-	if err := opts.Rules.Validate(); err != nil {
+	if err := tree.Metadata.SetSelection(opts.Rules); err != nil {
 		return nil, err
 	}
-	tree.Metadata.Selection = opts.Rules.WithDefault()
 	if err := EncryptTree(ctx, &tree, opts.Groups, opts.ShamirThreshold); err != nil {
 		return nil, err
 	}
