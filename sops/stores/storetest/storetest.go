@@ -23,6 +23,8 @@ type Case struct {
 	// Reemit is how a loaded plain file's output must load again: nil
 	// requires the second emit to equal the first (stable).
 	Reemit func(t *testing.T, s sops.Store, out []byte)
+	// MustEmit requires every plain file that loads to emit.
+	MustEmit bool
 }
 
 // Seed adds the files as fuzz seeds; a missing file fails the test.
@@ -63,6 +65,7 @@ func SopsBytes(t *testing.T, c Case) {
 
 // FuzzLoadPlain checks that a plain file that loads emits a file that
 // loads again (and, unless c.Reemit says otherwise, emits the same bytes).
+// It seeds c.Plain; callers may add seeds before.
 func FuzzLoadPlain(f *testing.F, c Case) {
 	Seed(f, c.Plain)
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -73,6 +76,9 @@ func FuzzLoadPlain(f *testing.F, c Case) {
 		}
 		out, err := s.EmitPlainFile(b)
 		if err != nil {
+			if c.MustEmit {
+				t.Fatalf("loaded file does not emit: %v", err)
+			}
 			return
 		}
 		if c.Reemit != nil {
@@ -81,7 +87,7 @@ func FuzzLoadPlain(f *testing.F, c Case) {
 		}
 		b2, err := s.LoadPlainFile(out)
 		if err != nil {
-			t.Fatalf("emitted file does not load: %v", err)
+			t.Fatalf("emitted file does not load: %v\n%s", err, out)
 		}
 		out2, err := s.EmitPlainFile(b2)
 		if err != nil || !bytes.Equal(out, out2) {
