@@ -15,19 +15,19 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"slices"
-	"strings"
+
+	"github.com/lacre/lacre/keys/keyref"
 )
 
-// Stanza types, as named in the SOPS metadata.
+// Stanza types, as named in the SOPS metadata (owned by package keyref).
 const (
-	TypeAge     = "age"
-	TypePGP     = "pgp"
-	TypeKMS     = "kms"
-	TypeGCPKMS  = "gcp_kms"
-	TypeAzureKV = "azure_kv"
-	TypeVault   = "hc_vault"
-	TypeHCKMS   = "hckms"
+	TypeAge     = keyref.TypeAge
+	TypePGP     = keyref.TypePGP
+	TypeKMS     = keyref.TypeKMS
+	TypeGCPKMS  = keyref.TypeGCPKMS
+	TypeAzureKV = keyref.TypeAzureKV
+	TypeVault   = keyref.TypeVault
+	TypeHCKMS   = keyref.TypeHCKMS
 )
 
 // Types lists every stanza type in the order SOPS stores them within a key
@@ -65,48 +65,14 @@ func (s *Stanza) Clone() *Stanza {
 	return &c
 }
 
-// ID returns the stanza's public key identity, the string SOPS uses to tell
-// master keys apart (for deduplication, rotate --rm-* and updatekeys). It never
-// contains secret material.
-func (s *Stanza) ID() string {
-	switch s.Type {
-	case TypeAge:
-		return s.Field("recipient")
-	case TypePGP:
-		return s.Field("fp")
-	case TypeKMS:
-		id := s.Field("arn")
-		if r := s.Field("role"); r != "" {
-			id += "+" + r
-		}
-		if len(s.Context) > 0 {
-			ks := slices.Sorted(maps.Keys(s.Context))
-			parts := make([]string, len(ks))
-			for i, k := range ks {
-				parts[i] = k + ":" + s.Context[k]
-			}
-			id += "|" + strings.Join(parts, ",")
-		}
-		if p := s.Field("aws_profile"); p != "" {
-			id += "|" + p
-		}
-		return id
-	case TypeGCPKMS:
-		return s.Field("resource_id")
-	case TypeAzureKV:
-		return s.Field("vault_url") + "/keys/" + s.Field("name") + "/" + s.Field("version")
-	case TypeVault:
-		return s.Field("vault_address") + "/v1/" + s.Field("engine_path") + "/keys/" + s.Field("key_name")
-	case TypeHCKMS:
-		return s.Field("key_id")
-	}
-	ks := slices.Sorted(maps.Keys(s.Fields))
-	parts := make([]string, len(ks))
-	for i, k := range ks {
-		parts[i] = k + "=" + s.Fields[k]
-	}
-	return s.Type + ":" + strings.Join(parts, ",")
-}
+// ID returns the stanza's public key identity as SOPS prints it, for
+// messages and listings. It never contains secret material. To tell master
+// keys apart, compare Refs (keyref.Ref.ID, keyref.Ref.Matches), which fold
+// what SOPS treats as the same key.
+func (s *Stanza) ID() string { return s.Ref().String() }
+
+// Ref returns the reference of the stanza's master key.
+func (s *Stanza) Ref() keyref.Ref { return keyref.FromFields(s.Type, s.Fields, s.Context) }
 
 // A Group is a key group: any one of its stanzas unwraps the group's data key
 // (or, with several groups, the group's Shamir share).

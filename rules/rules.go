@@ -1,6 +1,8 @@
 // Package rules reads .sops.yaml: creation rules (which master keys and
 // which selection rule a new file gets, by path) and store settings. It
-// describes keys as data; the key backends turn them into recipients.
+// describes keys as data (package keyref parses and compares them; the
+// selection settings are a sops.Selection); the key backends turn them into
+// recipients.
 package rules
 
 import (
@@ -8,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/lacre/lacre/keys"
+	"github.com/lacre/lacre/keys/keyref"
+	"github.com/lacre/lacre/sops"
 )
 
 // FileName is the config file sops and lacre look for.
@@ -68,25 +71,9 @@ func Find(dir string) (string, error) {
 	return "", ErrNotFound
 }
 
-// Key is a master key named in a rule.
-type Key struct {
-	Type       string            // keys.TypeAge, keys.TypePGP, ...
-	Value      string            // recipient, fingerprint, ARN, resource ID, key URL or transit URI
-	Role       string            // AWS role to assume
-	AWSProfile string            // AWS profile
-	Context    map[string]string // AWS encryption context
-}
-
-// ID identifies the key for deduplication.
-func (k Key) ID() string {
-	s := &keys.Stanza{Type: k.Type, Fields: map[string]string{}, Context: k.Context}
-	switch k.Type {
-	case keys.TypeKMS:
-		s.Fields["arn"], s.Fields["role"], s.Fields["aws_profile"] = k.Value, k.Role, k.AWSProfile
-		return k.Type + "/" + s.ID()
-	}
-	return k.Type + "/" + k.Value
-}
+// Key is a master key named in a rule (package keyref owns its parsing,
+// identity and matching).
+type Key = keyref.Ref
 
 // CreationRule is one entry of creation_rules.
 type CreationRule struct {
@@ -94,14 +81,8 @@ type CreationRule struct {
 	KeyGroups [][]Key
 	// ShamirThreshold is the number of groups needed (0: all).
 	ShamirThreshold int
-
-	UnencryptedSuffix       string
-	EncryptedSuffix         string
-	UnencryptedRegex        string
-	EncryptedRegex          string
-	UnencryptedCommentRegex string
-	EncryptedCommentRegex   string
-	MACOnlyEncrypted        bool
+	// Selection holds the rule's selection rules and mac_only_encrypted.
+	sops.Selection
 }
 
 // StoresConfig holds the `stores` section; nil fields are unset.
@@ -146,24 +127,18 @@ type rawGroup struct {
 }
 
 type rawRule struct {
-	PathRegex               string     `yaml:"path_regex"`
-	KMS                     any        `yaml:"kms"`
-	AWSProfile              string     `yaml:"aws_profile"`
-	Age                     any        `yaml:"age"`
-	PGP                     any        `yaml:"pgp"`
-	GCPKMS                  any        `yaml:"gcp_kms"`
-	HCKMS                   []string   `yaml:"hckms"`
-	AzureKeyVault           any        `yaml:"azure_keyvault"`
-	VaultURI                any        `yaml:"hc_vault_transit_uri"`
-	KeyGroups               []rawGroup `yaml:"key_groups"`
-	ShamirThreshold         int        `yaml:"shamir_threshold"`
-	UnencryptedSuffix       string     `yaml:"unencrypted_suffix"`
-	EncryptedSuffix         string     `yaml:"encrypted_suffix"`
-	UnencryptedRegex        string     `yaml:"unencrypted_regex"`
-	EncryptedRegex          string     `yaml:"encrypted_regex"`
-	UnencryptedCommentRegex string     `yaml:"unencrypted_comment_regex"`
-	EncryptedCommentRegex   string     `yaml:"encrypted_comment_regex"`
-	MACOnlyEncrypted        bool       `yaml:"mac_only_encrypted"`
+	PathRegex       string         `yaml:"path_regex"`
+	KMS             any            `yaml:"kms"`
+	AWSProfile      string         `yaml:"aws_profile"`
+	Age             any            `yaml:"age"`
+	PGP             any            `yaml:"pgp"`
+	GCPKMS          any            `yaml:"gcp_kms"`
+	HCKMS           []string       `yaml:"hckms"`
+	AzureKeyVault   any            `yaml:"azure_keyvault"`
+	VaultURI        any            `yaml:"hc_vault_transit_uri"`
+	KeyGroups       []rawGroup     `yaml:"key_groups"`
+	ShamirThreshold int            `yaml:"shamir_threshold"`
+	Selection       sops.Selection `yaml:",inline"`
 }
 
 type rawIndent struct {
@@ -208,69 +183,14 @@ func keyField(v any, field string) ([]string, error) {
 	return out, nil
 }
 
-// ParseVaultURI validates a Vault transit key URI of the form
-// https://host:8200/v1/<engine path>/keys/<name>.
-func ParseVaultURI(uri string) (address, enginePath, keyName string, err error) {
-	u, err := url.Parse(uri)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", "", "", fmt.Errorf("invalid vault transit URI %q: want https://host:8200/v1/<engine>/keys/<name>", uri)
-	}
-	p := strings.TrimPrefix(u.Path, "/")
-	rest, ok := strings.CutPrefix(p, "v1/")
-	if !ok {
-		return "", "", "", fmt.Errorf("invalid vault transit URI %q: the path must start with /v1/", uri)
-	}
-	i := strings.LastIndex(rest, "/keys/")
-	if i <= 0 || strings.HasSuffix(rest, "/keys/") || strings.Contains(rest[i+len("/keys/"):], "/") {
-		return "", "", "", fmt.Errorf("invalid vault transit URI %q: want /v1/<engine>/keys/<name>", uri)
-	}
-	return u.Scheme + "://" + u.Host, rest[:i], rest[i+len("/keys/"):], nil
-}
-
-// ParseAzureKeyURL validates https://<vault>/keys/<name>[/<version>].
-func ParseAzureKeyURL(raw string) (vaultURL, name, version string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.Scheme != "https" {
-		return "", "", "", fmt.Errorf("invalid azure key vault key URL %q: want https://<vault>/keys/<name>[/<version>]", raw)
-	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] != "keys" || parts[1] == "" {
-		return "", "", "", fmt.Errorf("invalid azure key vault key URL %q: want https://<vault>/keys/<name>[/<version>]", raw)
-	}
-	if len(parts) == 3 {
-		version = parts[2]
-	}
-	return u.Scheme + "://" + u.Host, parts[1], version, nil
-}
-
-func validate(k Key) error {
-	switch k.Type {
-	case keys.TypeVault:
-		_, _, _, err := ParseVaultURI(k.Value)
-		return err
-	case keys.TypeAzureKV:
-		_, _, _, err := ParseAzureKeyURL(k.Value)
-		return err
-	case keys.TypeKMS:
-		if !strings.HasPrefix(k.Value, "arn:") {
-			return fmt.Errorf("invalid AWS KMS key ARN %q", k.Value)
-		}
-	case keys.TypeAge:
-		if !strings.HasPrefix(k.Value, "age1") && !strings.HasPrefix(k.Value, "ssh-") {
-			return fmt.Errorf("invalid age recipient %q", k.Value)
-		}
-	}
-	return nil
-}
-
 func dedupe(in []Key) ([]Key, error) {
 	seen := map[string]bool{}
 	var out []Key
 	for _, k := range in {
-		if err := validate(k); err != nil {
+		if err := k.Validate(); err != nil {
 			return nil, err
 		}
-		if id := k.ID(); !seen[id] {
+		if id := k.Type + "/" + k.ID(); !seen[id] {
 			seen[id] = true
 			out = append(out, k)
 		}
@@ -307,7 +227,7 @@ func groupKeys(g rawGroup, depth int) ([]Key, error) {
 		out = append(out, Key{Type: keys.TypeVault, Value: v})
 	}
 	for _, v := range g.PGP {
-		out = append(out, Key{Type: keys.TypePGP, Value: strings.ReplaceAll(v, " ", "")})
+		out = append(out, keyref.New(keys.TypePGP, v))
 	}
 	for _, v := range g.Age {
 		for _, p := range strings.Split(v, ",") {
@@ -327,16 +247,7 @@ func groupKeys(g rawGroup, depth int) ([]Key, error) {
 }
 
 func parseRule(r rawRule) (CreationRule, error) {
-	cr := CreationRule{
-		ShamirThreshold:         r.ShamirThreshold,
-		UnencryptedSuffix:       r.UnencryptedSuffix,
-		EncryptedSuffix:         r.EncryptedSuffix,
-		UnencryptedRegex:        r.UnencryptedRegex,
-		EncryptedRegex:          r.EncryptedRegex,
-		UnencryptedCommentRegex: r.UnencryptedCommentRegex,
-		EncryptedCommentRegex:   r.EncryptedCommentRegex,
-		MACOnlyEncrypted:        r.MACOnlyEncrypted,
-	}
+	cr := CreationRule{ShamirThreshold: r.ShamirThreshold, Selection: r.Selection}
 	if r.PathRegex != "" {
 		re, err := regexp.Compile(r.PathRegex)
 		if err != nil {
@@ -344,24 +255,15 @@ func parseRule(r rawRule) (CreationRule, error) {
 		}
 		cr.PathRegex = re
 	}
-	n := 0
-	for field, re := range map[string]string{
-		"unencrypted_suffix": r.UnencryptedSuffix, "encrypted_suffix": r.EncryptedSuffix,
-		"unencrypted_regex": r.UnencryptedRegex, "encrypted_regex": r.EncryptedRegex,
-		"unencrypted_comment_regex": r.UnencryptedCommentRegex, "encrypted_comment_regex": r.EncryptedCommentRegex,
-	} {
-		if re == "" {
-			continue
-		}
-		n++
-		if strings.HasSuffix(field, "regex") {
-			if _, err := regexp.Compile(re); err != nil {
-				return cr, fmt.Errorf("%s: %v", field, err)
+	if err := r.Selection.Validate(); err != nil {
+		return cr, fmt.Errorf("%w in the same rule", err)
+	}
+	for _, f := range r.Selection.Fields() {
+		if *f.Value != "" && strings.HasSuffix(f.Name, "regex") {
+			if _, err := regexp.Compile(*f.Value); err != nil {
+				return cr, fmt.Errorf("%s: %v", f.Name, err)
 			}
 		}
-	}
-	if n > 1 {
-		return cr, errors.New("cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same rule")
 	}
 	if r.ShamirThreshold < 0 {
 		return cr, errors.New("shamir_threshold must not be negative")
@@ -397,13 +299,9 @@ func parseRule(r rawRule) (CreationRule, error) {
 			return cr, err
 		}
 		for _, v := range vals {
-			k := Key{Type: f.typ, Value: v}
-			switch f.typ {
-			case keys.TypeKMS:
-				k.Value, k.Role, _ = strings.Cut(v, "+")
+			k := keyref.New(f.typ, v)
+			if f.typ == keys.TypeKMS {
 				k.AWSProfile = r.AWSProfile
-			case keys.TypePGP:
-				k.Value = strings.ReplaceAll(v, " ", "")
 			}
 			g = append(g, k)
 		}

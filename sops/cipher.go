@@ -290,47 +290,12 @@ func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)
 // does not touch the cipher's state, so calls with different buffers may run
 // concurrently.
 func (c *Cipher) open(s, aad string, ob *openBuf) (r opened) {
-	scratch := &ob.scratch
-	enc := base64.StdEncoding
-	var buf, iv []byte
-	var n int
-	if data, ivs, tag, typ, ok := splitFast(s); ok {
-		// One allocation for data||tag (contiguous, as Open wants) and the IV.
-		nd, nt := enc.DecodedLen(len(data)), enc.DecodedLen(len(tag))
-		need := nd + nt + enc.DecodedLen(len(ivs))
-		if cap(*scratch) < need {
-			*scratch = make([]byte, max(need, 2*cap(*scratch)))
-		}
-		b := (*scratch)[:need]
-		var err error
-		if n, err = enc.Decode(b, bytesOf(data)); err != nil {
-			r.err = errors.New("malformed encrypted value: bad base64 in data")
-			return
-		}
-		ni, err := enc.Decode(b[nd+nt:], bytesOf(ivs))
-		if err != nil {
-			r.err = errors.New("malformed encrypted value: bad base64 in iv")
-			return
-		}
-		iv = b[nd+nt : nd+nt+ni : nd+nt+ni]
-		nt, err = enc.Decode(b[n:], bytesOf(tag))
-		if err != nil {
-			r.err = errors.New("malformed encrypted value: bad base64 in tag")
-			return
-		}
-		buf = b[:n+nt]
-		r.typ = typ
-	} else {
-		ev, err := ParseEncrypted(s)
-		if err != nil {
-			r.err = err
-			return
-		}
-		n = len(ev.Data)
-		buf = append(append(make([]byte, 0, len(ev.Data)+len(ev.Tag)), ev.Data...), ev.Tag...)
-		iv = ev.IV
-		r.typ = ev.Type
+	buf, iv, n, typ, err := decodeValue(s, ob)
+	if err != nil {
+		r.err = err
+		return
 	}
+	r.typ = typ
 	gcm := c.gcm
 	if len(iv) != nonceSize {
 		// SOPS accepts any IV length on decrypt.
@@ -338,7 +303,6 @@ func (c *Cipher) open(s, aad string, ob *openBuf) (r opened) {
 			r.err = ErrDecryptValue
 			return
 		}
-		var err error
 		gcm, err = c.withNonceSize(len(iv))
 		if err != nil {
 			r.err = ErrDecryptValue
@@ -354,7 +318,58 @@ func (c *Cipher) open(s, aad string, ob *openBuf) (r opened) {
 		r.err = ErrDecryptValue
 		return
 	}
-	canonical := false
+	canonical := r.setValue(pt, ob)
+	if r.err != nil {
+		return
+	}
+	if canonical && len(iv) == nonceSize && c.stash != nil {
+		r.iv = bytes.Clone(iv)
+	}
+	return r
+}
+
+// decodeValue splits an ENC[...] string and decodes it: buf holds data||tag
+// (contiguous, as Open wants), n is the length of data. In the usual form,
+// the bytes are decoded into ob's scratch buffer (one allocation at most).
+func decodeValue(s string, ob *openBuf) (buf, iv []byte, n int, typ string, err error) {
+	data, ivs, tag, typ, ok := splitFast(s)
+	if !ok {
+		ev, err := ParseEncrypted(s)
+		if err != nil {
+			return nil, nil, 0, "", err
+		}
+		buf = append(append(make([]byte, 0, len(ev.Data)+len(ev.Tag)), ev.Data...), ev.Tag...)
+		return buf, ev.IV, len(ev.Data), ev.Type, nil
+	}
+	scratch := &ob.scratch
+	enc := base64.StdEncoding
+	nd, nt := enc.DecodedLen(len(data)), enc.DecodedLen(len(tag))
+	need := nd + nt + enc.DecodedLen(len(ivs))
+	if cap(*scratch) < need {
+		*scratch = make([]byte, max(need, 2*cap(*scratch)))
+	}
+	b := (*scratch)[:need]
+	if n, err = enc.Decode(b, bytesOf(data)); err != nil {
+		return nil, nil, 0, "", errors.New("malformed encrypted value: bad base64 in data")
+	}
+	ni, err := enc.Decode(b[nd+nt:], bytesOf(ivs))
+	if err != nil {
+		return nil, nil, 0, "", errors.New("malformed encrypted value: bad base64 in iv")
+	}
+	iv = b[nd+nt : nd+nt+ni : nd+nt+ni]
+	nt, err = enc.Decode(b[n:], bytesOf(tag))
+	if err != nil {
+		return nil, nil, 0, "", errors.New("malformed encrypted value: bad base64 in tag")
+	}
+	return b[:n+nt], iv, n, typ, nil
+}
+
+// setValue sets r.v from the plaintext pt of type r.typ, or r.err. It
+// reports whether the value's IV may be remembered: only when the value's
+// canonical serialisation is byte-identical to what was decrypted, since an
+// IV must never be reused for a different plaintext (r.pt is then set).
+func (r *opened) setValue(pt []byte, ob *openBuf) (canonical bool) {
+	var err error
 	switch r.typ {
 	case "str", "bytes":
 		str := ob.str(pt)
@@ -374,28 +389,22 @@ func (c *Cipher) open(s, aad string, ob *openBuf) (r opened) {
 		r.v, r.pt, canonical = Comment{Value: str}, str, true
 	default:
 		r.err = fmt.Errorf("unknown encrypted value type %q", r.typ)
-		return
+		return false
 	}
 	if err != nil {
 		r.v = nil
 		r.err = fmt.Errorf("decrypted value is not a valid %s", r.typ)
-		return
+		return false
 	}
 	if r.typ == "bytes" {
 		r.typ = "str"
 	}
 	if !canonical {
-		// Only when the canonical serialisation is byte-identical to what
-		// was decrypted: an IV must never be reused for a different
-		// plaintext.
 		if b, t, err := ValueBytes(r.v); err == nil && t == r.typ && string(b) == string(pt) {
 			r.pt, canonical = string(pt), true
 		}
 	}
-	if canonical && len(iv) == nonceSize && c.stash != nil {
-		r.iv = bytes.Clone(iv)
-	}
-	return r
+	return canonical
 }
 
 // remember stashes the IV of an opened value so that re-encrypting the same

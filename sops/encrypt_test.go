@@ -42,13 +42,13 @@ func TestRoundTrip(t *testing.T) {
 		name string
 		meta Metadata
 	}{
-		{"default suffix", Metadata{UnencryptedSuffix: DefaultUnencryptedSuffix}},
-		{"encrypted_regex", Metadata{EncryptedRegex: "^(data|stringData)$"}},
-		{"unencrypted_regex", Metadata{UnencryptedRegex: "^str$"}},
-		{"encrypted_suffix", Metadata{EncryptedSuffix: "word"}},
-		{"mac_only_encrypted", Metadata{EncryptedRegex: "^data$", MACOnlyEncrypted: true}},
-		{"encrypted_comment_regex", Metadata{EncryptedCommentRegex: "inner"}},
-		{"unencrypted_comment_regex", Metadata{UnencryptedCommentRegex: "top"}},
+		{"default suffix", Metadata{Selection: Selection{UnencryptedSuffix: DefaultUnencryptedSuffix}}},
+		{"encrypted_regex", Metadata{Selection: Selection{EncryptedRegex: "^(data|stringData)$"}}},
+		{"unencrypted_regex", Metadata{Selection: Selection{UnencryptedRegex: "^str$"}}},
+		{"encrypted_suffix", Metadata{Selection: Selection{EncryptedSuffix: "word"}}},
+		{"mac_only_encrypted", Metadata{Selection: Selection{EncryptedRegex: "^data$", MACOnlyEncrypted: true}}},
+		{"encrypted_comment_regex", Metadata{Selection: Selection{EncryptedCommentRegex: "inner"}}},
+		{"unencrypted_comment_regex", Metadata{Selection: Selection{UnencryptedCommentRegex: "top"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := testKey(t)
@@ -78,7 +78,7 @@ func TestRoundTrip(t *testing.T) {
 func TestSelection(t *testing.T) {
 	key := testKey(t)
 	c, _ := NewCipher(key)
-	tree := Tree{Branches: TreeBranches{sampleBranch()}, Metadata: Metadata{EncryptedRegex: "^data$"}}
+	tree := Tree{Branches: TreeBranches{sampleBranch()}, Metadata: Metadata{Selection: Selection{EncryptedRegex: "^data$"}}}
 	if err := tree.Encrypt(c); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestSelection(t *testing.T) {
 func TestIVStash(t *testing.T) {
 	key := testKey(t)
 	c, _ := NewCipher(key)
-	tree := Tree{Branches: TreeBranches{sampleBranch()}, Metadata: Metadata{UnencryptedSuffix: DefaultUnencryptedSuffix}}
+	tree := Tree{Branches: TreeBranches{sampleBranch()}, Metadata: Metadata{Selection: Selection{UnencryptedSuffix: DefaultUnencryptedSuffix}}}
 	if err := tree.Encrypt(c); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestTamper(t *testing.T) {
 	key := testKey(t)
 	enc := func() Tree {
 		c, _ := NewCipher(key)
-		tree := Tree{Branches: TreeBranches{sampleBranch()}, Metadata: Metadata{UnencryptedSuffix: DefaultUnencryptedSuffix}}
+		tree := Tree{Branches: TreeBranches{sampleBranch()}, Metadata: Metadata{Selection: Selection{UnencryptedSuffix: DefaultUnencryptedSuffix}}}
 		if err := tree.Encrypt(c); err != nil {
 			t.Fatal(err)
 		}

@@ -15,9 +15,6 @@ import (
 // MetadataKey is the top-level key that holds the metadata.
 const MetadataKey = "sops"
 
-// DefaultUnencryptedSuffix is the selection rule used when none is given.
-const DefaultUnencryptedSuffix = "_unencrypted"
-
 // ErrMetadataNotFound is returned when a file has no `sops` metadata section.
 var ErrMetadataNotFound = errors.New("sops metadata not found")
 
@@ -119,16 +116,10 @@ func (m *Metadata) Branch() TreeBranch {
 	top["lastmodified"] = m.LastModified.Format(time.RFC3339)
 	top["mac"] = m.MAC
 	top["version"] = m.Version
-	for k, v := range map[string]string{
-		"unencrypted_suffix":        m.UnencryptedSuffix,
-		"encrypted_suffix":          m.EncryptedSuffix,
-		"unencrypted_regex":         m.UnencryptedRegex,
-		"encrypted_regex":           m.EncryptedRegex,
-		"unencrypted_comment_regex": m.UnencryptedCommentRegex,
-		"encrypted_comment_regex":   m.EncryptedCommentRegex,
-	} {
-		if v != "" {
-			top[k] = v
+	sel := m.Selection
+	for _, r := range sel.Fields() {
+		if *r.Value != "" {
+			top[r.Name] = *r.Value
 		}
 	}
 	if m.MACOnlyEncrypted {
@@ -271,10 +262,90 @@ func groupFromItems(b TreeBranch) (keys.Group, error) {
 
 func isKeyType(k string) bool { return slices.Contains(keys.Types, k) }
 
-var knownMetadataKeys = []string{
-	"key_groups", "shamir_threshold", "lastmodified", "mac", "version",
-	"unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex",
-	"unencrypted_comment_regex", "encrypted_comment_regex", "mac_only_encrypted",
+// metadataParser reads the sops section's keys into m.
+type metadataParser struct {
+	m          *Metadata
+	lastmod    string
+	haveGroups bool
+}
+
+func metaString(v any, field string) (string, error) {
+	s, ok := scalarString(v)
+	if !ok {
+		return "", &MetadataError{Field: field, Err: errors.New("not a scalar")}
+	}
+	return s, nil
+}
+
+// stringField returns the string field a metadata key is read into, or nil.
+func (p *metadataParser) stringField(k string) *string {
+	switch k {
+	case "lastmodified":
+		return &p.lastmod
+	case "mac":
+		return &p.m.MAC
+	case "version":
+		return &p.m.Version
+	}
+	for _, r := range p.m.Selection.Fields() {
+		if r.Name == k {
+			return r.Value
+		}
+	}
+	return nil
+}
+
+// field reads one key of the sops section; unknown keys are kept.
+func (p *metadataParser) field(it TreeItem, k string) error {
+	if dst := p.stringField(k); dst != nil {
+		var err error
+		*dst, err = metaString(it.Value, k)
+		return err
+	}
+	switch k {
+	case "key_groups":
+		return p.keyGroups(it.Value)
+	case "shamir_threshold":
+		s, err := metaString(it.Value, k)
+		if err == nil && s != "" {
+			if p.m.ShamirThreshold, err = strconv.Atoi(s); err != nil {
+				err = &MetadataError{Field: k, Err: errors.New("not an integer")}
+			}
+		}
+		return err
+	case "mac_only_encrypted":
+		s, err := metaString(it.Value, k)
+		if err == nil && s != "" {
+			if p.m.MACOnlyEncrypted, err = strconv.ParseBool(s); err != nil {
+				err = &MetadataError{Field: k, Err: errors.New("not a boolean")}
+			}
+		}
+		return err
+	}
+	if !isKeyType(k) {
+		p.m.Unknown = append(p.m.Unknown, it)
+	}
+	return nil
+}
+
+func (p *metadataParser) keyGroups(v any) error {
+	l, ok := listOf(v)
+	if !ok {
+		return &MetadataError{Field: "key_groups", Err: errors.New("not a list")}
+	}
+	for i, gv := range l {
+		gb, ok := gv.(TreeBranch)
+		if !ok && gv != nil {
+			return &MetadataError{Field: fmt.Sprintf("key_groups[%d]", i), Err: errors.New("not a mapping")}
+		}
+		g, err := groupFromItems(gb)
+		if err != nil {
+			return err
+		}
+		p.m.KeyGroups = append(p.m.KeyGroups, g)
+	}
+	p.haveGroups = len(l) > 0
+	return nil
 }
 
 // MetadataFromBranch parses the `sops` section. It accepts keys in any order,
@@ -282,83 +353,15 @@ var knownMetadataKeys = []string{
 // dotenv and INI stores write them) and unknown keys.
 func MetadataFromBranch(b TreeBranch) (Metadata, error) {
 	var m Metadata
-	var lastmod string
-	var haveGroups bool
-	str := func(v any, field string) (string, error) {
-		s, ok := scalarString(v)
-		if !ok {
-			return "", &MetadataError{Field: field, Err: errors.New("not a scalar")}
-		}
-		return s, nil
-	}
+	p := metadataParser{m: &m}
 	for _, it := range b {
-		k, ok := it.Key.(string)
-		if !ok {
-			continue
-		}
-		var err error
-		switch k {
-		case "key_groups":
-			l, ok := listOf(it.Value)
-			if !ok {
-				return m, &MetadataError{Field: k, Err: errors.New("not a list")}
+		if k, ok := it.Key.(string); ok {
+			if err := p.field(it, k); err != nil {
+				return m, err
 			}
-			for i, gv := range l {
-				gb, ok := gv.(TreeBranch)
-				if !ok && gv != nil {
-					return m, &MetadataError{Field: fmt.Sprintf("key_groups[%d]", i), Err: errors.New("not a mapping")}
-				}
-				g, err := groupFromItems(gb)
-				if err != nil {
-					return m, err
-				}
-				m.KeyGroups = append(m.KeyGroups, g)
-			}
-			haveGroups = len(l) > 0
-		case "shamir_threshold":
-			var s string
-			if s, err = str(it.Value, k); err == nil && s != "" {
-				m.ShamirThreshold, err = strconv.Atoi(s)
-				if err != nil {
-					err = &MetadataError{Field: k, Err: errors.New("not an integer")}
-				}
-			}
-		case "lastmodified":
-			lastmod, err = str(it.Value, k)
-		case "mac":
-			m.MAC, err = str(it.Value, k)
-		case "version":
-			m.Version, err = str(it.Value, k)
-		case "unencrypted_suffix":
-			m.UnencryptedSuffix, err = str(it.Value, k)
-		case "encrypted_suffix":
-			m.EncryptedSuffix, err = str(it.Value, k)
-		case "unencrypted_regex":
-			m.UnencryptedRegex, err = str(it.Value, k)
-		case "encrypted_regex":
-			m.EncryptedRegex, err = str(it.Value, k)
-		case "unencrypted_comment_regex":
-			m.UnencryptedCommentRegex, err = str(it.Value, k)
-		case "encrypted_comment_regex":
-			m.EncryptedCommentRegex, err = str(it.Value, k)
-		case "mac_only_encrypted":
-			var s string
-			if s, err = str(it.Value, k); err == nil && s != "" {
-				m.MACOnlyEncrypted, err = strconv.ParseBool(s)
-				if err != nil {
-					err = &MetadataError{Field: k, Err: errors.New("not a boolean")}
-				}
-			}
-		default:
-			if !isKeyType(k) {
-				m.Unknown = append(m.Unknown, it)
-			}
-		}
-		if err != nil {
-			return m, err
 		}
 	}
-	if !haveGroups {
+	if !p.haveGroups {
 		g, err := groupFromItems(b)
 		if err != nil {
 			return m, err
@@ -367,10 +370,10 @@ func MetadataFromBranch(b TreeBranch) (Metadata, error) {
 			m.KeyGroups = []keys.Group{g}
 		}
 	}
-	if lastmod == "" {
+	if p.lastmod == "" {
 		return m, &MetadataError{Field: "lastmodified", Err: errors.New("missing")}
 	}
-	t, err := time.Parse(time.RFC3339, lastmod)
+	t, err := time.Parse(time.RFC3339, p.lastmod)
 	if err != nil {
 		return m, &MetadataError{Field: "lastmodified", Err: errors.New("not an RFC 3339 time")}
 	}
@@ -378,14 +381,8 @@ func MetadataFromBranch(b TreeBranch) (Metadata, error) {
 	if err := checkVersion(m.Version); err != nil {
 		return m, &MetadataError{Field: "version", Err: err}
 	}
-	n := 0
-	for _, r := range []string{m.UnencryptedSuffix, m.EncryptedSuffix, m.UnencryptedRegex, m.EncryptedRegex, m.UnencryptedCommentRegex, m.EncryptedCommentRegex} {
-		if r != "" {
-			n++
-		}
-	}
-	if n > 1 {
-		return m, &MetadataError{Field: "encryption rules", Err: errors.New("more than one of the suffix and regex rules is set")}
+	if err := m.Selection.Validate(); err != nil {
+		return m, &MetadataError{Field: "encryption rules", Err: err}
 	}
 	return m, nil
 }

@@ -49,9 +49,9 @@ func TestParallelDecryptMatchesSequential(t *testing.T) {
 		t.Fatalf("bigBranch has %d leaves, want at least %d", n, parallelMin)
 	}
 	for _, meta := range []Metadata{
-		{UnencryptedSuffix: DefaultUnencryptedSuffix},
-		{EncryptedRegex: "^(data|list)$", MACOnlyEncrypted: true},
-		{EncryptedCommentRegex: "inner"},
+		{Selection: Selection{UnencryptedSuffix: DefaultUnencryptedSuffix}},
+		{Selection: Selection{EncryptedRegex: "^(data|list)$", MACOnlyEncrypted: true}},
+		{Selection: Selection{EncryptedCommentRegex: "inner"}},
 	} {
 		key := testKey(t)
 		c, _ := NewCipher(key)

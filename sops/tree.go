@@ -1,6 +1,7 @@
 // Package sops implements the SOPS encrypted-file format: the document tree,
-// value encryption (AES-256-GCM with the key path as additional data), the MAC
-// and the metadata section. It is interoperable with the sops 3.13 CLI.
+// the selection rules that say which values are encrypted ([Selection]),
+// value encryption (AES-256-GCM with the key path as additional data), the
+// MAC and the metadata section. It is interoperable with the sops 3.13 CLI.
 //
 // Stores (YAML, JSON, dotenv, INI, binary) turn bytes into a [Tree] and back;
 // they live in the stores subpackages. Master keys live in package keys and
@@ -9,6 +10,7 @@
 package sops
 
 import (
+	"strings"
 	"time"
 
 	"github.com/lacre/lacre/keys"
@@ -53,13 +55,8 @@ type Metadata struct {
 	MAC     string
 	Version string
 
-	UnencryptedSuffix       string
-	EncryptedSuffix         string
-	UnencryptedRegex        string
-	EncryptedRegex          string
-	UnencryptedCommentRegex string
-	EncryptedCommentRegex   string
-	MACOnlyEncrypted        bool
+	// Selection holds the selection rules and mac_only_encrypted.
+	Selection
 
 	// Unknown holds metadata keys this version does not know, kept as read.
 	Unknown TreeBranch
@@ -77,4 +74,23 @@ type Store interface {
 	EmitEncryptedFile(Tree) ([]byte, error)
 	// EmitValue writes a single value (a scalar or a branch), for --extract.
 	EmitValue(v any) ([]byte, error)
+}
+
+// LoadPlainDocument is LoadPlainFile for the stores whose files hold one
+// document: it loads in with load and refuses (ErrAlreadyEncrypted) a
+// document that holds metadata: a top-level key "sops" or, for a store
+// that flattens the metadata into prefixed keys, a key starting with
+// metaPrefix (dotenv's "sops_").
+func LoadPlainDocument(in []byte, load func([]byte) (TreeBranch, error), metaPrefix string) (TreeBranches, error) {
+	b, err := load(in)
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range b {
+		k, _ := it.Key.(string)
+		if metaPrefix == "" && k == MetadataKey || metaPrefix != "" && strings.HasPrefix(k, metaPrefix) {
+			return nil, ErrAlreadyEncrypted
+		}
+	}
+	return TreeBranches{b}, nil
 }

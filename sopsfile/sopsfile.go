@@ -14,41 +14,10 @@ import (
 	"github.com/lacre/lacre/sops/formats"
 )
 
-// Rules are the encryption selection rules; at most one may be set. With
-// none set, Encrypt uses sops.DefaultUnencryptedSuffix, as SOPS does.
-type Rules struct {
-	UnencryptedSuffix       string
-	EncryptedSuffix         string
-	UnencryptedRegex        string
-	EncryptedRegex          string
-	UnencryptedCommentRegex string
-	EncryptedCommentRegex   string
-	MACOnlyEncrypted        bool
-}
-
-// Apply copies the rules into the metadata.
-func (r Rules) Apply(m *sops.Metadata) error {
-	n := 0
-	for _, s := range []string{r.UnencryptedSuffix, r.EncryptedSuffix, r.UnencryptedRegex, r.EncryptedRegex, r.UnencryptedCommentRegex, r.EncryptedCommentRegex} {
-		if s != "" {
-			n++
-		}
-	}
-	if n > 1 {
-		return errors.New("only one of the encrypted/unencrypted suffix, regex and comment regex rules may be set")
-	}
-	m.UnencryptedSuffix = r.UnencryptedSuffix
-	m.EncryptedSuffix = r.EncryptedSuffix
-	m.UnencryptedRegex = r.UnencryptedRegex
-	m.EncryptedRegex = r.EncryptedRegex
-	m.UnencryptedCommentRegex = r.UnencryptedCommentRegex
-	m.EncryptedCommentRegex = r.EncryptedCommentRegex
-	m.MACOnlyEncrypted = r.MACOnlyEncrypted
-	if n == 0 {
-		m.UnencryptedSuffix = sops.DefaultUnencryptedSuffix
-	}
-	return nil
-}
+// Rules are the encryption selection rules (package sops owns them); at
+// most one may be set. With none set, Encrypt uses
+// sops.DefaultUnencryptedSuffix, as SOPS does.
+type Rules = sops.Selection
 
 // EncryptOptions configure Encrypt.
 type EncryptOptions struct {
@@ -94,7 +63,7 @@ func Encrypt(ctx context.Context, plaintext []byte, opts EncryptOptions) ([]byte
 		return nil, err
 	}
 	tree := sops.Tree{Branches: branches}
-	if err := opts.Rules.Apply(&tree.Metadata); err != nil {
+	if err := tree.Metadata.SetSelection(opts.Rules); err != nil {
 		return nil, err
 	}
 	if err := EncryptTree(ctx, &tree, opts.Groups, opts.ShamirThreshold); err != nil {

@@ -184,7 +184,10 @@ func TestStoreServeFetch(t *testing.T) {
 }
 
 func FuzzExtract(f *testing.F) {
-	data, _ := Build(tree(), nil, Limits{})
+	data, err := Build(tree(), nil, Limits{})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(data)
 	f.Add([]byte{0x1f, 0x8b})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -85,25 +85,6 @@ type Result struct {
 	Decrypted int
 }
 
-// markers of encrypted content, per format.
-func encryptedFormat(name string, data []byte) (formats.Format, bool) {
-	f := formats.FormatForPath(name)
-	switch f {
-	case formats.YAML:
-		return f, bytes.Contains(data, []byte("mac: ENC[")) && bytes.Contains(data, []byte("sops:"))
-	case formats.JSON:
-		return f, bytes.Contains(data, []byte(`"mac": "ENC[`))
-	case formats.Dotenv:
-		return f, bytes.Contains(data, []byte("sops_mac=ENC["))
-	case formats.INI:
-		return f, bytes.Contains(data, []byte("[sops]"))
-	}
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) && bytes.Contains(data, []byte(`"mac": "ENC[`)) {
-		return formats.Binary, true
-	}
-	return f, false
-}
-
 // Build builds the objects of an artifact.
 //
 // Files are copied into the build's in-memory file system, checked and,
@@ -121,7 +102,7 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		sort.Strings(names)
 		for _, n := range names {
 			data := files[n]
-			if _, enc := encryptedFormat(n, data); !enc && kubesecret.Plain(n, data) {
+			if _, enc := formats.Sniff(n, data); !enc && kubesecret.Plain(n, data) {
 				return nil, &FileError{n, ErrPlaintextSecret}
 			}
 		}
@@ -250,7 +231,7 @@ func (l *lazyFS) load(p string) error {
 	// Encrypted files are left as they are without decryption: encrypted
 	// manifests are refused after the build, generator inputs stay
 	// ciphertext (as in Flux).
-	if f, enc := encryptedFormat(n, data); enc && l.opts.Decrypt && !decryptDisabled(f, data) {
+	if f, enc := formats.Sniff(n, data); enc && l.opts.Decrypt && !decryptDisabled(f, data) {
 		if len(data) > MaxEncryptedFileSize {
 			return l.fail(&FileError{n, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)})
 		}
@@ -459,7 +440,7 @@ func decryptSecretData(ctx context.Context, u *unstructured.Unstructured, opts O
 		if err != nil {
 			continue
 		}
-		f, enc := encryptedFormat(k, raw)
+		f, enc := formats.Sniff(k, raw)
 		if !enc {
 			continue
 		}

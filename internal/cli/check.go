@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -214,10 +213,8 @@ func joinDiff(lines []string) string { return strings.Join(lines, "; ") }
 // and nil when it is not; nil and an error when it carries SOPS markers
 // but does not parse.
 func loadSopsMetadata(file string, data []byte) (*sops.Tree, error) {
-	f := formats.FormatForPath(file)
-	markers := bytes.Contains(data, []byte("ENC[AES256_GCM,")) &&
-		(bytes.Contains(data, []byte("sops")) || bytes.Contains(data, []byte("[sops]")))
-	if !markers {
+	f, enc := formats.Sniff(file, data)
+	if !enc {
 		return nil, nil
 	}
 	tree, err := sopsfile.Load(data, f, formats.Options{})

@@ -132,7 +132,7 @@ func (a *App) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 			return perr
 		}
 		nt := sops.Tree{Branches: branches}
-		if err := r.Apply(&nt.Metadata); err != nil {
+		if err := nt.Metadata.SetSelection(r); err != nil {
 			return WithCode(codeConflictingParameters, err)
 		}
 		if err := sopsfile.EncryptTree(ctx, &nt, groups, threshold); err != nil {

@@ -62,16 +62,10 @@ func (a *App) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file
 				threshold = rule.ShamirThreshold
 			}
 		}
-		if !anyRule(r) {
-			r = sopsfile.Rules{
-				UnencryptedSuffix:       rule.UnencryptedSuffix,
-				EncryptedSuffix:         rule.EncryptedSuffix,
-				UnencryptedRegex:        rule.UnencryptedRegex,
-				EncryptedRegex:          rule.EncryptedRegex,
-				UnencryptedCommentRegex: rule.UnencryptedCommentRegex,
-				EncryptedCommentRegex:   rule.EncryptedCommentRegex,
-				MACOnlyEncrypted:        r.MACOnlyEncrypted || rule.MACOnlyEncrypted,
-			}
+		if !r.HasRule() {
+			mac := r.MACOnlyEncrypted || rule.MACOnlyEncrypted
+			r = rule.Selection
+			r.MACOnlyEncrypted = mac
 		} else if rule.MACOnlyEncrypted {
 			r.MACOnlyEncrypted = true
 		}
@@ -82,7 +76,7 @@ func (a *App) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file
 		}
 		return nil, 0, r, Codef(CodeGeneric, "no master keys: the creation rule for this file has none, and none were given with --age, --pgp, ...")
 	}
-	if err := r.Apply(&sops.Metadata{}); err != nil {
+	if err := r.Validate(); err != nil {
 		return nil, 0, r, WithCode(codeConflictingParameters, err)
 	}
 	rg, err := b.groupsFor(ctx, groups)
@@ -90,11 +84,6 @@ func (a *App) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file
 		return nil, 0, r, err
 	}
 	return rg, threshold, r, nil
-}
-
-func anyRule(r sopsfile.Rules) bool {
-	return r.UnencryptedSuffix != "" || r.EncryptedSuffix != "" || r.UnencryptedRegex != "" ||
-		r.EncryptedRegex != "" || r.UnencryptedCommentRegex != "" || r.EncryptedCommentRegex != ""
 }
 
 func (a *App) encryptCommand() *cobra.Command {
@@ -173,7 +162,7 @@ func (a *App) encryptData(ctx context.Context, data []byte, name string, in, out
 		return nil, err
 	}
 	tree := sops.Tree{Branches: branches, FilePath: name}
-	if err := r.Apply(&tree.Metadata); err != nil {
+	if err := tree.Metadata.SetSelection(r); err != nil {
 		return nil, WithCode(codeConflictingParameters, err)
 	}
 	if err := sopsfile.EncryptTree(ctx, &tree, groups, threshold); err != nil {

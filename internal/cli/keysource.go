@@ -13,6 +13,7 @@ import (
 
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/keyref"
 	"github.com/lacre/lacre/rules"
 )
 
@@ -96,8 +97,9 @@ func (kf *keyFlags) ruleKeys() ([]rules.Key, error) {
 	}
 	var out []rules.Key
 	for _, v := range kf.kms {
-		arn, role, _ := strings.Cut(v, "+")
-		out = append(out, rules.Key{Type: keys.TypeKMS, Value: arn, Role: role, AWSProfile: kf.awsProfile, Context: ctx})
+		k := keyref.New(keys.TypeKMS, v)
+		k.AWSProfile, k.Context = kf.awsProfile, ctx
+		out = append(out, k)
 	}
 	for _, v := range kf.gcpKMS {
 		out = append(out, rules.Key{Type: keys.TypeGCPKMS, Value: v})
@@ -109,7 +111,7 @@ func (kf *keyFlags) ruleKeys() ([]rules.Key, error) {
 		out = append(out, rules.Key{Type: keys.TypeVault, Value: v})
 	}
 	for _, v := range kf.pgp {
-		out = append(out, rules.Key{Type: keys.TypePGP, Value: strings.ReplaceAll(v, " ", "")})
+		out = append(out, keyref.New(keys.TypePGP, v))
 	}
 	for _, v := range kf.age {
 		out = append(out, rules.Key{Type: keys.TypeAge, Value: v})

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 
+	"github.com/lacre/lacre/sops"
 	"github.com/spf13/cobra"
 )
 
@@ -204,7 +205,7 @@ func (a *App) versionCommand() *cobra.Command {
 		Short: "Print lacre's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(a.Stdout, "lacre %s (sops format %s)\n", Version, "3.13.3")
+			fmt.Fprintf(a.Stdout, "lacre %s (sops format %s)\n", Version, sops.FormatVersion)
 			return nil
 		},
 	}

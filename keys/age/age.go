@@ -85,13 +85,7 @@ func (r *Recipient) Wrap(_ context.Context, dataKey []byte) (*keys.Stanza, error
 	if err != nil {
 		return nil, fmt.Errorf("age: %v", err)
 	}
-	if _, err := w.Write(dataKey); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	if err := aw.Close(); err != nil {
+	if err := keys.WriteAndClose(dataKey, w, aw); err != nil {
 		return nil, err
 	}
 	return &keys.Stanza{Type: keys.TypeAge, Fields: map[string]string{"recipient": r.str}, Enc: buf.String()}, nil

@@ -23,7 +23,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azkeys"
 
 	"github.com/lacre/lacre/keys"
-	"github.com/lacre/lacre/rules"
+	"github.com/lacre/lacre/keys/keyref"
 )
 
 // Options configure access to Azure Key Vault.
@@ -164,7 +164,7 @@ type Recipient struct {
 // version, the first Wrap resolves the key's current version, so the stanza
 // names a concrete version as sops's does.
 func NewRecipient(keyURL string, opts Options) (*Recipient, error) {
-	vaultURL, name, version, err := rules.ParseAzureKeyURL(strings.TrimSpace(keyURL))
+	vaultURL, name, version, err := keyref.ParseAzureKeyURL(strings.TrimSpace(keyURL))
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func (i *Identity) Unwrap(ctx context.Context, s *keys.Stanza) ([]byte, error) {
 	if vaultURL == "" || name == "" {
 		return nil, fmt.Errorf("azure_kv stanza %q lacks vault_url or name", key)
 	}
-	if _, _, _, err := rules.ParseAzureKeyURL(vaultURL + "/keys/" + name); err != nil {
+	if _, _, _, err := keyref.ParseAzureKeyURL(vaultURL + "/keys/" + name); err != nil {
 		return nil, fmt.Errorf("azure_kv stanza %q: invalid vault_url or name", key)
 	}
 	ct, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s.Enc, "="))

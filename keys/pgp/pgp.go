@@ -173,13 +173,7 @@ func (r *ArmoredRecipient) Wrap(_ context.Context, dataKey []byte) (*keys.Stanza
 	if err != nil {
 		return nil, fmt.Errorf("encrypting to pgp key %s: %v", r.fp, err)
 	}
-	if _, err := w.Write(dataKey); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	if err := aw.Close(); err != nil {
+	if err := keys.WriteAndClose(dataKey, w, aw); err != nil {
 		return nil, err
 	}
 	return newStanza(r.fp, buf.String()), nil

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/lacre/lacre/keys"
-	"github.com/lacre/lacre/rules"
+	"github.com/lacre/lacre/keys/keyref"
 )
 
 // Options configure requests to Vault.
@@ -122,7 +122,7 @@ var (
 // NewRecipient parses a transit key URI
 // (https://vault:8200/v1/<engine>/keys/<name>).
 func NewRecipient(uri string, opts Options) (*Recipient, error) {
-	addr, engine, key, err := rules.ParseVaultURI(uri)
+	addr, engine, key, err := keyref.ParseVaultURI(uri)
 	if err != nil {
 		return nil, err
 	}

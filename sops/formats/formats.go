@@ -1,5 +1,6 @@
 // Package formats picks a store for a file: by extension, as sops does, or
-// by name (--input-type / --output-type).
+// by name (--input-type / --output-type). It also owns the one answer to
+// "is this file a SOPS document?" without parsing it ([Sniff]).
 package formats
 
 import (

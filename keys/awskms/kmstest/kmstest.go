@@ -157,12 +157,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "SerializationException", "expected application/x-amz-json-1.1")
 		return
 	}
-	var in struct {
-		KeyId             string
-		Plaintext         []byte
-		CiphertextBlob    []byte
-		EncryptionContext map[string]string
-	}
+	var in kmsInput
 	if err := json.Unmarshal(body, &in); err != nil {
 		fail(w, http.StatusBadRequest, "SerializationException", "invalid JSON")
 		return
@@ -178,59 +173,77 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	switch req.Target {
 	case "TrentService.Encrypt":
 		s.Encrypts.Add(1)
-		arn, key, ok := s.resolve(in.KeyId)
-		if !ok {
-			fail(w, http.StatusBadRequest, "NotFoundException", fmt.Sprintf("Key '%s' does not exist", in.KeyId))
-			return
-		}
-		if region(arn) != req.Region {
-			fail(w, http.StatusBadRequest, "NotFoundException", fmt.Sprintf("Key '%s' does not exist in %s", in.KeyId, req.Region))
-			return
-		}
-		if len(in.Plaintext) == 0 || len(in.Plaintext) > 4096 {
-			fail(w, http.StatusBadRequest, "ValidationException", "plaintext must be 1 to 4096 bytes")
-			return
-		}
-		blob := make([]byte, 2, 2+len(arn)+12+len(in.Plaintext)+16)
-		binary.BigEndian.PutUint16(blob, uint16(len(arn)))
-		blob = append(blob, arn...)
-		nonce := make([]byte, 12)
-		rand.Read(nonce)
-		blob = append(blob, nonce...)
-		blob = aead(key).Seal(blob, nonce, in.Plaintext, contextAAD(in.EncryptionContext))
-		reply(w, map[string]any{"CiphertextBlob": blob, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+		s.encrypt(w, req, in)
 	case "TrentService.Decrypt":
 		s.Decrypts.Add(1)
-		b := in.CiphertextBlob
-		if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b))+12+16 {
-			fail(w, http.StatusBadRequest, "InvalidCiphertextException", "")
-			return
-		}
-		n := int(binary.BigEndian.Uint16(b))
-		arn := string(b[2 : 2+n])
-		s.mu.Lock()
-		key, ok := s.keys[arn]
-		s.mu.Unlock()
-		if !ok {
-			fail(w, http.StatusBadRequest, "InvalidCiphertextException", "")
-			return
-		}
-		if in.KeyId != "" {
-			if want, _, ok := s.resolve(in.KeyId); !ok || want != arn {
-				fail(w, http.StatusBadRequest, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
-				return
-			}
-		}
-		nonce := b[2+n : 2+n+12]
-		pt, err := aead(key).Open(nil, nonce, b[2+n+12:], contextAAD(in.EncryptionContext))
-		if err != nil {
-			fail(w, http.StatusBadRequest, "InvalidCiphertextException", "")
-			return
-		}
-		reply(w, map[string]any{"Plaintext": pt, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+		s.decrypt(w, in)
 	default:
 		fail(w, http.StatusBadRequest, "UnknownOperationException", "")
 	}
+}
+
+// kmsInput is the JSON body of an Encrypt or Decrypt call.
+type kmsInput struct {
+	KeyId             string
+	Plaintext         []byte
+	CiphertextBlob    []byte
+	EncryptionContext map[string]string
+}
+
+// encrypt answers TrentService.Encrypt.
+func (s *Server) encrypt(w http.ResponseWriter, req Request, in kmsInput) {
+	arn, key, ok := s.resolve(in.KeyId)
+	if !ok {
+		fail(w, http.StatusBadRequest, "NotFoundException", fmt.Sprintf("Key '%s' does not exist", in.KeyId))
+		return
+	}
+	if region(arn) != req.Region {
+		fail(w, http.StatusBadRequest, "NotFoundException", fmt.Sprintf("Key '%s' does not exist in %s", in.KeyId, req.Region))
+		return
+	}
+	if len(in.Plaintext) == 0 || len(in.Plaintext) > 4096 {
+		fail(w, http.StatusBadRequest, "ValidationException", "plaintext must be 1 to 4096 bytes")
+		return
+	}
+	blob := make([]byte, 2, 2+len(arn)+12+len(in.Plaintext)+16)
+	binary.BigEndian.PutUint16(blob, uint16(len(arn)))
+	blob = append(blob, arn...)
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	blob = append(blob, nonce...)
+	blob = aead(key).Seal(blob, nonce, in.Plaintext, contextAAD(in.EncryptionContext))
+	reply(w, map[string]any{"CiphertextBlob": blob, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+}
+
+// decrypt answers TrentService.Decrypt.
+func (s *Server) decrypt(w http.ResponseWriter, in kmsInput) {
+	b := in.CiphertextBlob
+	if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b))+12+16 {
+		fail(w, http.StatusBadRequest, "InvalidCiphertextException", "")
+		return
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	arn := string(b[2 : 2+n])
+	s.mu.Lock()
+	key, ok := s.keys[arn]
+	s.mu.Unlock()
+	if !ok {
+		fail(w, http.StatusBadRequest, "InvalidCiphertextException", "")
+		return
+	}
+	if in.KeyId != "" {
+		if want, _, ok := s.resolve(in.KeyId); !ok || want != arn {
+			fail(w, http.StatusBadRequest, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+			return
+		}
+	}
+	nonce := b[2+n : 2+n+12]
+	pt, err := aead(key).Open(nil, nonce, b[2+n+12:], contextAAD(in.EncryptionContext))
+	if err != nil {
+		fail(w, http.StatusBadRequest, "InvalidCiphertextException", "")
+		return
+	}
+	reply(w, map[string]any{"Plaintext": pt, "KeyId": arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"})
 }
 
 func (s *Server) resolve(id string) (arn string, key []byte, ok bool) {

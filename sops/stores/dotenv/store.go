@@ -52,16 +52,7 @@ func (s *Store) load(in []byte) (sops.TreeBranch, error) {
 // LoadPlainFile parses a dotenv file; keys starting with sops_ are refused
 // as already encrypted.
 func (s *Store) LoadPlainFile(in []byte) (sops.TreeBranches, error) {
-	b, err := s.load(in)
-	if err != nil {
-		return nil, err
-	}
-	for _, it := range b {
-		if k, ok := it.Key.(string); ok && strings.HasPrefix(k, Prefix) {
-			return nil, sops.ErrAlreadyEncrypted
-		}
-	}
-	return sops.TreeBranches{b}, nil
+	return sops.LoadPlainDocument(in, s.load, Prefix)
 }
 
 // LoadEncryptedFile parses an encrypted dotenv file.

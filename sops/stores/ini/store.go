@@ -64,16 +64,7 @@ func (s *Store) load(in []byte) (sops.TreeBranch, error) {
 
 // LoadPlainFile parses an INI file.
 func (s *Store) LoadPlainFile(in []byte) (sops.TreeBranches, error) {
-	b, err := s.load(in)
-	if err != nil {
-		return nil, err
-	}
-	for _, it := range b {
-		if it.Key == sops.MetadataKey {
-			return nil, sops.ErrAlreadyEncrypted
-		}
-	}
-	return sops.TreeBranches{b}, nil
+	return sops.LoadPlainDocument(in, s.load, "")
 }
 
 // LoadEncryptedFile parses an encrypted INI file.

@@ -144,16 +144,7 @@ func (s *Store) load(in []byte) (sops.TreeBranch, error) {
 
 // LoadPlainFile parses a JSON object.
 func (s *Store) LoadPlainFile(in []byte) (sops.TreeBranches, error) {
-	b, err := s.load(in)
-	if err != nil {
-		return nil, err
-	}
-	for _, it := range b {
-		if it.Key == sops.MetadataKey {
-			return nil, sops.ErrAlreadyEncrypted
-		}
-	}
-	return sops.TreeBranches{b}, nil
+	return sops.LoadPlainDocument(in, s.load, "")
 }
 
 // LoadEncryptedFile parses an encrypted JSON file.

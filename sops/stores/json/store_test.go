@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/stores/storetest"
 )
 
 func dataKey(t *testing.T, tree sops.Tree) []byte {
@@ -73,36 +74,16 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-func FuzzLoadPlain(f *testing.F) {
-	for _, p := range []string{"testdata/plain.json", "testdata/sops.enc.json"} {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		s := New(DefaultIndent)
-		b, err := s.LoadPlainFile(in)
-		if err != nil {
-			return
-		}
-		out, err := s.EmitPlainFile(b)
-		if err != nil {
-			t.Fatalf("loaded JSON does not emit: %v", err)
-		}
-		b2, err := s.LoadPlainFile(out)
-		if err != nil {
-			t.Fatalf("emitted JSON does not load: %v", err)
-		}
-		out2, _ := s.EmitPlainFile(b2)
-		if !bytes.Equal(out, out2) {
-			t.Fatalf("not stable:\n%s\n%s", out, out2)
-		}
-	})
+var testCase = storetest.Case{
+	New:       func() sops.Store { return New(DefaultIndent) },
+	Encrypted: "testdata/sops.enc.json",
+	Plain:     "testdata/plain.json",
+	MustEmit:  true,
 }
 
-func FuzzLoadEncrypted(f *testing.F) {
-	if b, err := os.ReadFile("testdata/sops.enc.json"); err == nil {
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, in []byte) { _, _ = New(DefaultIndent).LoadEncryptedFile(in) })
+func FuzzLoadPlain(f *testing.F) {
+	storetest.Seed(f, "testdata/sops.enc.json")
+	storetest.FuzzLoadPlain(f, testCase)
 }
+
+func FuzzLoadEncrypted(f *testing.F) { storetest.FuzzLoadEncrypted(f, testCase) }

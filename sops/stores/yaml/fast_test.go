@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/stores/storetest"
 )
 
 // slowEmit is the yaml.v3 path.
@@ -122,11 +123,7 @@ func TestFastPathGoldens(t *testing.T) {
 }
 
 func FuzzFastPath(f *testing.F) {
-	for _, p := range []string{"testdata/plain.yaml", "testdata/sops.enc.yaml"} {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
+	storetest.Seed(f, "testdata/plain.yaml", "testdata/sops.enc.yaml")
 	f.Add([]byte("a:\n    - b: 1\n      c: |\n        x\n\n        y\n    - []\nd: {}\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		got, ok := fastLoad(in)

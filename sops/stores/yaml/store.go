@@ -390,11 +390,17 @@ func stringNode(s string) *yaml.Node {
 	return n
 }
 
-func appendSequence(in []any, seq *yaml.Node) error {
+// appendItems appends the n items of a sequence (stride 1) or a mapping
+// (stride 2) to parent, placing comments as yaml.v3 expects. comment
+// returns item i's comment, when it is one; nodes turns item i into its
+// node (first == last) or its key and value nodes. Comments before the
+// first item go above the collection; inline comments go after the item
+// before them; comments after the last item go below it.
+func appendItems(parent *yaml.Node, n, stride int, comment func(i int) (sops.Comment, bool), nodes func(i int) (first, last *yaml.Node, err error)) error {
 	var head, inline []string
 	first := true
-	for _, item := range in {
-		if c, ok := item.(sops.Comment); ok {
+	for i := 0; i < n; i++ {
+		if c, ok := comment(i); ok {
 			if c.Inline {
 				inline = append(inline, c.Value)
 			} else {
@@ -403,65 +409,53 @@ func appendSequence(in []any, seq *yaml.Node) error {
 			continue
 		}
 		if first {
-			head = addHead(seq, head)
+			head = addHead(parent, head)
 			first = false
 		}
-		n, err := toNode(item)
+		f, l, err := nodes(i)
 		if err != nil {
 			return err
 		}
-		head = addHead(n, head)
-		inline = addLine(n, inline)
-		seq.Content = append(seq.Content, n)
+		head = addHead(f, head)
+		inline = addLine(l, inline)
+		parent.Content = append(parent.Content, f)
+		if l != f {
+			parent.Content = append(parent.Content, l)
+		}
 	}
 	head = append(head, inline...)
 	if len(head) > 0 {
 		if first {
-			addHead(seq, head)
+			addHead(parent, head)
 		} else {
-			addFoot(seq.Content[len(seq.Content)-1], head)
+			addFoot(parent.Content[len(parent.Content)-stride], head)
 		}
 	}
 	return nil
 }
 
+func appendSequence(in []any, seq *yaml.Node) error {
+	return appendItems(seq, len(in), 1, func(i int) (sops.Comment, bool) {
+		c, ok := in[i].(sops.Comment)
+		return c, ok
+	}, func(i int) (*yaml.Node, *yaml.Node, error) {
+		n, err := toNode(in[i])
+		return n, n, err
+	})
+}
+
 func appendBranch(b sops.TreeBranch, m *yaml.Node) error {
-	var head, inline []string
-	first := true
-	for _, it := range b {
-		if c, ok := it.Key.(sops.Comment); ok {
-			if c.Inline {
-				inline = append(inline, c.Value)
-			} else {
-				head = append(head, c.Value)
-			}
-			continue
-		}
-		if first {
-			head = addHead(m, head)
-			first = false
-		}
-		k, err := toNode(it.Key)
+	return appendItems(m, len(b), 2, func(i int) (sops.Comment, bool) {
+		c, ok := b[i].Key.(sops.Comment)
+		return c, ok
+	}, func(i int) (*yaml.Node, *yaml.Node, error) {
+		k, err := toNode(b[i].Key)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		head = addHead(k, head)
-		v, err := toNode(it.Value)
-		if err != nil {
-			return err
-		}
-		inline = addLine(v, inline)
-		m.Content = append(m.Content, k, v)
-	}
-	head = append(head, inline...)
-	if len(head) > 0 {
-		if first {
-			addHead(m, head)
-		} else {
-			addFoot(m.Content[len(m.Content)-2], head)
-		}
-	}
-	return nil
+		v, err := toNode(b[i].Value)
+		return k, v, err
+	})
 }
 
 func (s *Store) indent() int {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/stores/storetest"
 )
 
 // dataKey unwraps a sops file's age stanza with the real age CLI and the
@@ -145,42 +146,19 @@ func TestIndent(t *testing.T) {
 	}
 }
 
-func FuzzLoadPlain(f *testing.F) {
-	for _, p := range []string{"testdata/plain.yaml", "testdata/sops.enc.yaml"} {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
-	f.Add([]byte("a: &x [1, 2]\nb: *x\n"))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		s := New(0)
-		b, err := s.LoadPlainFile(in)
-		if err != nil {
-			return
-		}
-		out, err := s.EmitPlainFile(b)
-		if err != nil {
-			return
-		}
-		b2, err := s.LoadPlainFile(out)
-		if err != nil {
-			t.Fatalf("emitted YAML does not load: %v\n%s", err, out)
-		}
-		out2, err := s.EmitPlainFile(b2)
-		if err != nil || !bytes.Equal(out, out2) {
-			t.Fatalf("load/emit not stable:\n%s\n---\n%s", out, out2)
-		}
-	})
+var testCase = storetest.Case{
+	New:       func() sops.Store { return New(0) },
+	Encrypted: "testdata/sops.enc.yaml",
+	Plain:     "testdata/plain.yaml",
 }
 
-func FuzzLoadEncrypted(f *testing.F) {
-	if b, err := os.ReadFile("testdata/sops.enc.yaml"); err == nil {
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		_, _ = New(0).LoadEncryptedFile(in)
-	})
+func FuzzLoadPlain(f *testing.F) {
+	storetest.Seed(f, "testdata/sops.enc.yaml")
+	f.Add([]byte("a: &x [1, 2]\nb: *x\n"))
+	storetest.FuzzLoadPlain(f, testCase)
 }
+
+func FuzzLoadEncrypted(f *testing.F) { storetest.FuzzLoadEncrypted(f, testCase) }
 
 // TestChunkedEmitIsIdentical checks that emitting top-level pairs in slices
 // prints exactly what one encoder run prints.

@@ -1,3 +1,0 @@
-package binary
-
-func newTestStore() *Store { return New(-1) }

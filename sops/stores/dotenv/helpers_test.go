@@ -1,3 +1,0 @@
-package dotenv
-
-func newTestStore() *Store { return New() }

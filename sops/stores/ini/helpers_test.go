@@ -1,3 +1,0 @@
-package ini
-
-func newTestStore() *Store { return New() }
