@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/lacre/lacre/internal/cli/cliapp"
 )
 
 // outputFlags say where results go.
@@ -22,20 +24,20 @@ type fileFunc func(ctx context.Context, path string) ([]byte, error)
 // to --output, or to stdout in argument order. A failure on one file does
 // not stop the others; every failure is reported with its file name and the
 // exit code is the first failure's.
-func (a *App) runFiles(ctx context.Context, files []string, of outputFlags, fn fileFunc) error {
+func (a *app) runFiles(ctx context.Context, files []string, of outputFlags, fn fileFunc) error {
 	if len(files) == 0 {
-		return Codef(codeNoFileSpecified, "no file specified")
+		return cliapp.Codef(cliapp.CodeNoFileSpecified, "no file specified")
 	}
 	if of.inPlace && of.output != "" {
-		return Codef(codeConflictingParameters, "--in-place and --output cannot be used together")
+		return cliapp.Codef(cliapp.CodeConflictingParameters, "--in-place and --output cannot be used together")
 	}
 	if len(files) > 1 && of.output != "" {
-		return Codef(codeConflictingParameters, "--output takes a single input file")
+		return cliapp.Codef(cliapp.CodeConflictingParameters, "--output takes a single input file")
 	}
 	if of.inPlace {
 		for _, f := range files {
 			if f == "-" {
-				return Codef(codeConflictingParameters, "--in-place cannot be used with stdin")
+				return cliapp.Codef(cliapp.CodeConflictingParameters, "--in-place cannot be used with stdin")
 			}
 		}
 	}
@@ -94,19 +96,19 @@ func (a *App) runFiles(ctx context.Context, files []string, of outputFlags, fn f
 		}
 		if !of.inPlace {
 			if _, err := a.Stdout.Write(r.out); err != nil && first == nil {
-				first = WithCode(codeCouldNotWriteOutput, err)
+				first = cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 			}
 		}
 		r.out = nil
 	}
 	wg.Wait()
 	if first != nil {
-		return SilentExit(CodeFor(first))
+		return cliapp.SilentExit(cliapp.CodeFor(first))
 	}
 	return nil
 }
 
-func (a *App) emit(path string, of outputFlags, out []byte) error {
+func (a *app) emit(path string, of outputFlags, out []byte) error {
 	switch {
 	case of.inPlace:
 		return prefixErr(path, writeFileAtomic(path, out))
@@ -114,7 +116,7 @@ func (a *App) emit(path string, of outputFlags, out []byte) error {
 		return prefixErr(of.output, writeFileAtomic(of.output, out))
 	}
 	_, err := a.Stdout.Write(out)
-	return WithCode(codeCouldNotWriteOutput, err)
+	return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 }
 
 // prefixErr names the file in an error, keeping its exit code.
@@ -125,7 +127,7 @@ func prefixErr(path string, err error) error {
 	if strings.HasPrefix(err.Error(), path+":") {
 		return err
 	}
-	return &ExitError{Code: CodeFor(err), Err: &fileError{path: path, err: err}}
+	return &cliapp.ExitError{Code: cliapp.CodeFor(err), Err: &fileError{path: path, err: err}}
 }
 
 type fileError struct {

@@ -14,6 +14,8 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
+
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/sops/formats"
@@ -50,8 +52,8 @@ func TestRotateAndUpdatekeysOn500Files(t *testing.T) {
 
 	run := func(env map[string]string, args ...string) (int, string) {
 		var out, errb bytes.Buffer
-		a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
-		return a.Run(context.Background(), args, nil), errb.String()
+		a := &cliapp.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+		return a.Run(context.Background(), args, Commands, cliapp.CompanionStubs), errb.String()
 	}
 	checkAll := func(keyFile string) {
 		t.Helper()

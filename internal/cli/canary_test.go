@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/lacre/lacre/internal/cli/cliapp"
 )
 
 // TestCanaryNeverLeaks runs the CLI's error paths in-process on files that
@@ -30,7 +32,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 
 	run := func(env map[string]string, args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		a := &cliapp.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
 			if v, ok := env[k]; ok {
 				return v
 			}
@@ -39,7 +41,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 			}
 			return ""
 		}}
-		code := a.Run(context.Background(), args, nil)
+		code := a.Run(context.Background(), args, Commands, cliapp.CompanionStubs)
 		return code, out.String(), errb.String()
 	}
 	withKey := map[string]string{"SOPS_AGE_KEY_FILE": filepath.Join(dir, "key.txt")}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/clitest"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
 )
@@ -20,7 +21,7 @@ import (
 var testCommands = map[string]func(){}
 
 func TestMain(m *testing.M) {
-	testCommands["lacre"] = func() { os.Exit(Main(os.Args[1:], nil)) }
+	testCommands["lacre"] = func() { os.Exit(cliapp.Main(os.Args[1:], Commands, cliapp.CompanionStubs)) }
 	testscript.Main(m, testCommands)
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 )
 
 // TestCanaryEveryCommand runs a canary value through every file command
@@ -70,7 +70,7 @@ func TestCanaryEveryCommand(t *testing.T) {
 
 	run := func(env map[string]string, args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
-		a := &cli.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		a := &cliapp.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
 			if v, ok := env[k]; ok {
 				return v
 			}
@@ -82,7 +82,7 @@ func TestCanaryEveryCommand(t *testing.T) {
 			}
 			return ""
 		}}
-		return a.Run(context.Background(), args, Extend), out.String(), errb.String()
+		return a.Run(context.Background(), args, full...), out.String(), errb.String()
 	}
 	withKey := map[string]string{"SOPS_AGE_KEY_FILE": filepath.Join(dir, "key.txt")}
 	code, enc, stderr := run(withKey, "encrypt", "--age", rcp, "plain.yaml")
