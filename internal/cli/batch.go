@@ -3,18 +3,36 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/lacre/lacre/internal/cli/cliapp"
+	"github.com/spf13/pflag"
 )
 
 // outputFlags say where results go.
 type outputFlags struct {
 	inPlace bool
 	output  string
+}
+
+func (of *outputFlags) register(f *pflag.FlagSet) {
+	f.BoolVarP(&of.inPlace, "in-place", "i", false, "write the output back to the file")
+	f.StringVar(&of.output, "output", "", "write the output to this file")
+}
+
+// inPlaceFiles expands the arguments (see expandPaths); more than one file
+// needs --in-place: "<verb> several files needs --in-place".
+func inPlaceFiles(args []string, recursive bool, of outputFlags, verb string) ([]string, error) {
+	files, err := expandPaths(args, recursive)
+	if err != nil {
+		return nil, err
+	}
+	if len(files) > 1 && !of.inPlace {
+		return nil, cliapp.Codef(cliapp.CodeConflictingParameters, "%s several files needs --in-place", verb)
+	}
+	return files, nil
 }
 
 // fileFunc turns one input file into its output bytes.
@@ -137,5 +155,3 @@ type fileError struct {
 
 func (e *fileError) Error() string { return e.path + ": " + e.err.Error() }
 func (e *fileError) Unwrap() error { return e.err }
-
-var _ = os.Stdout

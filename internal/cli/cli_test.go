@@ -20,8 +20,11 @@ import (
 // next to it, as an installed one would.
 var testCommands = map[string]func(){}
 
+// lacre is the lean CLI's command tree, as cmd/lacre composes it.
+var lacre = []cliapp.Extension{Commands, cliapp.CompanionStubs}
+
 func TestMain(m *testing.M) {
-	testCommands["lacre"] = func() { os.Exit(cliapp.Main(os.Args[1:], Commands, cliapp.CompanionStubs)) }
+	testCommands["lacre"] = func() { os.Exit(cliapp.Main(os.Args[1:], lacre...)) }
 	testscript.Main(m, testCommands)
 }
 

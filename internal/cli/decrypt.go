@@ -85,8 +85,7 @@ to stdout one after the other, or back into each file with --in-place.`,
 	}
 	df.register(cmd)
 	f := cmd.Flags()
-	f.BoolVarP(&of.inPlace, "in-place", "i", false, "write the output back to the file")
-	f.StringVar(&of.output, "output", "", "write the output to this file")
+	of.register(f)
 	f.StringVar(&ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
 	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
 	f.StringVar(&ff.filenameOverride, "filename-override", "", "use this file name to pick the format")

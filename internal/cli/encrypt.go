@@ -100,12 +100,9 @@ one file, use --in-place.`,
   lacre encrypt -i --encrypted-regex '^(data|stringData)$' secret.yaml
   lacre encrypt -i -r secrets/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := expandPaths(args, recursive)
+			files, err := inPlaceFiles(args, recursive, of, "encrypting")
 			if err != nil {
 				return err
-			}
-			if len(files) > 1 && !of.inPlace {
-				return cliapp.Codef(cliapp.CodeConflictingParameters, "encrypting several files needs --in-place")
 			}
 			s, err := a.newSession()
 			if err != nil {
@@ -132,8 +129,7 @@ one file, use --in-place.`,
 	}
 	ef.register(cmd)
 	f := cmd.Flags()
-	f.BoolVarP(&of.inPlace, "in-place", "i", false, "write the output back to the file")
-	f.StringVar(&of.output, "output", "", "write the output to this file")
+	of.register(f)
 	f.StringVar(&ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
 	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
 	f.StringVar(&ff.filenameOverride, "filename-override", "", "use this file name for the format and the creation rule")

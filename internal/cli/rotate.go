@@ -27,12 +27,9 @@ func (a *app) rotateCommand() *cobra.Command {
   lacre rotate -i --add-age age1new... --rm-age age1old... secret.enc.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := expandPaths(args, recursive)
+			files, err := inPlaceFiles(args, recursive, of, "rotating")
 			if err != nil {
 				return err
-			}
-			if len(files) > 1 && !of.inPlace {
-				return cliapp.Codef(cliapp.CodeConflictingParameters, "rotating several files needs --in-place")
 			}
 			addKeys, err := add.RuleKeys()
 			if err != nil {
@@ -59,8 +56,7 @@ func (a *app) rotateCommand() *cobra.Command {
 	add.Register(f, "add-", "add")
 	rm.Register(f, "rm-", "remove")
 	f.StringVar(&add.EncryptionContext, "encryption-context", "", "AWS KMS encryption context for --add-kms keys")
-	f.BoolVarP(&of.inPlace, "in-place", "i", false, "write the output back to the file")
-	f.StringVar(&of.output, "output", "", "write the output to this file")
+	of.register(f)
 	f.StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
 	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
 	f.BoolVarP(&recursive, "recursive", "r", false, "rotate every file below the given directories")
