@@ -22,17 +22,46 @@ func (of *outputFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&of.output, "output", "", "write the output to this file")
 }
 
-// inPlaceFiles expands the arguments (see expandPaths); more than one file
-// needs --in-place: "<verb> several files needs --in-place".
-func inPlaceFiles(args []string, recursive bool, of outputFlags, verb string) ([]string, error) {
-	files, err := expandPaths(args, recursive)
+// batchFlags are the flags of the commands that take several files: their
+// formats, where the output goes, and -r.
+type batchFlags struct {
+	ff        formatFlags
+	of        outputFlags
+	recursive bool
+}
+
+// register adds --in-place, --output, --output-type and -r, "<verb> every
+// file below the given directories".
+func (bf *batchFlags) register(f *pflag.FlagSet, verb string) {
+	bf.of.register(f)
+	f.StringVar(&bf.ff.outputType, "output-type", "", "output format (default: the input format)")
+	f.BoolVarP(&bf.recursive, "recursive", "r", false, verb+" every file below the given directories")
+}
+
+// runBatch runs a command over several files: it expands args (see
+// expandPaths; with verb, more than one file needs --in-place: "<verb>
+// several files needs --in-place"), runs parse (the command's own flags;
+// may be nil), loads the session and runs fn over the files (see runFiles).
+func (a *app) runBatch(ctx context.Context, args []string, bf *batchFlags, verb string, parse func() error, fn func(ctx context.Context, s *session, file string) ([]byte, error)) error {
+	files, err := expandPaths(args, bf.recursive)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if len(files) > 1 && !of.inPlace {
-		return nil, cliapp.Codef(cliapp.CodeConflictingParameters, "%s several files needs --in-place", verb)
+	if verb != "" && len(files) > 1 && !bf.of.inPlace {
+		return cliapp.Codef(cliapp.CodeConflictingParameters, "%s several files needs --in-place", verb)
 	}
-	return files, nil
+	if parse != nil {
+		if err := parse(); err != nil {
+			return err
+		}
+	}
+	s, err := a.newSession()
+	if err != nil {
+		return err
+	}
+	return a.runFiles(ctx, files, bf.of, func(ctx context.Context, file string) ([]byte, error) {
+		return fn(ctx, s, file)
+	})
 }
 
 // fileFunc turns one input file into its output bytes.

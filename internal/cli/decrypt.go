@@ -24,10 +24,8 @@ func (df *decryptFlags) register(cmd *cobra.Command) {
 
 func (a *app) decryptCommand() *cobra.Command {
 	var df decryptFlags
-	var ff formatFlags
-	var of outputFlags
+	var bf batchFlags
 	var extract string
-	var recursive bool
 	cmd := &cobra.Command{
 		Use:   "decrypt [flags] FILE|DIR|- ...",
 		Short: "Decrypt files",
@@ -44,22 +42,17 @@ to stdout one after the other, or back into each file with --in-place.`,
 			if len(args) == 0 {
 				args = []string{"-"}
 			}
-			files, err := expandPaths(args, recursive)
-			if err != nil {
-				return err
-			}
 			var path []any
-			if extract != "" {
-				if path, err = sops.ParsePath(extract); err != nil {
-					return cliapp.WithCode(cliapp.CodeInvalidTreePathFormat, err)
+			parse := func() (err error) {
+				if extract != "" {
+					if path, err = sops.ParsePath(extract); err != nil {
+						return cliapp.WithCode(cliapp.CodeInvalidTreePathFormat, err)
+					}
 				}
+				return nil
 			}
-			s, err := a.newSession()
-			if err != nil {
-				return err
-			}
-			return a.runFiles(cmd.Context(), files, of, func(ctx context.Context, file string) ([]byte, error) {
-				f, err := a.openFile(file, &ff, s)
+			return a.runBatch(cmd.Context(), args, &bf, "", parse, func(ctx context.Context, s *session, file string) ([]byte, error) {
+				f, err := a.openFile(file, &bf.ff, s)
 				if err != nil {
 					return nil, err
 				}
@@ -85,11 +78,9 @@ to stdout one after the other, or back into each file with --in-place.`,
 	}
 	df.register(cmd)
 	f := cmd.Flags()
-	of.register(f)
-	f.StringVar(&ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
-	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
-	f.StringVar(&ff.filenameOverride, "filename-override", "", "use this file name to pick the format")
+	bf.register(f, "decrypt")
+	f.StringVar(&bf.ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
+	f.StringVar(&bf.ff.filenameOverride, "filename-override", "", "use this file name to pick the format")
 	f.StringVar(&extract, "extract", "", `print only the value at this path, e.g. '["data"]["password"]'`)
-	f.BoolVarP(&recursive, "recursive", "r", false, "decrypt every file below the given directories")
 	return cmd
 }

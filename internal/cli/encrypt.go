@@ -85,9 +85,7 @@ func (a *app) plan(ctx context.Context, ef *encryptFlags, s *session, file strin
 
 func (a *app) encryptCommand() *cobra.Command {
 	var ef encryptFlags
-	var ff formatFlags
-	var of outputFlags
-	var recursive bool
+	var bf batchFlags
 	cmd := &cobra.Command{
 		Use:   "encrypt [flags] FILE|DIR|- ...",
 		Short: "Encrypt files",
@@ -100,15 +98,8 @@ one file, use --in-place.`,
   lacre encrypt -i --encrypted-regex '^(data|stringData)$' secret.yaml
   lacre encrypt -i -r secrets/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := inPlaceFiles(args, recursive, of, "encrypting")
-			if err != nil {
-				return err
-			}
-			s, err := a.newSession()
-			if err != nil {
-				return err
-			}
-			return a.runFiles(cmd.Context(), files, of, func(ctx context.Context, path string) ([]byte, error) {
+			ff := &bf.ff
+			return a.runBatch(cmd.Context(), args, &bf, "encrypting", nil, func(ctx context.Context, s *session, path string) ([]byte, error) {
 				name := path
 				if ff.filenameOverride != "" {
 					name = ff.filenameOverride
@@ -129,11 +120,9 @@ one file, use --in-place.`,
 	}
 	ef.register(cmd)
 	f := cmd.Flags()
-	of.register(f)
-	f.StringVar(&ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
-	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
-	f.StringVar(&ff.filenameOverride, "filename-override", "", "use this file name for the format and the creation rule")
-	f.BoolVarP(&recursive, "recursive", "r", false, "encrypt every file below the given directories")
+	bf.register(f, "encrypt")
+	f.StringVar(&bf.ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
+	f.StringVar(&bf.ff.filenameOverride, "filename-override", "", "use this file name for the format and the creation rule")
 	return cmd
 }
 

@@ -16,10 +16,8 @@ import (
 
 func (a *app) rotateCommand() *cobra.Command {
 	var df decryptFlags
-	var ff formatFlags
-	var of outputFlags
+	var bf batchFlags
 	var add, rm keysource.Flags
-	var recursive bool
 	cmd := &cobra.Command{
 		Use:   "rotate [flags] FILE ...",
 		Short: "Re-encrypt files with a new data key, optionally adding or removing master keys",
@@ -27,24 +25,16 @@ func (a *app) rotateCommand() *cobra.Command {
   lacre rotate -i --add-age age1new... --rm-age age1old... secret.enc.yaml`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := inPlaceFiles(args, recursive, of, "rotating")
-			if err != nil {
+			var addKeys, rmKeys []rules.Key
+			parse := func() (err error) {
+				if addKeys, err = add.RuleKeys(); err != nil {
+					return err
+				}
+				rmKeys, err = rm.RuleKeys()
 				return err
 			}
-			addKeys, err := add.RuleKeys()
-			if err != nil {
-				return err
-			}
-			rmKeys, err := rm.RuleKeys()
-			if err != nil {
-				return err
-			}
-			s, err := a.newSession()
-			if err != nil {
-				return err
-			}
-			return a.runFiles(cmd.Context(), files, of, func(ctx context.Context, file string) ([]byte, error) {
-				out, _, err := a.transform(ctx, file, &ff, s, func(ctx context.Context, f *sopsFile) (bool, error) {
+			return a.runBatch(cmd.Context(), args, &bf, "rotating", parse, func(ctx context.Context, s *session, file string) ([]byte, error) {
+				out, _, err := a.transform(ctx, file, &bf.ff, s, func(ctx context.Context, f *sopsFile) (bool, error) {
 					return true, f.rotate(ctx, &df, addKeys, rmKeys)
 				})
 				return out, err
@@ -56,10 +46,8 @@ func (a *app) rotateCommand() *cobra.Command {
 	add.Register(f, "add-", "add")
 	rm.Register(f, "rm-", "remove")
 	f.StringVar(&add.EncryptionContext, "encryption-context", "", "AWS KMS encryption context for --add-kms keys")
-	of.register(f)
-	f.StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
-	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
-	f.BoolVarP(&recursive, "recursive", "r", false, "rotate every file below the given directories")
+	bf.register(f, "rotate")
+	f.StringVar(&bf.ff.inputType, "input-type", "", "file format (default: by extension)")
 	return cmd
 }
 
