@@ -6,9 +6,11 @@ package main
 import (
 	"os"
 
+	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/cluster"
 )
 
 func main() {
-	os.Exit(cluster.Main(os.Args[1:]))
+	os.Exit(cliapp.Main(os.Args[1:], cli.Commands, cluster.Extend))
 }

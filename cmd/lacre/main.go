@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 )
 
 func main() {
@@ -17,5 +18,5 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	os.Exit(cli.Main(os.Args[1:], nil))
+	os.Exit(cliapp.Main(os.Args[1:], cli.Commands, cliapp.CompanionStubs))
 }

@@ -7,13 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"filippo.io/age"
 
+	"github.com/lacre/lacre/internal/cli/clitest"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/sops/formats"
@@ -49,9 +49,8 @@ func TestRotateAndUpdatekeysOn500Files(t *testing.T) {
 	os.WriteFile(".sops.yaml", []byte(fmt.Sprintf("creation_rules:\n  - age: %s,%s\n", k1.Recipient(), k2.Recipient())), 0o644)
 
 	run := func(env map[string]string, args ...string) (int, string) {
-		var out, errb bytes.Buffer
-		a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
-		return a.Run(context.Background(), args, nil), errb.String()
+		code, _, stderr := clitest.Run(clitest.Env(env, nil), lacre, args...)
+		return code, stderr
 	}
 	checkAll := func(keyFile string) {
 		t.Helper()

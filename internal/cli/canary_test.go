@@ -1,14 +1,13 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
+	"github.com/lacre/lacre/internal/cli/clitest"
 )
 
 // TestCanaryNeverLeaks runs the CLI's error paths in-process on files that
@@ -28,19 +27,9 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	os.WriteFile("broken.yaml", []byte("secret: ["+canary+"\n"), 0o600)
 	os.WriteFile("dup.json", []byte(`{"a": "`+canary+`", "a": "`+canary+`"}`), 0o600)
 
+	home := map[string]string{"HOME": dir, "XDG_CONFIG_HOME": dir}
 	run := func(env map[string]string, args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		a := &App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
-			if v, ok := env[k]; ok {
-				return v
-			}
-			if k == "HOME" || k == "XDG_CONFIG_HOME" {
-				return dir
-			}
-			return ""
-		}}
-		code := a.Run(context.Background(), args, nil)
-		return code, out.String(), errb.String()
+		return clitest.Run(clitest.Env(env, home), lacre, args...)
 	}
 	withKey := map[string]string{"SOPS_AGE_KEY_FILE": filepath.Join(dir, "key.txt")}
 	code, enc, _ := run(nil, "encrypt", "--age", id.Recipient().String(), "plain.yaml")

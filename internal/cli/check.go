@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/kubesecret"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops"
@@ -22,7 +23,7 @@ import (
 // skipped (as sops, which refuses files that large to edit anyway).
 const checkMaxFileSize = 16 << 20
 
-func (a *App) checkCommand() *cobra.Command {
+func (a *app) checkCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "check", Aliases: []string{"lint"}, Short: "Check a repository for secrets problems"}
 	sec := &cobra.Command{
 		Use:   "secrets [DIR|FILE ...]",
@@ -61,7 +62,7 @@ type checkConfig struct {
 	path string
 }
 
-func (a *App) checkSecrets(args []string) error {
+func (a *app) checkSecrets(args []string) error {
 	configs := map[string]*checkConfig{}
 	findConfig := func(dir string) (*checkConfig, error) {
 		p := a.ConfigPath()
@@ -103,7 +104,7 @@ func (a *App) checkSecrets(args []string) error {
 	for _, arg := range args {
 		st, err := os.Stat(arg)
 		if err != nil {
-			return Codef(CodeCouldNotReadInputFile, "%v", err)
+			return cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%v", err)
 		}
 		dir := arg
 		if !st.IsDir() {
@@ -111,7 +112,7 @@ func (a *App) checkSecrets(args []string) error {
 		}
 		cc, err := findConfig(dir)
 		if err != nil {
-			return WithCode(CodeGeneric, err)
+			return cliapp.WithCode(cliapp.CodeGeneric, err)
 		}
 		if cc == nil {
 			report(arg, "no .sops.yaml found (searched from %s upward): creation rules and recipients cannot be checked", dir)
@@ -134,7 +135,7 @@ func (a *App) checkSecrets(args []string) error {
 				return nil
 			})
 			if err != nil {
-				return WithCode(CodeCouldNotReadInputFile, err)
+				return cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 			}
 		} else {
 			files = []string{arg}
@@ -154,14 +155,14 @@ func (a *App) checkSecrets(args []string) error {
 		}
 	}
 	if problems > 0 {
-		return Codef(CodeGeneric, "%d problem(s) found in %d file(s) checked", problems, checked)
+		return cliapp.Codef(cliapp.CodeGeneric, "%d problem(s) found in %d file(s) checked", problems, checked)
 	}
 	fmt.Fprintf(a.Stdout, "ok: %d files checked\n", checked)
 	return nil
 }
 
 // checkFile reports the problems of one file.
-func (a *App) checkFile(file string, cc *checkConfig, report func(file, format string, args ...any)) {
+func (a *app) checkFile(file string, cc *checkConfig, report func(file, format string, args ...any)) {
 	info, err := os.Stat(file)
 	if err != nil {
 		report(file, "%v", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/clitest"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
 )
@@ -19,8 +20,11 @@ import (
 // next to it, as an installed one would.
 var testCommands = map[string]func(){}
 
+// lacre is the lean CLI's command tree, as cmd/lacre composes it.
+var lacre = []cliapp.Extension{Commands, cliapp.CompanionStubs}
+
 func TestMain(m *testing.M) {
-	testCommands["lacre"] = func() { os.Exit(Main(os.Args[1:], nil)) }
+	testCommands["lacre"] = func() { os.Exit(cliapp.Main(os.Args[1:], lacre...)) }
 	testscript.Main(m, testCommands)
 }
 

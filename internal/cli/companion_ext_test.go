@@ -4,11 +4,12 @@ import (
 	"os"
 
 	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/cluster"
 )
 
 // The scripts' lacre runs this lacre-cluster for cluster commands and cloud
 // keys.
 func init() {
-	cli.AddTestCommand("lacre-cluster", func() { os.Exit(cluster.Main(os.Args[1:])) })
+	cli.AddTestCommand("lacre-cluster", func() { os.Exit(cliapp.Main(os.Args[1:], cli.Commands, cluster.Extend)) })
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops/formats"
 )
@@ -17,11 +18,8 @@ type loadedConfig struct {
 
 // loadConfig finds and parses .sops.yaml: --config, SOPS_CONFIG, or walking
 // up from the working directory (as sops does).
-func (a *App) loadConfig() (*loadedConfig, error) {
-	path := a.configPath
-	if path == "" {
-		path = a.env("SOPS_CONFIG")
-	}
+func (a *app) loadConfig() (*loadedConfig, error) {
+	path := a.ConfigPath()
 	if path == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -38,11 +36,11 @@ func (a *App) loadConfig() (*loadedConfig, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, WithCode(CodeGeneric, err)
+		return nil, cliapp.WithCode(cliapp.CodeGeneric, err)
 	}
 	cfg, err := rules.Parse(data)
 	if err != nil {
-		return nil, WithCode(CodeGeneric, errors.New(path+": "+err.Error()))
+		return nil, cliapp.WithCode(cliapp.CodeGeneric, errors.New(path+": "+err.Error()))
 	}
 	abs, _ := filepath.Abs(path)
 	return &loadedConfig{cfg: cfg, path: abs}, nil
@@ -61,14 +59,13 @@ func (lc *loadedConfig) rule(file string) (*rules.CreationRule, error) {
 }
 
 // storeOptions merges the config's stores section with --indent.
-func (a *App) storeOptions(lc *loadedConfig) formats.Options {
+func (a *app) storeOptions(lc *loadedConfig) formats.Options {
 	var o formats.Options
 	if lc != nil && lc.cfg != nil {
 		s := lc.cfg.Stores
 		o.YAMLIndent, o.JSONIndent, o.JSONBinaryIndent = s.YAMLIndent, s.JSONIndent, s.JSONBinaryIndent
 	}
-	if a.indentSet {
-		n := a.indent
+	if n, set := a.Indent(); set {
 		o.YAMLIndent, o.JSONIndent, o.JSONBinaryIndent = &n, &n, &n
 	}
 	return o

@@ -14,12 +14,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/sops"
 	"github.com/lacre/lacre/sops/formats"
 	"github.com/lacre/lacre/sopsfile"
 )
 
-func (a *App) editCommand() *cobra.Command {
+func (a *app) editCommand() *cobra.Command {
 	var ef encryptFlags
 	var df decryptFlags
 	var ff formatFlags
@@ -52,98 +53,92 @@ var exampleFiles = map[formats.Format]string{
 	formats.Binary: "example value\n",
 }
 
-func (a *App) edit(ctx context.Context, path string, ef *encryptFlags, df *decryptFlags, ff *formatFlags) error {
+func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decryptFlags, ff *formatFlags) error {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		_, err := a.rewrite(ctx, path, ff, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
+			if err := f.decrypt(ctx, df); err != nil {
+				return false, err
+			}
+			plain, err := f.store().EmitPlainFile(f.tree.Branches)
+			if err != nil {
+				return false, cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
+			}
+			branches, err := a.editPlain(ctx, path, f.store(), plain, true)
+			if err != nil {
+				return false, err
+			}
+			f.tree.Branches = branches
+			return true, nil
+		})
+		return err
+	}
 	in, _, err := ff.formats(path)
 	if err != nil {
 		return err
 	}
-	lc, err := a.loadConfig()
+	s, err := a.newSession()
 	if err != nil {
 		return err
 	}
-	storeOpts := a.storeOptions(lc)
-	store := formats.NewStore(in, storeOpts)
-	b := a.backends()
-
-	var tree *sops.Tree
-	var cipher *sops.Cipher
-	var plain []byte
-	_, statErr := os.Stat(path)
-	exists := !errors.Is(statErr, fs.ErrNotExist)
-	if exists {
-		if tree, err = a.loadEncrypted(path, in, storeOpts); err != nil {
-			return err
-		}
-		if cipher, _, err = a.decryptTree(ctx, tree, b, df); err != nil {
-			return err
-		}
-		if plain, err = store.EmitPlainFile(tree.Branches); err != nil {
-			return WithCode(codeErrorDumpingTree, err)
-		}
-	} else {
-		plain = []byte(exampleFiles[in])
+	store := formats.NewStore(in, s.storeOpts)
+	branches, err := a.editPlain(ctx, path, store, []byte(exampleFiles[in]), false)
+	if err != nil {
+		return err
 	}
+	groups, threshold, r, err := a.plan(ctx, ef, s, path)
+	if err != nil {
+		return err
+	}
+	nt := sops.Tree{Branches: branches}
+	if err := nt.Metadata.SetSelection(r); err != nil {
+		return cliapp.WithCode(cliapp.CodeConflictingParameters, err)
+	}
+	if err := sopsfile.EncryptTree(ctx, &nt, groups, threshold); err != nil {
+		return cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
+	}
+	out, err := store.EmitEncryptedFile(nt)
+	if err != nil {
+		return cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
+	}
+	return writeFileAtomic(path, out)
+}
 
+// editPlain runs the editor on plain, in a private temporary file named
+// like path, until what it leaves parses, and returns that. With
+// mustChange, an unchanged file is an error.
+func (a *app) editPlain(ctx context.Context, path string, store sops.Store, plain []byte, mustChange bool) (sops.TreeBranches, error) {
 	dir, err := privateTempDir()
 	if err != nil {
-		return WithCode(codeCouldNotWriteOutput, err)
+		return nil, cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, filepath.Base(path))
 	if err := os.WriteFile(tmp, plain, 0o600); err != nil {
-		return WithCode(codeCouldNotWriteOutput, err)
+		return nil, cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
-
-	var branches sops.TreeBranches
 	for {
 		if err := a.runEditor(ctx, tmp); err != nil {
-			return err
+			return nil, err
 		}
 		edited, err := os.ReadFile(tmp)
 		if err != nil {
-			return WithCode(CodeCouldNotReadInputFile, err)
+			return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 		}
-		if exists && bytes.Equal(edited, plain) {
-			return Codef(codeFileHasNotBeenModified, "file has not been modified")
+		if mustChange && bytes.Equal(edited, plain) {
+			return nil, cliapp.Codef(cliapp.CodeFileHasNotBeenModified, "file has not been modified")
 		}
-		branches, err = store.LoadPlainFile(edited)
+		branches, err := store.LoadPlainFile(edited)
 		if err == nil {
-			break
+			return branches, nil
 		}
 		if !a.interactive() {
-			return WithCode(CodeCouldNotReadInputFile, fmt.Errorf("the edited file is not valid: %v", err))
+			return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, fmt.Errorf("the edited file is not valid: %v", err))
 		}
 		fmt.Fprintf(a.Stderr, "lacre: the edited file is not valid: %v\nPress Enter to edit it again, or Ctrl-C to give up. ", err)
 		if _, err := bufio.NewReader(a.Stdin).ReadString('\n'); err != nil {
-			return WithCode(CodeCouldNotReadInputFile, errors.New("edit abandoned"))
+			return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, errors.New("edit abandoned"))
 		}
 	}
-
-	var out []byte
-	if exists {
-		tree.Branches = branches
-		if err := tree.Encrypt(cipher); err != nil {
-			return WithCode(codeErrorEncryptingTree, err)
-		}
-		out, err = store.EmitEncryptedFile(*tree)
-	} else {
-		groups, threshold, r, perr := a.plan(ctx, ef, lc, path, b)
-		if perr != nil {
-			return perr
-		}
-		nt := sops.Tree{Branches: branches}
-		if err := nt.Metadata.SetSelection(r); err != nil {
-			return WithCode(codeConflictingParameters, err)
-		}
-		if err := sopsfile.EncryptTree(ctx, &nt, groups, threshold); err != nil {
-			return WithCode(codeErrorEncryptingTree, err)
-		}
-		out, err = store.EmitEncryptedFile(nt)
-	}
-	if err != nil {
-		return WithCode(codeErrorDumpingTree, err)
-	}
-	return writeFileAtomic(path, out)
 }
 
 // privateTempDir makes a 0700 directory for plaintext, in memory-backed
@@ -156,12 +151,12 @@ func privateTempDir() (string, error) {
 	return os.MkdirTemp(base, "lacre-edit-")
 }
 
-func (a *App) interactive() bool {
+func (a *app) interactive() bool {
 	f, ok := a.Stdin.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func (a *App) runEditor(ctx context.Context, file string) error {
+func (a *app) runEditor(ctx context.Context, file string) error {
 	editor := a.env("SOPS_EDITOR")
 	if editor == "" {
 		editor = a.env("EDITOR")
@@ -175,7 +170,7 @@ func (a *App) runEditor(ctx context.Context, file string) error {
 		}
 	}
 	if editor == "" {
-		return Codef(codeNoEditorFound, "no editor found: set $SOPS_EDITOR or $EDITOR")
+		return cliapp.Codef(cliapp.CodeNoEditorFound, "no editor found: set $SOPS_EDITOR or $EDITOR")
 	}
 	cmd := exec.CommandContext(ctx, "sh", "-c", editor+` "$1"`, "lacre-editor", file)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.Stdin, a.Stderr, a.Stderr
@@ -183,7 +178,7 @@ func (a *App) runEditor(ctx context.Context, file string) error {
 		cmd.Stdin = f
 	}
 	if err := cmd.Run(); err != nil {
-		return WithCode(CodeGeneric, fmt.Errorf("editor %q failed: %v", editor, err))
+		return cliapp.WithCode(cliapp.CodeGeneric, fmt.Errorf("editor %q failed: %v", editor, err))
 	}
 	return nil
 }

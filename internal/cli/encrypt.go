@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
+	"github.com/lacre/lacre/internal/cli/keysource"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops"
@@ -16,16 +18,16 @@ import (
 
 // encryptFlags are the flags that decide what gets encrypted and for whom.
 type encryptFlags struct {
-	keyFlags
+	keysource.Flags
 	rules     sopsfile.Rules
 	threshold int
 }
 
 func (ef *encryptFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	ef.keyFlags.register(f, "", "encrypt to")
-	f.StringVar(&ef.awsProfile, "aws-profile", "", "AWS profile for --kms keys")
-	f.StringVar(&ef.encryptionContext, "encryption-context", "", "AWS KMS encryption context, key:value,key2:value2")
+	ef.Flags.Register(f, "", "encrypt to")
+	f.StringVar(&ef.AWSProfile, "aws-profile", "", "AWS profile for --kms keys")
+	f.StringVar(&ef.EncryptionContext, "encryption-context", "", "AWS KMS encryption context, key:value,key2:value2")
 	f.StringVar(&ef.rules.UnencryptedSuffix, "unencrypted-suffix", "", "leave keys ending with this suffix unencrypted (default \"_unencrypted\")")
 	f.StringVar(&ef.rules.EncryptedSuffix, "encrypted-suffix", "", "encrypt only keys ending with this suffix")
 	f.StringVar(&ef.rules.UnencryptedRegex, "unencrypted-regex", "", "leave keys matching this regex unencrypted")
@@ -38,22 +40,23 @@ func (ef *encryptFlags) register(cmd *cobra.Command) {
 
 // plan resolves the key groups and rules for one file: flags override the
 // .sops.yaml creation rule, as in sops.
-func (a *App) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file string, b *backends) ([][]keys.Recipient, int, sopsfile.Rules, error) {
-	kf := ef.keyFlags
-	kf.fromEnv(a.env)
+func (a *app) plan(ctx context.Context, ef *encryptFlags, s *session, file string) ([][]keys.Recipient, int, sopsfile.Rules, error) {
+	kf := ef.Flags
+	kf.FromEnv(a.env)
 	r := ef.rules
 	threshold := ef.threshold
 	var groups [][]rules.Key
-	if !kf.empty() {
-		g, err := kf.ruleKeys()
+	if !kf.Empty() {
+		g, err := kf.RuleKeys()
 		if err != nil {
 			return nil, 0, r, err
 		}
 		groups = [][]rules.Key{g}
 	}
+	lc := s.lc
 	rule, err := lc.rule(file)
 	if err != nil {
-		return nil, 0, r, WithCode(CodeGeneric, fmt.Errorf("error loading config: %w", err))
+		return nil, 0, r, cliapp.WithCode(cliapp.CodeGeneric, fmt.Errorf("error loading config: %w", err))
 	}
 	if rule != nil {
 		if groups == nil {
@@ -62,35 +65,27 @@ func (a *App) plan(ctx context.Context, ef *encryptFlags, lc *loadedConfig, file
 				threshold = rule.ShamirThreshold
 			}
 		}
-		if !r.HasRule() {
-			mac := r.MACOnlyEncrypted || rule.MACOnlyEncrypted
-			r = rule.Selection
-			r.MACOnlyEncrypted = mac
-		} else if rule.MACOnlyEncrypted {
-			r.MACOnlyEncrypted = true
-		}
+		r = ruleSelection(r, rule)
 	}
 	if len(groups) == 0 || len(groups[0]) == 0 {
 		if lc.cfg == nil || len(lc.cfg.CreationRules) == 0 {
-			return nil, 0, r, Codef(CodeGeneric, "config file not found, or has no creation rules, and no keys provided through command line options")
+			return nil, 0, r, cliapp.Codef(cliapp.CodeGeneric, "config file not found, or has no creation rules, and no keys provided through command line options")
 		}
-		return nil, 0, r, Codef(CodeGeneric, "no master keys: the creation rule for this file has none, and none were given with --age, --pgp, ...")
+		return nil, 0, r, cliapp.Codef(cliapp.CodeGeneric, "no master keys: the creation rule for this file has none, and none were given with --age, --pgp, ...")
 	}
 	if err := r.Validate(); err != nil {
-		return nil, 0, r, WithCode(codeConflictingParameters, err)
+		return nil, 0, r, cliapp.WithCode(cliapp.CodeConflictingParameters, err)
 	}
-	rg, err := b.groupsFor(ctx, groups)
+	rg, err := s.keys.GroupsFor(ctx, groups)
 	if err != nil {
 		return nil, 0, r, err
 	}
 	return rg, threshold, r, nil
 }
 
-func (a *App) encryptCommand() *cobra.Command {
+func (a *app) encryptCommand() *cobra.Command {
 	var ef encryptFlags
-	var ff formatFlags
-	var of outputFlags
-	var recursive bool
+	var bf batchFlags
 	cmd := &cobra.Command{
 		Use:   "encrypt [flags] FILE|DIR|- ...",
 		Short: "Encrypt files",
@@ -103,25 +98,13 @@ one file, use --in-place.`,
   lacre encrypt -i --encrypted-regex '^(data|stringData)$' secret.yaml
   lacre encrypt -i -r secrets/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := expandPaths(args, recursive)
-			if err != nil {
-				return err
-			}
-			if len(files) > 1 && !of.inPlace {
-				return Codef(codeConflictingParameters, "encrypting several files needs --in-place")
-			}
-			lc, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			storeOpts := a.storeOptions(lc)
-			b := a.backends()
-			return a.runFiles(cmd.Context(), files, of, func(ctx context.Context, path string) ([]byte, error) {
+			ff := &bf.ff
+			return a.runBatch(cmd.Context(), args, &bf, "encrypting", nil, func(ctx context.Context, s *session, path string) ([]byte, error) {
 				name := path
 				if ff.filenameOverride != "" {
 					name = ff.filenameOverride
 				} else if path == "-" {
-					return nil, Codef(codeNoFileSpecified, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
+					return nil, cliapp.Codef(cliapp.CodeNoFileSpecified, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
 				}
 				in, out, err := ff.formats(path)
 				if err != nil {
@@ -131,46 +114,43 @@ one file, use --in-place.`,
 				if err != nil {
 					return nil, err
 				}
-				return a.encryptData(ctx, data, name, in, out, storeOpts, &ef, lc, b)
+				return a.encryptData(ctx, data, name, in, out, s, &ef)
 			})
 		},
 	}
 	ef.register(cmd)
 	f := cmd.Flags()
-	f.BoolVarP(&of.inPlace, "in-place", "i", false, "write the output back to the file")
-	f.StringVar(&of.output, "output", "", "write the output to this file")
-	f.StringVar(&ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
-	f.StringVar(&ff.outputType, "output-type", "", "output format (default: the input format)")
-	f.StringVar(&ff.filenameOverride, "filename-override", "", "use this file name for the format and the creation rule")
-	f.BoolVarP(&recursive, "recursive", "r", false, "encrypt every file below the given directories")
+	bf.register(f, "encrypt")
+	f.StringVar(&bf.ff.inputType, "input-type", "", "input format: yaml, json, dotenv, ini or binary (default: by extension)")
+	f.StringVar(&bf.ff.filenameOverride, "filename-override", "", "use this file name for the format and the creation rule")
 	return cmd
 }
 
-func (a *App) encryptData(ctx context.Context, data []byte, name string, in, out formats.Format, storeOpts formats.Options, ef *encryptFlags, lc *loadedConfig, b *backends) ([]byte, error) {
-	branches, err := formats.NewStore(in, storeOpts).LoadPlainFile(data)
+func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out formats.Format, s *session, ef *encryptFlags) ([]byte, error) {
+	branches, err := formats.NewStore(in, s.storeOpts).LoadPlainFile(data)
 	if err != nil {
 		switch {
 		case errors.Is(err, sops.ErrAlreadyEncrypted):
-			return nil, WithCode(codeFileAlreadyEncrypted, errors.New("the file is already encrypted"))
+			return nil, cliapp.WithCode(cliapp.CodeFileAlreadyEncrypted, errors.New("the file is already encrypted"))
 		case errors.Is(err, sops.ErrNoDocuments):
-			return nil, WithCode(codeNeedAtLeastOneDocument, err)
+			return nil, cliapp.WithCode(cliapp.CodeNeedAtLeastOneDocument, err)
 		}
-		return nil, WithCode(CodeCouldNotReadInputFile, err)
+		return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 	}
-	groups, threshold, r, err := a.plan(ctx, ef, lc, name, b)
+	groups, threshold, r, err := a.plan(ctx, ef, s, name)
 	if err != nil {
 		return nil, err
 	}
 	tree := sops.Tree{Branches: branches, FilePath: name}
 	if err := tree.Metadata.SetSelection(r); err != nil {
-		return nil, WithCode(codeConflictingParameters, err)
+		return nil, cliapp.WithCode(cliapp.CodeConflictingParameters, err)
 	}
 	if err := sopsfile.EncryptTree(ctx, &tree, groups, threshold); err != nil {
-		return nil, WithCode(codeErrorEncryptingTree, err)
+		return nil, cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
 	}
-	res, err := formats.NewStore(out, storeOpts).EmitEncryptedFile(tree)
+	res, err := formats.NewStore(out, s.storeOpts).EmitEncryptedFile(tree)
 	if err != nil {
-		return nil, WithCode(codeErrorDumpingTree, err)
+		return nil, cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
 	}
 	return res, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/sops/formats"
 )
 
@@ -18,7 +19,7 @@ import (
 const maxInputSize = 512 << 20
 
 // readInput reads a file, or stdin for "-".
-func (a *App) readInput(path string) ([]byte, error) {
+func (a *app) readInput(path string) ([]byte, error) {
 	var r io.Reader
 	size := 0 // the size of a regular file, to read it into one buffer
 	if path == "-" {
@@ -27,13 +28,13 @@ func (a *App) readInput(path string) ([]byte, error) {
 		f, err := os.Open(path)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, Codef(codeNoFileSpecified, "%s: file does not exist", path)
+				return nil, cliapp.Codef(cliapp.CodeNoFileSpecified, "%s: file does not exist", path)
 			}
-			return nil, WithCode(CodeCouldNotReadInputFile, err)
+			return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 		}
 		defer f.Close()
 		if st, err := f.Stat(); err == nil && st.IsDir() {
-			return nil, Codef(CodeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", path)
+			return nil, cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", path)
 		} else if err == nil && st.Mode().IsRegular() && st.Size() <= maxInputSize {
 			size = int(st.Size())
 		}
@@ -45,10 +46,10 @@ func (a *App) readInput(path string) ([]byte, error) {
 	_, err := buf.ReadFrom(io.LimitReader(r, maxInputSize+1))
 	data := buf.Bytes()
 	if err != nil {
-		return nil, WithCode(CodeCouldNotReadInputFile, fmt.Errorf("%s: %v", path, err))
+		return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, fmt.Errorf("%s: %v", path, err))
 	}
 	if len(data) > maxInputSize {
-		return nil, Codef(CodeCouldNotReadInputFile, "%s: file is larger than %d MiB", path, maxInputSize>>20)
+		return nil, cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s: file is larger than %d MiB", path, maxInputSize>>20)
 	}
 	return data, nil
 }
@@ -63,7 +64,7 @@ func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".lacre-*")
 	if err != nil {
-		return WithCode(codeCouldNotWriteOutput, err)
+		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
 	tmp := f.Name()
 	ok := false
@@ -74,19 +75,19 @@ func writeFileAtomic(path string, data []byte) error {
 		}
 	}()
 	if err := f.Chmod(mode); err != nil {
-		return WithCode(codeCouldNotWriteOutput, err)
+		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
 	if _, err := f.Write(data); err != nil {
-		return WithCode(codeCouldNotWriteOutput, err)
+		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
 	if err := f.Sync(); err != nil {
-		return WithCode(codeCouldNotWriteOutput, err)
+		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
 	if err := f.Close(); err != nil {
-		return WithCode(codeCouldNotWriteOutput, err)
+		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return WithCode(codeCouldNotWriteOutput, err)
+		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
 	ok = true
 	return nil
@@ -108,7 +109,7 @@ func expandPaths(args []string, recursive bool) ([]string, error) {
 			continue
 		}
 		if !recursive {
-			return nil, Codef(CodeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", p)
+			return nil, cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", p)
 		}
 		var found []string
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
@@ -128,7 +129,7 @@ func expandPaths(args []string, recursive bool) ([]string, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, WithCode(CodeCouldNotReadInputFile, err)
+			return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 		}
 		sort.Strings(found)
 		out = append(out, found...)
@@ -150,13 +151,13 @@ func (ff *formatFlags) formats(path string) (in, out formats.Format, err error) 
 	in = formats.FormatForPath(name)
 	if ff.inputType != "" {
 		if in, err = formats.ParseFormat(ff.inputType); err != nil {
-			return 0, 0, WithCode(CodeGeneric, err)
+			return 0, 0, cliapp.WithCode(cliapp.CodeGeneric, err)
 		}
 	}
 	out = in
 	if ff.outputType != "" {
 		if out, err = formats.ParseFormat(ff.outputType); err != nil {
-			return 0, 0, WithCode(CodeGeneric, err)
+			return 0, 0, cliapp.WithCode(cliapp.CodeGeneric, err)
 		}
 	}
 	return in, out, nil

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/spf13/cobra"
 )
 
-func (a *App) keygenCommand() *cobra.Command {
+func (a *app) keygenCommand() *cobra.Command {
 	var output string
 	var pq bool
 	cmd := &cobra.Command{
@@ -49,16 +50,16 @@ never overwritten.`,
 			f, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
 				if errors.Is(err, fs.ErrExist) {
-					return Codef(codeCouldNotWriteOutput, "%s already exists; refusing to overwrite an identity", output)
+					return cliapp.Codef(cliapp.CodeCouldNotWriteOutput, "%s already exists; refusing to overwrite an identity", output)
 				}
-				return WithCode(codeCouldNotWriteOutput, err)
+				return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 			}
 			if _, err := f.WriteString(text); err != nil {
 				f.Close()
-				return WithCode(codeCouldNotWriteOutput, err)
+				return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 			}
 			if err := f.Close(); err != nil {
-				return WithCode(codeCouldNotWriteOutput, err)
+				return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 			}
 			fmt.Fprintf(a.Stderr, "Public key: %s\n", public)
 			return nil

@@ -13,11 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/sops"
-	"github.com/lacre/lacre/sops/formats"
 )
 
-func (a *App) setCommand() *cobra.Command {
+func (a *app) setCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var valueFile string
@@ -34,10 +34,10 @@ write the file back. Other values keep their ciphertext.`,
 			var raw []byte
 			switch {
 			case valueFile != "" && valueStdin:
-				return Codef(codeConflictingParameters, "--value-file and --value-stdin cannot be used together")
+				return cliapp.Codef(cliapp.CodeConflictingParameters, "--value-file and --value-stdin cannot be used together")
 			case valueFile != "":
 				if len(args) != 2 {
-					return Codef(codeConflictingParameters, "give the value either as an argument or with --value-file")
+					return cliapp.Codef(cliapp.CodeConflictingParameters, "give the value either as an argument or with --value-file")
 				}
 				var err error
 				if raw, err = a.readInput(valueFile); err != nil {
@@ -45,25 +45,25 @@ write the file back. Other values keep their ciphertext.`,
 				}
 			case valueStdin:
 				if len(args) != 2 {
-					return Codef(codeConflictingParameters, "give the value either as an argument or with --value-stdin")
+					return cliapp.Codef(cliapp.CodeConflictingParameters, "give the value either as an argument or with --value-stdin")
 				}
 				var err error
 				if raw, err = io.ReadAll(io.LimitReader(a.Stdin, maxInputSize)); err != nil {
-					return WithCode(CodeCouldNotReadInputFile, err)
+					return cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 				}
 			default:
 				if len(args) != 3 {
-					return Codef(codeInvalidSetFormat, "missing VALUE")
+					return cliapp.Codef(cliapp.CodeInvalidSetFormat, "missing VALUE")
 				}
 				raw = []byte(args[2])
 			}
 			path, err := sops.ParsePath(args[1])
 			if err != nil {
-				return WithCode(codeInvalidTreePathFormat, err)
+				return cliapp.WithCode(cliapp.CodeInvalidTreePathFormat, err)
 			}
 			value, err := parseJSONValue(raw)
 			if err != nil {
-				return WithCode(codeInvalidSetFormat, fmt.Errorf("the value is not valid JSON: %v", err))
+				return cliapp.WithCode(cliapp.CodeInvalidSetFormat, fmt.Errorf("the value is not valid JSON: %v", err))
 			}
 			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
 				if old, err := b.Get(path); err == nil && reflect.DeepEqual(old, value) && idempotent {
@@ -83,7 +83,7 @@ write the file back. Other values keep their ciphertext.`,
 	return cmd
 }
 
-func (a *App) unsetCommand() *cobra.Command {
+func (a *app) unsetCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var idempotent bool
@@ -95,7 +95,7 @@ func (a *App) unsetCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := sops.ParsePath(args[1])
 			if err != nil {
-				return WithCode(codeInvalidTreePathFormat, err)
+				return cliapp.WithCode(cliapp.CodeInvalidTreePathFormat, err)
 			}
 			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
 				nb, err := b.Unset(path)
@@ -115,43 +115,26 @@ func (a *App) unsetCommand() *cobra.Command {
 
 // modify decrypts a file, changes its first document and writes it back,
 // re-encrypting unchanged values to the same ciphertext.
-func (a *App) modify(ctx context.Context, path string, ff *formatFlags, df *decryptFlags, change func(sops.TreeBranch) (sops.TreeBranch, bool, error)) error {
-	in, _, err := ff.formats(path)
-	if err != nil {
-		return err
-	}
-	lc, err := a.loadConfig()
-	if err != nil {
-		return err
-	}
-	storeOpts := a.storeOptions(lc)
-	tree, err := a.loadEncrypted(path, in, storeOpts)
-	if err != nil {
-		return err
-	}
-	c, _, err := a.decryptTree(ctx, tree, a.backends(), df)
-	if err != nil {
-		return err
-	}
-	if len(tree.Branches) == 0 {
-		tree.Branches = sops.TreeBranches{{}}
-	}
-	nb, changed, err := change(tree.Branches[0])
-	if err != nil {
-		return WithCode(CodeGeneric, err)
-	}
-	if !changed {
-		return nil
-	}
-	tree.Branches[0] = nb
-	if err := tree.Encrypt(c); err != nil {
-		return WithCode(codeErrorEncryptingTree, err)
-	}
-	out, err := formats.NewStore(in, storeOpts).EmitEncryptedFile(*tree)
-	if err != nil {
-		return WithCode(codeErrorDumpingTree, err)
-	}
-	return writeFileAtomic(path, out)
+func (a *app) modify(ctx context.Context, path string, ff *formatFlags, df *decryptFlags, change func(sops.TreeBranch) (sops.TreeBranch, bool, error)) error {
+	_, err := a.rewrite(ctx, path, ff, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
+		if err := f.decrypt(ctx, df); err != nil {
+			return false, err
+		}
+		tree := f.tree
+		if len(tree.Branches) == 0 {
+			tree.Branches = sops.TreeBranches{{}}
+		}
+		nb, changed, err := change(tree.Branches[0])
+		if err != nil {
+			return false, cliapp.WithCode(cliapp.CodeGeneric, err)
+		}
+		if !changed {
+			return false, nil
+		}
+		tree.Branches[0] = nb
+		return true, nil
+	})
+	return err
 }
 
 // parseJSONValue parses a JSON value into tree values, keeping key order.
@@ -220,48 +203,4 @@ func jsonValue(dec *json.Decoder, depth int) (any, error) {
 	default:
 		return t, nil // string, bool, nil
 	}
-}
-
-func (a *App) filestatusCommand() *cobra.Command {
-	var ff formatFlags
-	cmd := &cobra.Command{
-		Use:   "filestatus [flags] FILE ...",
-		Short: "Tell whether files are encrypted",
-		Long: `Print {"encrypted":true} or {"encrypted":false} for a file, as sops does. With
-several files, print one JSON object per line with the file name.`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := expandPaths(args, true)
-			if err != nil {
-				return err
-			}
-			for _, file := range files {
-				in, _, err := ff.formats(file)
-				if err != nil {
-					return err
-				}
-				data, err := a.readInput(file)
-				if err != nil {
-					return err
-				}
-				_, err = formats.NewStore(in, formats.Options{}).LoadEncryptedFile(data)
-				encrypted := err == nil
-				if err != nil && !errors.Is(err, sops.ErrMetadataNotFound) {
-					var me *sops.MetadataError
-					if !errors.As(err, &me) {
-						return prefixErr(file, WithCode(CodeGeneric, err))
-					}
-				}
-				if len(files) == 1 {
-					fmt.Fprintf(a.Stdout, "{\"encrypted\":%t}\n", encrypted)
-				} else {
-					name, _ := json.Marshal(file)
-					fmt.Fprintf(a.Stdout, "{\"file\":%s,\"encrypted\":%t}\n", name, encrypted)
-				}
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
-	return cmd
 }

@@ -1,4 +1,5 @@
-// Package clitest holds testscript commands shared by the CLI's tests.
+// Package clitest holds the test support shared by the CLI packages' tests:
+// testscript commands and in-process runs.
 package clitest
 
 import (

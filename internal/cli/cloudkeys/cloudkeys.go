@@ -1,6 +1,6 @@
 // Package cloudkeys builds lacre's cloud master keys (AWS KMS, GCP KMS,
 // Azure Key Vault) from the environment, as the sops CLI does. It links the
-// cloud SDKs, so only lacre-cluster imports it: it is the cli.CloudKeys of
+// cloud SDKs, so only lacre-cluster imports it: it is the cloudproto.Keys of
 // lacre-cluster's commands, and lacre reaches it through lacre-cluster's
 // hidden __cloud-keys command.
 package cloudkeys
@@ -13,7 +13,8 @@ import (
 
 	"google.golang.org/api/option"
 
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cloudproto"
+	"github.com/lacre/lacre/internal/cli/keysource"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/keys/awskms"
 	"github.com/lacre/lacre/keys/azkv"
@@ -21,7 +22,7 @@ import (
 	"github.com/lacre/lacre/rules"
 )
 
-// Keys implements cli.CloudKeys with the environment getenv reads.
+// Keys implements cloudproto.Keys with the environment getenv reads.
 type Keys struct {
 	getenv func(string) string
 
@@ -30,7 +31,7 @@ type Keys struct {
 	gcpErr  error
 }
 
-var _ cli.CloudKeys = (*Keys)(nil)
+var _ cloudproto.Keys = (*Keys)(nil)
 
 // New returns the cloud keys of the environment getenv reads.
 func New(getenv func(string) string) *Keys { return &Keys{getenv: getenv} }
@@ -99,7 +100,7 @@ func (c *Keys) loadGCPOptions() (gcpkms.Options, error) {
 		if strings.HasPrefix(cred, "{") {
 			o.CredentialsJSON = []byte(cred)
 		} else {
-			data, err := cli.ReadBounded(cred, 1<<20)
+			data, err := keysource.ReadBounded(cred, 1<<20)
 			if err != nil {
 				return o, fmt.Errorf("GOOGLE_CREDENTIALS: %w", err)
 			}

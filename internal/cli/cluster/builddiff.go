@@ -20,7 +20,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/build"
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
 )
 
@@ -246,16 +246,16 @@ func (a *app) localBuild(ctx context.Context, bf *buildFlags, ks *kustomizev1.Ku
 			for _, e := range problems {
 				msg += "\n  - " + e.Error()
 			}
-			return nil, cli.WithCode(cli.CodeCouldNotRetrieveKey, errors.New(msg))
+			return nil, cliapp.WithCode(cliapp.CodeCouldNotRetrieveKey, errors.New(msg))
 		}
 	}
 	res, err := build.Build(ctx, files, opts)
 	if err != nil {
 		var fe *build.FileError
 		if errors.As(err, &fe) {
-			return nil, cli.WithCode(cli.CodeFor(err), fmt.Errorf("%s: %v", filepath.Join(root, filepath.FromSlash(fe.Path)), fe.Err))
+			return nil, cliapp.WithCode(cliapp.CodeFor(err), fmt.Errorf("%s: %v", filepath.Join(root, filepath.FromSlash(fe.Path)), fe.Err))
 		}
-		return nil, cli.WithCode(cli.CodeFor(err), err)
+		return nil, cliapp.WithCode(cliapp.CodeFor(err), err)
 	}
 	if len(res.Objects) == 0 && !hasKustomizationFile(bf.path) {
 		return nil, fmt.Errorf("--path %s: no kustomization.yaml and no Kubernetes manifests to build", bf.path)
@@ -341,14 +341,14 @@ SOPS_AGE_KEY, gpg, Vault, cloud KMS), and Secret values are masked unless
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if bf.path == "" {
-				return cli.Codef(cli.CodeGeneric, "--path is required")
+				return cliapp.Codef(cliapp.CodeGeneric, "--path is required")
 			}
 			if _, err := os.Stat(bf.path); err != nil {
-				return cli.Codef(cli.CodeGeneric, "--path: %v", err)
+				return cliapp.Codef(cliapp.CodeGeneric, "--path: %v", err)
 			}
 			ks, c, err := a.loadKustomization(cmd.Context(), &bf, args[0], false)
 			if err != nil {
-				return cli.WithCode(cli.CodeGeneric, err)
+				return cliapp.WithCode(cliapp.CodeGeneric, err)
 			}
 			objs, err := a.localBuild(cmd.Context(), &bf, ks, c)
 			if err != nil {

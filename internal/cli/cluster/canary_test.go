@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bytes"
-	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,8 +10,7 @@ import (
 	"time"
 
 	"filippo.io/age"
-
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/clitest"
 )
 
 // TestCanaryEveryCommand runs a canary value through every file command
@@ -68,21 +66,9 @@ func TestCanaryEveryCommand(t *testing.T) {
 	replace := editor("ed-new.sh", `cp `+filepath.Join(dir, "new-content.txt")+` "$1"`)
 	write("ks.yaml", "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: repo\n")
 
+	defaults := map[string]string{"HOME": dir, "XDG_CONFIG_HOME": dir, "KUBECONFIG": filepath.Join(dir, "no-kubeconfig")}
 	run := func(env map[string]string, args ...string) (int, string, string) {
-		var out, errb bytes.Buffer
-		a := &cli.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
-			if v, ok := env[k]; ok {
-				return v
-			}
-			switch k {
-			case "HOME", "XDG_CONFIG_HOME":
-				return dir
-			case "KUBECONFIG":
-				return filepath.Join(dir, "no-kubeconfig")
-			}
-			return ""
-		}}
-		return a.Run(context.Background(), args, Extend), out.String(), errb.String()
+		return clitest.Run(clitest.Env(env, defaults), full, args...)
 	}
 	withKey := map[string]string{"SOPS_AGE_KEY_FILE": filepath.Join(dir, "key.txt")}
 	code, enc, stderr := run(withKey, "encrypt", "--age", rcp, "plain.yaml")

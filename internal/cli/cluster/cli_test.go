@@ -6,6 +6,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/clitest"
 )
 
@@ -13,7 +14,7 @@ import (
 // lacre-cluster does.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"lacre": func() { os.Exit(Main(os.Args[1:])) },
+		"lacre": func() { os.Exit(cliapp.Main(os.Args[1:], full...)) },
 	})
 }
 

@@ -13,7 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/keys/vault"
 )
@@ -37,22 +37,22 @@ served on a free loopback port.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lvl := zapcore.InfoLevel
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return cli.Codef(cli.CodeGeneric, "invalid --log-level %q: use debug, info or error", logLevel)
+				return cliapp.Codef(cliapp.CodeGeneric, "invalid --log-level %q: use debug, info or error", logLevel)
 			}
 			ctrl.SetLogger(zap.New(zap.Level(lvl), zap.WriteTo(a.Stderr)))
 			if ageSecret != "" {
 				ns, name, ok := strings.Cut(ageSecret, "/")
 				if !ok || ns == "" || name == "" {
-					return cli.Codef(cli.CodeGeneric, "--sops-age-secret must be NAMESPACE/NAME, got %q", ageSecret)
+					return cliapp.Codef(cliapp.CodeGeneric, "--sops-age-secret must be NAMESPACE/NAME, got %q", ageSecret)
 				}
 				if ageNamespaces == "" {
-					return cli.Codef(cli.CodeGeneric, "%s", "--sops-age-secret needs --sops-age-secret-namespaces (a namespace label selector; \"*\" for every namespace)")
+					return cliapp.Codef(cliapp.CodeGeneric, "%s", "--sops-age-secret needs --sops-age-secret-namespaces (a namespace label selector; \"*\" for every namespace)")
 				}
 				sel := labels.Everything()
 				if ageNamespaces != "*" {
 					var err error
 					if sel, err = labels.Parse(ageNamespaces); err != nil {
-						return cli.Codef(cli.CodeGeneric, "--sops-age-secret-namespaces: %v", err)
+						return cliapp.Codef(cliapp.CodeGeneric, "--sops-age-secret-namespaces: %v", err)
 					}
 				}
 				opts.Decryption.DefaultAgeSecret = types.NamespacedName{Namespace: ns, Name: name}
@@ -60,7 +60,7 @@ served on a free loopback port.`,
 			}
 			if sa := opts.DefaultServiceAccount; sa != "" {
 				if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
-					return cli.Codef(cli.CodeGeneric, "--default-service-account %q: %s", sa, strings.Join(errs, "; "))
+					return cliapp.Codef(cliapp.CodeGeneric, "--default-service-account %q: %s", sa, strings.Join(errs, "; "))
 				}
 			}
 			cfg, err := ctrl.GetConfig()

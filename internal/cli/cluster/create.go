@@ -21,7 +21,8 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
+	"github.com/lacre/lacre/internal/cli/keysource"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/source"
 	agekeys "github.com/lacre/lacre/keys/age"
@@ -157,10 +158,10 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if url == "" {
-				return cli.Codef(cli.CodeGeneric, "--url is required")
+				return cliapp.Codef(cliapp.CodeGeneric, "--url is required")
 			}
 			if err := source.ValidateURL(url); err != nil {
-				return cli.WithCode(cli.CodeGeneric, err)
+				return cliapp.WithCode(cliapp.CodeGeneric, err)
 			}
 			repo := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace},
 				Spec: sourcev1.GitRepositorySpec{URL: url, Interval: metav1.Duration{Duration: interval},
@@ -180,13 +181,13 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 				if keyFile != "" {
 					data, err := os.ReadFile(keyFile)
 					if err != nil {
-						return cli.Codef(cli.CodeGeneric, "--private-key-file: %v", err)
+						return cliapp.Codef(cliapp.CodeGeneric, "--private-key-file: %v", err)
 					}
 					s.StringData["identity"] = string(data)
 					if knownHosts != "" {
 						kh, err := os.ReadFile(knownHosts)
 						if err != nil {
-							return cli.Codef(cli.CodeGeneric, "--known-hosts-file: %v", err)
+							return cliapp.Codef(cliapp.CodeGeneric, "--known-hosts-file: %v", err)
 						}
 						s.StringData["known_hosts"] = string(kh)
 					}
@@ -243,21 +244,21 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if src == "" {
-				return cli.Codef(cli.CodeGeneric, "--source is required")
+				return cliapp.Codef(cliapp.CodeGeneric, "--source is required")
 			}
 			kind, name := "GitRepository", src
 			if k, n, ok := strings.Cut(src, "/"); ok {
 				kind, name = k, n
 			}
 			if kind != "GitRepository" {
-				return cli.Codef(cli.CodeGeneric, "unknown source kind %q: only GitRepository is supported", kind)
+				return cliapp.Codef(cliapp.CodeGeneric, "unknown source kind %q: only GitRepository is supported", kind)
 			}
 			srcNS := ""
 			if n, ns, ok := strings.Cut(name, "."); ok {
 				name, srcNS = n, ns
 			}
 			if path != "" && !strings.HasPrefix(path, "./") {
-				return cli.Codef(cli.CodeGeneric, "--path must start with ./")
+				return cliapp.Codef(cliapp.CodeGeneric, "--path must start with ./")
 			}
 			ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace},
 				Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: interval}, Path: path, Prune: prune, Wait: wait,
@@ -270,20 +271,20 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 			for _, h := range healthChecks {
 				ref, err := parseHealthCheck(h)
 				if err != nil {
-					return cli.Codef(cli.CodeGeneric, "--health-check %q: %v", h, err)
+					return cliapp.Codef(cliapp.CodeGeneric, "--health-check %q: %v", h, err)
 				}
 				ks.Spec.HealthChecks = append(ks.Spec.HealthChecks, ref)
 			}
 			if provider != "" {
 				if provider != kustomizev1.DecryptionProviderSOPS {
-					return cli.Codef(cli.CodeGeneric, "unknown decryption provider %q: use sops", provider)
+					return cliapp.Codef(cliapp.CodeGeneric, "unknown decryption provider %q: use sops", provider)
 				}
 				ks.Spec.Decryption = &kustomizev1.Decryption{Provider: provider}
 				if decSecret != "" {
 					ks.Spec.Decryption.SecretRef = &meta.LocalObjectReference{Name: decSecret}
 				}
 			} else if decSecret != "" {
-				return cli.Codef(cli.CodeGeneric, "--decryption-secret needs --decryption-provider=sops")
+				return cliapp.Codef(cliapp.CodeGeneric, "--decryption-secret needs --decryption-provider=sops")
 			}
 			if cf.export {
 				return a.printYAML(ks)
@@ -335,20 +336,20 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 			for i, f := range ageFiles {
 				data, err := os.ReadFile(f)
 				if err != nil {
-					return cli.Codef(cli.CodeGeneric, "--age-key-file: %v", err)
+					return cliapp.Codef(cliapp.CodeGeneric, "--age-key-file: %v", err)
 				}
 				if _, err := agekeys.ParseIdentities(strings.NewReader(string(data))); err != nil {
-					return cli.Codef(cli.CodeGeneric, "--age-key-file %s: %v", f, err)
+					return cliapp.Codef(cliapp.CodeGeneric, "--age-key-file %s: %v", f, err)
 				}
 				s.StringData[fmt.Sprintf("age%d.agekey", i)] = string(data)
 			}
 			for i, f := range pgpFiles {
 				data, err := os.ReadFile(f)
 				if err != nil {
-					return cli.Codef(cli.CodeGeneric, "--pgp-key-file: %v", err)
+					return cliapp.Codef(cliapp.CodeGeneric, "--pgp-key-file: %v", err)
 				}
 				if _, err := pgp.ParseArmoredIdentities(data); err != nil {
-					return cli.Codef(cli.CodeGeneric, "--pgp-key-file %s: %v", f, err)
+					return cliapp.Codef(cliapp.CodeGeneric, "--pgp-key-file %s: %v", f, err)
 				}
 				s.StringData[fmt.Sprintf("key%d.asc", i)] = string(data)
 			}
@@ -376,17 +377,17 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 				if c.file == "" {
 					continue
 				}
-				data, err := cli.ReadBounded(c.file, 1<<20)
+				data, err := keysource.ReadBounded(c.file, 1<<20)
 				if err != nil {
-					return cli.Codef(cli.CodeGeneric, "%s: %v", c.flag, err)
+					return cliapp.Codef(cliapp.CodeGeneric, "%s: %v", c.flag, err)
 				}
 				if err := c.check(data); err != nil {
-					return cli.Codef(cli.CodeGeneric, "%s %s: %v", c.flag, c.file, err)
+					return cliapp.Codef(cliapp.CodeGeneric, "%s %s: %v", c.flag, c.file, err)
 				}
 				s.StringData[c.entry] = string(data)
 			}
 			if len(s.StringData) == 0 {
-				return cli.Codef(cli.CodeGeneric, "give at least one of --age-key-file, --pgp-key-file, --vault-token, --aws-kms-file, --azure-kv-file, --gcp-kms-file")
+				return cliapp.Codef(cliapp.CodeGeneric, "give at least one of --age-key-file, --pgp-key-file, --vault-token, --aws-kms-file, --azure-kv-file, --gcp-kms-file")
 			}
 			if cf.export {
 				return a.printYAML(s)

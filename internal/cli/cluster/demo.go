@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/demo"
 	"github.com/lacre/lacre/internal/testcluster"
 )
@@ -27,7 +27,7 @@ itself.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Out = a.Stdout
 			opts.CLI = func(ctx context.Context, args ...string) error {
-				sub := &cli.App{Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr, Getenv: a.Getenv}
+				sub := &cliapp.App{Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr, Getenv: a.Getenv}
 				if code := sub.Run(ctx, args, Extend); code != 0 {
 					return fmt.Errorf("lacre %s failed (exit %d)", strings.Join(args, " "), code)
 				}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/testcluster"
 )
 
@@ -37,8 +37,8 @@ func TestDemoWithCLI(t *testing.T) {
 		return
 	}
 	var out, errb bytes.Buffer
-	a := &cli.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: os.Getenv}
-	if code := a.Run(context.Background(), []string{"demo"}, Extend); code != 0 {
+	a := &cliapp.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: os.Getenv}
+	if code := a.Run(context.Background(), []string{"demo"}, full...); code != 0 {
 		t.Fatalf("demo exited %d:\n%s\n%s", code, out.String(), errb.String())
 	}
 	for _, want := range []string{"lacre create kustomization my-secrets", "fetched revision: main@sha1:", "applied revision: main@sha1:", "password = rotated-by-the-demo", "NAME        REVISION", "Kustomization flux-system/my-secrets: main@sha1:"} {

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
 )
 
@@ -46,27 +46,27 @@ Exit codes, as kubectl diff and flux diff: 0 no differences, 1 differences, >1 e
 		Example: `  SOPS_AGE_KEY_FILE=key.txt lacre diff kustomization my-secrets --path ./clusters/cluster0 --decrypt`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return cli.Codef(codeDiffError, "accepts 1 arg (the Kustomization's name), received %d", len(args))
+				return cliapp.Codef(codeDiffError, "accepts 1 arg (the Kustomization's name), received %d", len(args))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := a.runDiff(cmd.Context(), &bf, args[0])
 			if err != nil {
-				var ee *cli.ExitError
+				var ee *cliapp.ExitError
 				if errors.As(err, &ee) && ee.Code > 1 {
 					return err
 				}
-				return &cli.ExitError{Code: codeDiffError, Err: err}
+				return &cliapp.ExitError{Code: codeDiffError, Err: err}
 			}
 			if n > 0 {
-				return cli.SilentExit(1)
+				return cliapp.SilentExit(1)
 			}
 			return nil
 		},
 	}
 	k.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return cli.Codef(codeDiffError, "%v (see %q)", err, c.CommandPath()+" --help")
+		return cliapp.Codef(codeDiffError, "%v (see %q)", err, c.CommandPath()+" --help")
 	})
 	bf.register(k)
 	cmd.AddCommand(k)

@@ -22,7 +22,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/config/crd"
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/testcluster"
 )
@@ -41,8 +41,8 @@ type cliRun struct {
 func runCLIEnv(t *testing.T, env map[string]string, args ...string) cliRun {
 	t.Helper()
 	var out, errb bytes.Buffer
-	a := &cli.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
-	code := a.Run(context.Background(), args, Extend)
+	a := &cliapp.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	code := a.Run(context.Background(), args, full...)
 	return cliRun{code, out.String(), errb.String()}
 }
 

@@ -20,7 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
@@ -230,10 +230,10 @@ Name-Real: cluster0.yourdomain.com
 	// get -w prints the list, then a row per change until interrupted.
 	{
 		out := &syncBuffer{}
-		a := &cli.App{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: os.Getenv}
+		a := &cliapp.App{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: os.Getenv}
 		wctx, stop := context.WithCancel(ctx)
 		done := make(chan int)
-		go func() { done <- a.Run(wctx, []string{"get", "kustomizations", "-w", kc}, Extend) }()
+		go func() { done <- a.Run(wctx, []string{"get", "kustomizations", "-w", kc}, full...) }()
 		deadline := time.Now().Add(30 * time.Second)
 		for !strings.Contains(out.String(), "my-secrets") && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)

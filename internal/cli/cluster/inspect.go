@@ -16,7 +16,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 )
 
 // inventoryRef is one status.inventory entry, parsed from Flux's
@@ -149,7 +149,7 @@ func (a *app) eventsCommand() *cobra.Command {
 			if forObj != "" {
 				k, n, ok := strings.Cut(forObj, "/")
 				if !ok || n == "" {
-					return cli.Codef(cli.CodeGeneric, "--for %q: want Kind/NAME, e.g. Kustomization/my-secrets", forObj)
+					return cliapp.Codef(cliapp.CodeGeneric, "--for %q: want Kind/NAME, e.g. Kustomization/my-secrets", forObj)
 				}
 				for kind := range lacreKinds {
 					if strings.EqualFold(kind, k) {
@@ -157,7 +157,7 @@ func (a *app) eventsCommand() *cobra.Command {
 					}
 				}
 				if wantKind == "" {
-					return cli.Codef(cli.CodeGeneric, "--for %q: unknown kind %q: use GitRepository or Kustomization", forObj, k)
+					return cliapp.Codef(cliapp.CodeGeneric, "--for %q: unknown kind %q: use GitRepository or Kustomization", forObj, k)
 				}
 				wantName = n
 			}

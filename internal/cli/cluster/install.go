@@ -28,7 +28,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/config/crd"
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
 )
 
@@ -235,7 +235,7 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 						ImagePullPolicy: corev1.PullIfNotPresent,
 						// The image holds lacre and lacre-cluster; the
 						// controller is in the companion, run directly.
-						Command: []string{cli.Companion},
+						Command: []string{cliapp.Companion},
 						Args: []string{
 							"controller",
 							"--leader-elect",
@@ -371,7 +371,7 @@ and the command waits for the CRDs to be Established.`,
 			if image == "" {
 				v := version
 				if v == "" {
-					v = cli.Version
+					v = cliapp.Version
 				}
 				if !strings.HasPrefix(v, "v") {
 					v = "v" + v
@@ -398,7 +398,7 @@ and the command waits for the CRDs to be Established.`,
 	cmd.Flags().Lookup("namespace").Usage = "namespace to install the controller in"
 	cmd.Flags().Lookup("timeout").Usage = "how long to wait for the CRDs"
 	cmd.Flags().StringVar(&image, "image", "", "controller image (default "+defaultImageRepo+":v<version>)")
-	cmd.Flags().StringVar(&version, "version", "", "lacre version whose image to run (default: this binary's, "+cli.Version+")")
+	cmd.Flags().StringVar(&version, "version", "", "lacre version whose image to run (default: this binary's, "+cliapp.Version+")")
 	return cmd
 }
 
@@ -466,7 +466,7 @@ func (a *app) confirm(question string) bool {
 	return ans == "y" || ans == "yes"
 }
 
-var errNotConfirmed = cli.Codef(cli.CodeGeneric, "not confirmed: nothing deleted (answer y, or pass --silent)")
+var errNotConfirmed = cliapp.Codef(cliapp.CodeGeneric, "not confirmed: nothing deleted (answer y, or pass --silent)")
 
 func (a *app) uninstallCommand() *cobra.Command {
 	var cf clusterFlags

@@ -21,7 +21,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
-	"github.com/lacre/lacre/internal/cli"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/testcluster"
 )
@@ -32,8 +32,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	a := &cli.App{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: os.Getenv}
-	code = a.Run(t.Context(), args, Extend)
+	a := &cliapp.App{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: os.Getenv}
+	code = a.Run(t.Context(), args, full...)
 	return code, out.String(), errb.String()
 }
 

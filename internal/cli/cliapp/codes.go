@@ -1,35 +1,35 @@
-package cli
+package cliapp
 
 import (
 	"errors"
 	"fmt"
 
+	"github.com/lacre/lacre/internal/cli/keysource"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/sops"
 )
 
-// Exit codes, the same as the sops CLI's for the same failures. The
-// exported ones are used by package cluster too.
+// Exit codes, the same as the sops CLI's for the same failures.
 const (
 	CodeGeneric                = 1
 	CodeCouldNotReadInputFile  = 2
-	codeCouldNotWriteOutput    = 3
-	codeErrorDumpingTree       = 4
-	codeInvalidEncContext      = 6
-	codeInvalidSetFormat       = 7
-	codeConflictingParameters  = 8
-	codeErrorEncryptingTree    = 23
-	codeErrorDecryptingTree    = 25
-	codeCannotChangeKeys       = 49
-	codeMacMismatch            = 51
-	codeInvalidTreePathFormat  = 91
-	codeNeedAtLeastOneDocument = 92
-	codeNoFileSpecified        = 100
-	codeNoEncryptionKeyFound   = 111
+	CodeCouldNotWriteOutput    = 3
+	CodeErrorDumpingTree       = 4
+	CodeInvalidEncContext      = 6
+	CodeInvalidSetFormat       = 7
+	CodeConflictingParameters  = 8
+	CodeErrorEncryptingTree    = 23
+	CodeErrorDecryptingTree    = 25
+	CodeCannotChangeKeys       = 49
+	CodeMacMismatch            = 51
+	CodeInvalidTreePathFormat  = 91
+	CodeNeedAtLeastOneDocument = 92
+	CodeNoFileSpecified        = 100
+	CodeNoEncryptionKeyFound   = 111
 	CodeCouldNotRetrieveKey    = 128
-	codeFileHasNotBeenModified = 200
-	codeNoEditorFound          = 201
-	codeFileAlreadyEncrypted   = 203
+	CodeFileHasNotBeenModified = 200
+	CodeNoEditorFound          = 201
+	CodeFileAlreadyEncrypted   = 203
 )
 
 // ExitError carries an exit code with an error.
@@ -66,21 +66,25 @@ func CodeFor(err error) int {
 	}
 	switch {
 	case errors.Is(err, sops.ErrMACMismatch), errors.Is(err, sops.ErrMACDecrypt):
-		return codeMacMismatch
+		return CodeMacMismatch
 	case errors.Is(err, sops.ErrDecryptValue), errors.Is(err, sops.ErrNotEncryptedValue):
-		return codeErrorDecryptingTree
+		return CodeErrorDecryptingTree
 	case errors.Is(err, keys.ErrNoKey):
 		return CodeCouldNotRetrieveKey
 	case errors.Is(err, sops.ErrAlreadyEncrypted):
-		return codeFileAlreadyEncrypted
+		return CodeFileAlreadyEncrypted
 	case errors.Is(err, sops.ErrNoDocuments):
-		return codeNeedAtLeastOneDocument
+		return CodeNeedAtLeastOneDocument
 	case errors.Is(err, sops.ErrInvalidPath):
-		return codeInvalidTreePathFormat
+		return CodeInvalidTreePathFormat
 	}
 	var ve *sops.ValueError
 	if errors.As(err, &ve) {
-		return codeErrorDecryptingTree
+		return CodeErrorDecryptingTree
+	}
+	var ce *keysource.ContextError
+	if errors.As(err, &ce) {
+		return CodeInvalidEncContext
 	}
 	return CodeGeneric
 }

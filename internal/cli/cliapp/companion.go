@@ -1,4 +1,4 @@
-package cli
+package cliapp
 
 import (
 	"context"
@@ -54,8 +54,9 @@ func ClusterCommands() []ClusterCommand {
 // companionAnnotation marks the stub commands.
 const companionAnnotation = "lacre-cluster"
 
-// companionStubs are the commands that stand in for the companion's.
-func (a *App) companionStubs() []*cobra.Command {
+// CompanionStubs is lacre's Extension: it adds the commands that stand in
+// for the companion's, and run it.
+func CompanionStubs(a *App, root *cobra.Command) {
 	var out []*cobra.Command
 	for _, cc := range ClusterCommands() {
 		name := cc.Name
@@ -70,7 +71,7 @@ func (a *App) companionStubs() []*cobra.Command {
 			},
 		})
 	}
-	return out
+	root.AddCommand(out...)
 }
 
 // companionCommand returns the stub that args run, also through "help"
@@ -114,6 +115,16 @@ func (a *App) companionWhere(exe string) string {
 		return "next to this executable or in PATH"
 	}
 	return "next to " + exe + " or in PATH"
+}
+
+// locateCompanion is findCompanion for cloudproto.Companion: the path, or
+// "" and where it was looked for.
+func (a *App) locateCompanion() (path, where string) {
+	exe, path := a.findCompanion()
+	if path == "" {
+		return "", a.companionWhere(exe)
+	}
+	return path, ""
 }
 
 // findCompanion looks for the companion next to the running executable

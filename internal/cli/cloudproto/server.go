@@ -1,4 +1,4 @@
-package cli
+package cloudproto
 
 import (
 	"context"
@@ -11,99 +11,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/keys"
-	"github.com/lacre/lacre/rules"
 )
 
-// CloudKeys builds the cloud master keys: AWS KMS, GCP KMS and Azure Key
-// Vault. Their SDKs are large and slow to initialize, so lacre does not link
-// them: package cloudkeys implements CloudKeys in lacre-cluster, and lacre
-// reaches it through a coprocess (see cloudProxy).
-type CloudKeys interface {
-	// Recipient builds the recipient of a rule key of a cloud type,
-	// validating it.
-	Recipient(ctx context.Context, k rules.Key) (keys.Recipient, error)
-	// RecipientFromStanza rebuilds the recipient of a cloud stanza.
-	RecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error)
-	// Identities returns the cloud identities available to this process
-	// and the problems met loading them.
-	Identities() ([]keys.Identity, []error)
-}
-
-// isCloudType reports whether stanzas of type t are built by CloudKeys.
-func isCloudType(t string) bool {
-	return t == keys.TypeKMS || t == keys.TypeGCPKMS || t == keys.TypeAzureKV
-}
-
-// cloudTypeName names a cloud key type in messages.
-func cloudTypeName(t string) string {
-	switch t {
-	case keys.TypeKMS:
-		return "aws kms"
-	case keys.TypeGCPKMS:
-		return "gcp kms"
-	case keys.TypeAzureKV:
-		return "azure key vault"
-	}
-	return t
-}
-
-// The cloud keys protocol: lacre writes one JSON request a line on the
-// companion's stdin and reads one JSON response a line from its stdout.
-// Requests are serialized. Error texts cross as strings: they hold no
-// secrets. Data keys cross the pipe between the two processes.
-const (
-	cloudProtocolVersion = 1
-	cloudKeysCommand     = "__cloud-keys"
-
-	opHello           = "hello"            // -> Version, Identities, Problems
-	opRecipient       = "recipient"        // Key -> Handle, Describe
-	opStanzaRecipient = "stanza-recipient" // Stanza -> Handle, Describe
-	opWrap            = "wrap"             // Handle, DataKey -> Stanza, Describe
-	opUnwrap          = "unwrap"           // Stanza -> DataKey, or Incorrect
-)
-
-type cloudRequest struct {
-	Op      string       `json:"op"`
-	Version int          `json:"version,omitempty"`
-	Key     *rules.Key   `json:"key,omitempty"`
-	Stanza  *keys.Stanza `json:"stanza,omitempty"`
-	Handle  int          `json:"handle,omitempty"`
-	DataKey []byte       `json:"data_key,omitempty"`
-}
-
-type cloudResponse struct {
-	Error      string          `json:"error,omitempty"`
-	Incorrect  bool            `json:"incorrect_identity,omitempty"`
-	Version    int             `json:"version,omitempty"`
-	Identities []cloudIdentity `json:"identities,omitempty"`
-	Problems   []string        `json:"problems,omitempty"`
-	Handle     int             `json:"handle,omitempty"`
-	Describe   string          `json:"describe,omitempty"`
-	Stanza     *keys.Stanza    `json:"stanza,omitempty"`
-	DataKey    []byte          `json:"data_key,omitempty"`
-}
-
-// cloudIdentity is the public description of one identity of the server.
-type cloudIdentity struct {
-	Type     string `json:"type"`
-	Describe string `json:"describe"`
-}
-
-// cloudKeysCommand serves a.CloudKeys on stdin and stdout, for lacre.
-func (a *App) cloudKeysCommand() *cobra.Command {
+// Command is the companion's hidden command that serves ck on stdin and
+// stdout, for lacre.
+func Command(stdin io.Reader, stdout io.Writer, ck Keys) *cobra.Command {
 	return &cobra.Command{
-		Use:    cloudKeysCommand,
+		Use:    CommandName,
 		Short:  "Serve cloud master key operations to lacre on stdin and stdout",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serveCloudKeys(cmd.Context(), a.Stdin, a.Stdout, a.CloudKeys)
+			return serveCloudKeys(cmd.Context(), stdin, stdout, ck)
 		},
 	}
 }
 
 // serveCloudKeys answers requests until r ends.
-func serveCloudKeys(ctx context.Context, r io.Reader, w io.Writer, ck CloudKeys) error {
+func serveCloudKeys(ctx context.Context, r io.Reader, w io.Writer, ck Keys) error {
 	s := &cloudServer{ck: ck, recipients: map[int]keys.Recipient{}}
 	dec, enc := json.NewDecoder(r), json.NewEncoder(w)
 	for {
@@ -122,7 +47,7 @@ func serveCloudKeys(ctx context.Context, r io.Reader, w io.Writer, ck CloudKeys)
 }
 
 type cloudServer struct {
-	ck         CloudKeys
+	ck         Keys
 	loaded     bool
 	ids        []keys.Identity
 	problems   []error
@@ -223,11 +148,6 @@ func (s *cloudServer) handle(ctx context.Context, req *cloudRequest) *cloudRespo
 	}
 	return fail(fmt.Errorf("unknown operation %q", req.Op))
 }
-
-// cloudError is an error text received from the companion.
-type cloudError string
-
-func (e cloudError) Error() string { return string(e) }
 
 // joinDescribe joins the descriptions of the server's identities of one
 // type.

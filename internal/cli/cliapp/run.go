@@ -1,92 +1,40 @@
-// Package cli implements the lacre command line: the root command and the
-// file commands. The cluster commands are in package cluster, linked only
-// into the companion executable lacre-cluster; cmd/lacre registers stubs
-// for them that run the companion. cmd/lacre and cmd/lacre-cluster are thin
-// wrappers around Main so that tests can run the CLI in-process.
-package cli
+package cliapp
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
 
 	"github.com/lacre/lacre/sops"
 	"github.com/spf13/cobra"
+
+	"github.com/lacre/lacre/internal/cli/cloudproto"
 )
 
-// Version is set at build time with -ldflags "-X github.com/lacre/lacre/internal/cli.Version=...".
-var Version = "0.1.0-dev"
-
-// App holds the process-wide options and streams of one CLI run. Package
-// cluster builds its commands on it.
-type App struct {
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-	// Getenv reads the environment; tests pass their own.
-	Getenv func(string) string
-	// CloudKeys builds the AWS KMS, GCP KMS and Azure Key Vault keys.
-	// lacre-cluster sets it in its Extension; nil (in lacre) uses the
-	// companion through a coprocess.
-	CloudKeys CloudKeys
-
-	configPath string
-	indent     int
-	indentSet  bool
-	verbose    bool
-	args       []string // the arguments of this run, for the companion
-	cloud      *cloudProxy
-}
-
-func (a *App) env(k string) string { return a.Getenv(k) }
-
-// Warnf prints "lacre: warning: ..." to stderr.
-func (a *App) Warnf(format string, args ...any) {
-	fmt.Fprintf(a.Stderr, "lacre: warning: "+format+"\n", args...)
-}
-
-// Infof prints "lacre: ..." to stderr with --verbose.
-func (a *App) Infof(format string, args ...any) {
-	if a.verbose {
-		fmt.Fprintf(a.Stderr, "lacre: "+format+"\n", args...)
-	}
-}
-
-// ConfigPath is the .sops.yaml named by --config or SOPS_CONFIG, "" when
-// neither is set.
-func (a *App) ConfigPath() string {
-	if a.configPath != "" {
-		return a.configPath
-	}
-	return a.env("SOPS_CONFIG")
-}
-
-// Extension adds commands to the root command of one run. Package cluster's
-// adds the cluster commands; without one, stubs that run the companion
-// executable lacre-cluster stand in for them.
+// Extension adds commands to the root command of one run: package cli's
+// Commands adds the file commands, package cluster's Extend the cluster
+// commands; in lacre, CompanionStubs stand in for the latter.
 type Extension func(a *App, root *cobra.Command)
 
-// Main runs the CLI with args and returns the process exit code.
-func Main(args []string, ext Extension) int {
+// Main runs the CLI with args and the commands exts add, and returns the
+// process exit code.
+func Main(args []string, exts ...Extension) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	a := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-	return a.Run(ctx, args, ext)
+	return a.Run(ctx, args, exts...)
 }
 
-// Run runs args with the file commands and the commands ext adds, and
-// returns the exit code.
-func (a *App) Run(ctx context.Context, args []string, ext Extension) int {
+// Run runs args with the commands exts add, and returns the exit code.
+func (a *App) Run(ctx context.Context, args []string, exts ...Extension) int {
 	a.args = args
 	defer a.closeCloud()
-	root := a.rootCommand(ext)
-	if ext == nil {
-		if c := companionCommand(root, args); c != nil {
-			return a.exitCode(a.runCompanion(ctx, c.Name()))
-		}
+	root := a.rootCommand(exts)
+	if c := companionCommand(root, args); c != nil {
+		return a.exitCode(a.runCompanion(ctx, c.Name()))
 	}
 	root.SetArgs(args)
 	root.SetIn(a.Stdin)
@@ -119,7 +67,7 @@ var errSilent = errors.New("")
 // nothing (what there was to say is said).
 func SilentExit(code int) error { return &ExitError{Code: code, Err: errSilent} }
 
-func (a *App) rootCommand(ext Extension) *cobra.Command {
+func (a *App) rootCommand(exts []Extension) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lacre",
 		Short: "Encrypt secrets with SOPS and deliver them with GitOps",
@@ -143,29 +91,12 @@ decrypt them in the cluster.`,
 	pf.StringVar(&a.configPath, "config", "", "path to the .sops.yaml config file (default: found by walking up from the working directory; env SOPS_CONFIG)")
 	pf.IntVar(&a.indent, "indent", 0, "indentation of YAML and JSON output (default: 4 for YAML, a tab for JSON)")
 	pf.BoolVar(&a.verbose, "verbose", false, "print what is being done to stderr")
-	root.AddCommand(
-		a.encryptCommand(),
-		a.decryptCommand(),
-		a.editCommand(),
-		a.setCommand(),
-		a.unsetCommand(),
-		a.filestatusCommand(),
-		a.rotateCommand(),
-		a.updatekeysCommand(),
-		a.keygenCommand(),
-		a.keysCommand(),
-		a.groupsCommand(),
-		a.versionCommand(),
-		a.completionCommand(),
-		a.checkCommand(),
-	)
-	if ext != nil {
+	root.AddCommand(a.versionCommand(), a.completionCommand())
+	for _, ext := range exts {
 		ext(a, root)
-		if a.CloudKeys != nil {
-			root.AddCommand(a.cloudKeysCommand())
-		}
-	} else {
-		root.AddCommand(a.companionStubs()...)
+	}
+	if a.CloudKeys != nil {
+		root.AddCommand(cloudproto.Command(a.Stdin, a.Stdout, a.CloudKeys))
 	}
 	rejectUnknownSubcommands(root)
 	return root

@@ -1,4 +1,4 @@
-package cli
+package keysource
 
 import (
 	"context"
@@ -8,72 +8,73 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lacre/lacre/internal/cli/cloudproto"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/rules"
 )
 
-func (b *backends) gpgOptions() pgp.GPGOptions {
-	return pgp.GPGOptions{Binary: b.a.env("SOPS_GPG_EXEC"), Env: os.Environ()}
+func (b *Source) gpgOptions() pgp.GPGOptions {
+	return pgp.GPGOptions{Binary: b.env("SOPS_GPG_EXEC"), Env: os.Environ()}
 }
 
 // vaultOptions reads the token as sops does: VAULT_TOKEN, else
 // ~/.vault-token; and SOPS_HC_VAULT_ALLOWLIST.
-func (b *backends) vaultOptions() vault.Options {
-	tok := b.a.env("VAULT_TOKEN")
+func (b *Source) vaultOptions() vault.Options {
+	tok := b.env("VAULT_TOKEN")
 	if tok == "" {
-		if home := b.a.env("HOME"); home != "" {
+		if home := b.env("HOME"); home != "" {
 			if data, err := os.ReadFile(filepath.Join(home, ".vault-token")); err == nil {
 				tok = strings.TrimSpace(string(data))
 			}
 		}
 	}
-	return vault.Options{Token: tok, Namespace: b.a.env("VAULT_NAMESPACE"), Allowlist: vault.ParseAllowlist(b.a.env("SOPS_HC_VAULT_ALLOWLIST"))}
+	return vault.Options{Token: tok, Namespace: b.env("VAULT_NAMESPACE"), Allowlist: vault.ParseAllowlist(b.env("SOPS_HC_VAULT_ALLOWLIST"))}
 }
 
-func (b *backends) otherRecipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
+func (b *Source) otherRecipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
 	switch k.Type {
 	case keys.TypePGP:
 		return pgp.NewGPGRecipient(k.Value, b.gpgOptions()), nil
 	case keys.TypeVault:
 		return vault.NewRecipient(k.Value, b.vaultOptions())
 	}
-	if isCloudType(k.Type) {
-		return b.a.cloudKeys().Recipient(ctx, k)
+	if cloudproto.IsCloudType(k.Type) {
+		return b.cloud.Recipient(ctx, k)
 	}
 	return nil, fmt.Errorf("master key type %q is not supported yet", k.Type)
 }
 
-func (b *backends) otherRecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
+func (b *Source) otherRecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
 	switch s.Type {
 	case keys.TypePGP:
 		return pgp.RecipientFromStanza(s, b.gpgOptions())
 	case keys.TypeVault:
 		return vault.RecipientFromStanza(s, b.vaultOptions())
 	}
-	if isCloudType(s.Type) {
-		return b.a.cloudKeys().RecipientFromStanza(ctx, s)
+	if cloudproto.IsCloudType(s.Type) {
+		return b.cloud.RecipientFromStanza(ctx, s)
 	}
 	return nil, fmt.Errorf("master key type %q is not supported yet", s.Type)
 }
 
-func (b *backends) otherIdentities() ([]keys.Identity, []error) {
+func (b *Source) otherIdentities() ([]keys.Identity, []error) {
 	// gpg runs only when a file has a pgp key and no age key worked first.
 	ids := []keys.Identity{pgp.NewGPGIdentity(b.gpgOptions())}
 	if o := b.vaultOptions(); o.Token != "" {
 		ids = append(ids, vault.NewIdentity(o))
 	}
 	// Cloud identities call their service only for stanzas of their type.
-	cloud, errs := b.a.cloudKeys().Identities()
+	cloud, errs := b.cloud.Identities()
 	return append(ids, cloud...), errs
 }
 
-// problems returns the problems met loading keys: this process's, and
+// Problems returns the problems met loading keys: this process's, and
 // those of the companion when it was asked about cloud keys.
-func (b *backends) problems() []error {
+func (b *Source) Problems() []error {
 	errs := b.errs
-	if p, ok := b.a.cloudKeys().(interface{ Problems() []error }); ok {
+	if p, ok := b.cloud.(interface{ Problems() []error }); ok {
 		errs = append(errs[:len(errs):len(errs)], p.Problems()...)
 	}
 	return errs

@@ -1,4 +1,4 @@
-package cli
+package cloudproto
 
 import (
 	"context"
@@ -13,13 +13,24 @@ import (
 	"github.com/lacre/lacre/rules"
 )
 
-// cloudProxy implements CloudKeys for lacre, which does not link the cloud
-// SDKs: it runs "lacre-cluster __cloud-keys" on first use of a cloud key (a
-// recipient built, a cloud stanza unwrapped) and keeps it for the rest of
-// the process, one request at a time. The companion inherits lacre's
-// environment and reads the cloud settings itself.
-type cloudProxy struct {
-	a *App
+// Companion says how Client finds and names lacre's companion executable.
+type Companion struct {
+	Name    string // the executable, for messages
+	Install string // how to install it, for messages
+	// Find returns the companion's path; when it is not found, "" and
+	// where it was looked for.
+	Find func() (path, where string)
+	// Stderr receives the companion's stderr.
+	Stderr io.Writer
+}
+
+// Client implements Keys for lacre, which does not link the cloud SDKs:
+// it runs "lacre-cluster __cloud-keys" on first use of a cloud key (a
+// recipient built, a cloud stanza unwrapped) and keeps it until Close, one
+// request at a time. The companion inherits lacre's environment and reads
+// the cloud settings itself.
+type Client struct {
+	c Companion
 
 	mu       sync.Mutex
 	started  bool
@@ -34,55 +45,36 @@ type cloudProxy struct {
 }
 
 var (
-	_ CloudKeys      = (*cloudProxy)(nil)
+	_ Keys           = (*Client)(nil)
 	_ keys.Typed     = (*proxyIdentity)(nil)
 	_ keys.Describer = (*proxyIdentity)(nil)
 	_ keys.Describer = (*proxyRecipient)(nil)
 )
 
-// cloudKeys returns the run's CloudKeys: the in-process one lacre-cluster
-// sets, else the proxy.
-func (a *App) cloudKeys() CloudKeys {
-	if a.CloudKeys != nil {
-		return a.CloudKeys
-	}
-	if a.cloud == nil {
-		a.cloud = &cloudProxy{a: a}
-	}
-	return a.cloud
-}
-
-// closeCloud ends the companion, if one was started.
-func (a *App) closeCloud() {
-	if a.cloud == nil {
-		return
-	}
-	if err := a.cloud.close(); err != nil {
-		a.Warnf("%v", err)
-	}
-}
+// NewClient returns a Client that starts the companion c on first use.
+func NewClient(c Companion) *Client { return &Client{c: c} }
 
 // start starts the companion once; typ is the key type that needs it, for
 // the error message.
-func (p *cloudProxy) start(ctx context.Context, typ string) error {
+func (p *Client) start(ctx context.Context, typ string) error {
 	if !p.started {
 		p.started = true
 		p.startErr = p.doStart(ctx)
 	}
 	if p.missing != "" {
-		return fmt.Errorf("%s keys need %s, which was not found %s (install: %s)", cloudTypeName(typ), Companion, p.missing, companionInstall)
+		return fmt.Errorf("%s keys need %s, which was not found %s (install: %s)", cloudTypeName(typ), p.c.Name, p.missing, p.c.Install)
 	}
 	return p.startErr
 }
 
-func (p *cloudProxy) doStart(ctx context.Context) error {
-	exe, path := p.a.findCompanion()
+func (p *Client) doStart(ctx context.Context) error {
+	path, where := p.c.Find()
 	if path == "" {
-		p.missing = p.a.companionWhere(exe)
+		p.missing = where
 		return nil
 	}
-	cmd := exec.Command(path, cloudKeysCommand)
-	cmd.Stderr = p.a.Stderr
+	cmd := exec.Command(path, CommandName)
+	cmd.Stderr = p.c.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -101,14 +93,14 @@ func (p *cloudProxy) doStart(ctx context.Context) error {
 	}
 	if resp.Version != cloudProtocolVersion {
 		p.stop()
-		return fmt.Errorf("%s at %s speaks version %d of the cloud keys protocol, lacre version %d: install the lacre and %s of the same release", Companion, path, resp.Version, cloudProtocolVersion, Companion)
+		return fmt.Errorf("%s at %s speaks version %d of the cloud keys protocol, lacre version %d: install the lacre and %s of the same release", p.c.Name, path, resp.Version, cloudProtocolVersion, p.c.Name)
 	}
 	p.hello = *resp
 	return nil
 }
 
 // request starts the companion if needed and sends it req.
-func (p *cloudProxy) request(ctx context.Context, typ string, req *cloudRequest) (*cloudResponse, error) {
+func (p *Client) request(ctx context.Context, typ string, req *cloudRequest) (*cloudResponse, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.start(ctx, typ); err != nil {
@@ -125,7 +117,7 @@ func (p *cloudProxy) request(ctx context.Context, typ string, req *cloudRequest)
 }
 
 // roundTrip writes req and reads the response; p.mu is held.
-func (p *cloudProxy) roundTrip(ctx context.Context, req *cloudRequest) (*cloudResponse, error) {
+func (p *Client) roundTrip(ctx context.Context, req *cloudRequest) (*cloudResponse, error) {
 	if p.dead != nil {
 		return nil, p.dead
 	}
@@ -143,9 +135,9 @@ func (p *cloudProxy) roundTrip(ctx context.Context, req *cloudRequest) (*cloudRe
 	if err != nil {
 		how := p.stop()
 		if ctx.Err() != nil {
-			p.dead = fmt.Errorf("%s (cloud keys) was stopped: %w", Companion, ctx.Err())
+			p.dead = fmt.Errorf("%s (cloud keys) was stopped: %w", p.c.Name, ctx.Err())
 		} else {
-			p.dead = fmt.Errorf("%s (cloud keys) stopped answering: %s", Companion, how)
+			p.dead = fmt.Errorf("%s (cloud keys) stopped answering: %s", p.c.Name, how)
 		}
 		return nil, p.dead
 	}
@@ -154,7 +146,7 @@ func (p *cloudProxy) roundTrip(ctx context.Context, req *cloudRequest) (*cloudRe
 
 // stop closes the companion's stdin and waits for it, and returns how it
 // ended.
-func (p *cloudProxy) stop() string {
+func (p *Client) stop() string {
 	if p.cmd == nil || p.cmd.ProcessState != nil {
 		return "it exited"
 	}
@@ -165,8 +157,8 @@ func (p *cloudProxy) stop() string {
 	return "it exited"
 }
 
-// close ends the companion at the end of the run.
-func (p *cloudProxy) close() error {
+// Close ends the companion, if it was started.
+func (p *Client) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil || p.cmd.ProcessState != nil {
@@ -174,13 +166,13 @@ func (p *cloudProxy) close() error {
 	}
 	p.stdin.Close()
 	if err := p.cmd.Wait(); err != nil && p.dead == nil {
-		return fmt.Errorf("%s (cloud keys): %v", Companion, err)
+		return fmt.Errorf("%s (cloud keys): %v", p.c.Name, err)
 	}
 	return nil
 }
 
-// Recipient implements CloudKeys: the companion validates the key.
-func (p *cloudProxy) Recipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
+// Recipient implements Keys: the companion validates the key.
+func (p *Client) Recipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
 	resp, err := p.request(ctx, k.Type, &cloudRequest{Op: opRecipient, Key: &k})
 	if err != nil {
 		return nil, err
@@ -188,8 +180,8 @@ func (p *cloudProxy) Recipient(ctx context.Context, k rules.Key) (keys.Recipient
 	return &proxyRecipient{p: p, typ: k.Type, handle: resp.Handle, desc: resp.Describe}, nil
 }
 
-// RecipientFromStanza implements CloudKeys.
-func (p *cloudProxy) RecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
+// RecipientFromStanza implements Keys.
+func (p *Client) RecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
 	resp, err := p.request(ctx, s.Type, &cloudRequest{Op: opStanzaRecipient, Stanza: s})
 	if err != nil {
 		return nil, err
@@ -197,10 +189,10 @@ func (p *cloudProxy) RecipientFromStanza(ctx context.Context, s *keys.Stanza) (k
 	return &proxyRecipient{p: p, typ: s.Type, handle: resp.Handle, desc: resp.Describe}, nil
 }
 
-// Identities implements CloudKeys without starting the companion: one
+// Identities implements Keys without starting the companion: one
 // identity per cloud key type, which starts it when asked about a stanza
 // of its type.
-func (p *cloudProxy) Identities() ([]keys.Identity, []error) {
+func (p *Client) Identities() ([]keys.Identity, []error) {
 	return []keys.Identity{
 		&proxyIdentity{p: p, typ: keys.TypeKMS},
 		&proxyIdentity{p: p, typ: keys.TypeGCPKMS},
@@ -210,7 +202,7 @@ func (p *cloudProxy) Identities() ([]keys.Identity, []error) {
 
 // Problems returns the problems the companion met loading its
 // identities, if it was started.
-func (p *cloudProxy) Problems() []error {
+func (p *Client) Problems() []error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []error
@@ -221,7 +213,7 @@ func (p *cloudProxy) Problems() []error {
 }
 
 type proxyRecipient struct {
-	p      *cloudProxy
+	p      *Client
 	typ    string
 	handle int
 
@@ -241,7 +233,7 @@ func (r *proxyRecipient) Wrap(ctx context.Context, dataKey []byte) (*keys.Stanza
 		return nil, err
 	}
 	if resp.Stanza == nil {
-		return nil, fmt.Errorf("%s (cloud keys) returned no stanza", Companion)
+		return nil, fmt.Errorf("%s (cloud keys) returned no stanza", r.p.c.Name)
 	}
 	r.mu.Lock()
 	r.desc = resp.Describe
@@ -250,7 +242,7 @@ func (r *proxyRecipient) Wrap(ctx context.Context, dataKey []byte) (*keys.Stanza
 }
 
 type proxyIdentity struct {
-	p   *cloudProxy
+	p   *Client
 	typ string
 }
 
@@ -262,12 +254,12 @@ func (i *proxyIdentity) Describe() string {
 	i.p.mu.Lock()
 	defer i.p.mu.Unlock()
 	if i.p.start(context.Background(), i.typ) != nil {
-		return cloudTypeName(i.typ) + " via " + Companion
+		return cloudTypeName(i.typ) + " via " + i.p.c.Name
 	}
 	if d := joinDescribe(i.p.hello.Identities, i.typ); d != "" {
 		return d
 	}
-	return cloudTypeName(i.typ) + " (no identity in " + Companion + ")"
+	return cloudTypeName(i.typ) + " (no identity in " + i.p.c.Name + ")"
 }
 
 func (i *proxyIdentity) Unwrap(ctx context.Context, s *keys.Stanza) ([]byte, error) {
@@ -282,7 +274,7 @@ func (i *proxyIdentity) Unwrap(ctx context.Context, s *keys.Stanza) ([]byte, err
 		return nil, keys.ErrIncorrectIdentity
 	}
 	if len(resp.DataKey) == 0 {
-		return nil, errors.New(Companion + " (cloud keys) returned no data key")
+		return nil, errors.New(i.p.c.Name + " (cloud keys) returned no data key")
 	}
 	return resp.DataKey, nil
 }

@@ -1,15 +1,23 @@
-package cli
+package cliapp
 
 import (
 	"context"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 func TestCompanionCommand(t *testing.T) {
 	a := &App{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
-	root := a.rootCommand(nil)
+	// Stand-ins for package cli's file commands, which run in lacre.
+	fileCommands := func(a *App, root *cobra.Command) {
+		check := &cobra.Command{Use: "check", Aliases: []string{"lint"}}
+		check.AddCommand(&cobra.Command{Use: "secrets", RunE: func(*cobra.Command, []string) error { return nil }})
+		root.AddCommand(check, &cobra.Command{Use: "decrypt", RunE: func(*cobra.Command, []string) error { return nil }})
+	}
+	root := a.rootCommand([]Extension{fileCommands, CompanionStubs})
 	for _, tc := range []struct {
 		args []string
 		want string // the stub dispatched to, "" for none
@@ -47,7 +55,7 @@ func TestCompanionNotFound(t *testing.T) {
 		}
 		return ""
 	}}
-	if code := a.Run(context.Background(), []string{"get", "kustomizations"}, nil); code != 1 {
+	if code := a.Run(context.Background(), []string{"get", "kustomizations"}, CompanionStubs); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
 	for _, want := range []string{`lacre: error: "get" is part of lacre-cluster, which was not found next to `, " or in PATH (install: go install github.com/lacre/lacre/cmd/lacre-cluster@latest)\n"} {

@@ -1,0 +1,94 @@
+// Package cloudproto owns both ends of the cloud-key protocol between lacre
+// and its companion lacre-cluster: the Keys contract (AWS KMS, GCP KMS and
+// Azure Key Vault master keys), the messages, the coprocess Client that
+// lacre uses (it does not link the cloud SDKs) and the server that
+// "lacre-cluster __cloud-keys" runs over the in-process Keys.
+package cloudproto
+
+import (
+	"context"
+
+	"github.com/lacre/lacre/keys"
+	"github.com/lacre/lacre/rules"
+)
+
+// Keys builds the cloud master keys: AWS KMS, GCP KMS and Azure Key
+// Vault. Their SDKs are large and slow to initialize, so lacre does not link
+// them: package cloudkeys implements Keys in lacre-cluster, and lacre
+// reaches it through a coprocess (see Client).
+type Keys interface {
+	// Recipient builds the recipient of a rule key of a cloud type,
+	// validating it.
+	Recipient(ctx context.Context, k rules.Key) (keys.Recipient, error)
+	// RecipientFromStanza rebuilds the recipient of a cloud stanza.
+	RecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error)
+	// Identities returns the cloud identities available to this process
+	// and the problems met loading them.
+	Identities() ([]keys.Identity, []error)
+}
+
+// IsCloudType reports whether stanzas of type t are built by Keys.
+func IsCloudType(t string) bool {
+	return t == keys.TypeKMS || t == keys.TypeGCPKMS || t == keys.TypeAzureKV
+}
+
+// cloudTypeName names a cloud key type in messages.
+func cloudTypeName(t string) string {
+	switch t {
+	case keys.TypeKMS:
+		return "aws kms"
+	case keys.TypeGCPKMS:
+		return "gcp kms"
+	case keys.TypeAzureKV:
+		return "azure key vault"
+	}
+	return t
+}
+
+// The cloud keys protocol: lacre writes one JSON request a line on the
+// companion's stdin and reads one JSON response a line from its stdout.
+// Requests are serialized. Error texts cross as strings: they hold no
+// secrets. Data keys cross the pipe between the two processes.
+const (
+	cloudProtocolVersion = 1
+	// CommandName is the companion's hidden command that serves Keys.
+	CommandName = "__cloud-keys"
+
+	opHello           = "hello"            // -> Version, Identities, Problems
+	opRecipient       = "recipient"        // Key -> Handle, Describe
+	opStanzaRecipient = "stanza-recipient" // Stanza -> Handle, Describe
+	opWrap            = "wrap"             // Handle, DataKey -> Stanza, Describe
+	opUnwrap          = "unwrap"           // Stanza -> DataKey, or Incorrect
+)
+
+type cloudRequest struct {
+	Op      string       `json:"op"`
+	Version int          `json:"version,omitempty"`
+	Key     *rules.Key   `json:"key,omitempty"`
+	Stanza  *keys.Stanza `json:"stanza,omitempty"`
+	Handle  int          `json:"handle,omitempty"`
+	DataKey []byte       `json:"data_key,omitempty"`
+}
+
+type cloudResponse struct {
+	Error      string          `json:"error,omitempty"`
+	Incorrect  bool            `json:"incorrect_identity,omitempty"`
+	Version    int             `json:"version,omitempty"`
+	Identities []cloudIdentity `json:"identities,omitempty"`
+	Problems   []string        `json:"problems,omitempty"`
+	Handle     int             `json:"handle,omitempty"`
+	Describe   string          `json:"describe,omitempty"`
+	Stanza     *keys.Stanza    `json:"stanza,omitempty"`
+	DataKey    []byte          `json:"data_key,omitempty"`
+}
+
+// cloudIdentity is the public description of one identity of the server.
+type cloudIdentity struct {
+	Type     string `json:"type"`
+	Describe string `json:"describe"`
+}
+
+// cloudError is an error text received from the companion.
+type cloudError string
+
+func (e cloudError) Error() string { return string(e) }

@@ -1,0 +1,215 @@
+// Package keysource owns where lacre's master keys come from: the key flags
+// (--age, --pgp, --kms, ...) and sops's environment variables
+// (SOPS_AGE_KEY*, SOPS_AGE_SSH_PRIVATE_KEY_FILE, keys.txt, SOPS_GPG_EXEC,
+// VAULT_TOKEN, SOPS_DECRYPTION_ORDER, ...), turned into recipients and
+// identities. Cloud keys come from a cloudproto.Keys.
+package keysource
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/lacre/lacre/internal/cli/cloudproto"
+	"github.com/lacre/lacre/keys"
+	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/rules"
+)
+
+// Source builds recipients and identities from the environment, as the
+// sops CLI does. Only the CLI reads the environment; libraries get explicit
+// options.
+type Source struct {
+	env    func(string) string
+	stderr io.Writer // for SOPS_AGE_KEY_CMD
+	cloud  cloudproto.Keys
+
+	once sync.Once
+	ids  []keys.Identity
+	errs []error // problems loading identities, reported if nothing decrypts
+}
+
+// New returns the keys of the environment env reads; cloud builds the
+// cloud keys, stderr receives SOPS_AGE_KEY_CMD's.
+func New(env func(string) string, stderr io.Writer, cloud cloudproto.Keys) *Source {
+	return &Source{env: env, stderr: stderr, cloud: cloud}
+}
+
+// Recipient builds a recipient for a rule key.
+func (b *Source) Recipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
+	switch k.Type {
+	case keys.TypeAge:
+		r, err := agekeys.ParseRecipient(k.Value)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	return b.otherRecipient(ctx, k)
+}
+
+// RecipientFromStanza rebuilds the recipient of an existing master key.
+func (b *Source) RecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
+	switch s.Type {
+	case keys.TypeAge:
+		return agekeys.RecipientFromStanza(s)
+	}
+	return b.otherRecipientFromStanza(ctx, s)
+}
+
+// GroupsFor builds recipients for key groups.
+func (b *Source) GroupsFor(ctx context.Context, groups [][]rules.Key) ([][]keys.Recipient, error) {
+	var out [][]keys.Recipient
+	for _, g := range groups {
+		var rg []keys.Recipient
+		for _, k := range g {
+			r, err := b.Recipient(ctx, k)
+			if err != nil {
+				return nil, fmt.Errorf("%s key %q: %w", k.Type, k.Value, err)
+			}
+			rg = append(rg, r)
+		}
+		out = append(out, rg)
+	}
+	return out, nil
+}
+
+// Identities returns every identity available to this process.
+func (b *Source) Identities() []keys.Identity {
+	b.once.Do(func() {
+		b.ids, b.errs = b.loadAgeIdentities()
+		ids, errs := b.otherIdentities()
+		b.ids = append(b.ids, ids...)
+		b.errs = append(b.errs, errs...)
+	})
+	return b.ids
+}
+
+// loadAgeIdentities collects age identities from every source sops reads:
+// SSH keys, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and the default
+// keys.txt.
+func (b *Source) loadAgeIdentities() ([]keys.Identity, []error) {
+	env := b.env
+	var ids []keys.Identity
+	var errs []error
+	addText := func(source string, data []byte) {
+		got, err := agekeys.ParseIdentities(bytes.NewReader(data))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("age identities from %s: %w", source, err))
+			return
+		}
+		ids = append(ids, got...)
+	}
+	addSSH := func(path string, required bool) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			if required {
+				errs = append(errs, fmt.Errorf("ssh key %s: %v", path, err))
+			}
+			return
+		}
+		id, err := agekeys.ParseSSHIdentity(data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ssh key %s: %w", path, err))
+			return
+		}
+		ids = append(ids, id)
+	}
+	if p := env("SOPS_AGE_SSH_PRIVATE_KEY_FILE"); p != "" {
+		addSSH(p, true)
+	} else if home, err := os.UserHomeDir(); err == nil {
+		addSSH(filepath.Join(home, ".ssh", "id_ed25519"), false)
+		addSSH(filepath.Join(home, ".ssh", "id_rsa"), false)
+	}
+	if v := env("SOPS_AGE_KEY"); v != "" {
+		addText("SOPS_AGE_KEY", []byte(strings.Join(strings.Fields(v), "\n")))
+	}
+	if p := env("SOPS_AGE_KEY_FILE"); p != "" {
+		if data, err := os.ReadFile(p); err != nil {
+			errs = append(errs, fmt.Errorf("SOPS_AGE_KEY_FILE: %v", err))
+		} else {
+			addText(p, data)
+		}
+	}
+	if c := env("SOPS_AGE_KEY_CMD"); c != "" {
+		cmd := exec.Command("sh", "-c", c)
+		cmd.Stderr = b.stderr
+		out, err := cmd.Output()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SOPS_AGE_KEY_CMD failed: %v", err))
+		} else {
+			addText("SOPS_AGE_KEY_CMD", out)
+		}
+	}
+	if dir := userConfigDir(env); dir != "" {
+		p := agekeys.DefaultKeysFile(dir)
+		if data, err := os.ReadFile(p); err == nil {
+			addText(p, data)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("%s: %v", p, err))
+		}
+	}
+	return ids, errs
+}
+
+// userConfigDir is os.UserConfigDir with the environment passed in.
+func userConfigDir(env func(string) string) string {
+	if d := env("XDG_CONFIG_HOME"); d != "" {
+		return d
+	}
+	if h := env("HOME"); h != "" {
+		return filepath.Join(h, ".config")
+	}
+	d, _ := os.UserConfigDir()
+	return d
+}
+
+// Order is the decryption order: the --decryption-order flag, else
+// SOPS_DECRYPTION_ORDER; nil for the default.
+func Order(flag string, env func(string) string) []string {
+	s := flag
+	if s == "" {
+		s = env("SOPS_DECRYPTION_ORDER")
+	}
+	if s == "" {
+		return nil
+	}
+	return SplitList(s)
+}
+
+// RecipientsOf rebuilds recipients for the stanzas of key groups, leaving
+// out the stanzas for which drop returns true.
+func (b *Source) RecipientsOf(ctx context.Context, groups []keys.Group, drop func(*keys.Stanza) bool) ([][]keys.Recipient, error) {
+	var out [][]keys.Recipient
+	for _, g := range groups {
+		var rg []keys.Recipient
+		for _, s := range g {
+			if drop != nil && drop(s) {
+				continue
+			}
+			r, err := b.RecipientFromStanza(ctx, s)
+			if err != nil {
+				return nil, fmt.Errorf("%s key %q: %w", s.Type, s.ID(), err)
+			}
+			rg = append(rg, r)
+		}
+		out = append(out, rg)
+	}
+	return out, nil
+}
+
+// DataKey unwraps the data key of key groups without decrypting any value.
+func (b *Source) DataKey(ctx context.Context, groups []keys.Group, threshold int, order []string) ([]byte, error) {
+	k, err := keys.UnwrapGroups(ctx, groups, threshold, b.Identities(), order)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
