@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
-	"sort"
 	"strings"
 	"time"
 
@@ -74,41 +72,24 @@ func podLabels() map[string]string {
 	return l
 }
 
-// crdObjects parses the embedded CRDs, in file name order.
+// crdObjects returns the embedded CRDs, in file name order, labelled as
+// the rest of the install.
 func crdObjects() ([]*unstructured.Unstructured, error) {
-	names, err := fs.Glob(crd.Bases, "bases/*.yaml")
+	out, err := crd.Objects()
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
-	var out []*unstructured.Unstructured
-	for _, n := range names {
-		b, err := fs.ReadFile(crd.Bases, n)
-		if err != nil {
-			return nil, err
+	for _, u := range out {
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
 		}
-		for _, doc := range strings.Split(string(b), "\n---") {
-			doc = strings.TrimPrefix(strings.TrimSpace(doc), "---")
-			if strings.TrimSpace(doc) == "" {
-				continue
+		for k, v := range installLabels() {
+			if k != "app.kubernetes.io/component" {
+				labels[k] = v
 			}
-			var m map[string]any
-			if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-				return nil, fmt.Errorf("%s: %v", n, err)
-			}
-			u := &unstructured.Unstructured{Object: m}
-			labels := u.GetLabels()
-			if labels == nil {
-				labels = map[string]string{}
-			}
-			for k, v := range installLabels() {
-				if k != "app.kubernetes.io/component" {
-					labels[k] = v
-				}
-			}
-			u.SetLabels(labels)
-			out = append(out, u)
 		}
+		u.SetLabels(labels)
 	}
 	return out, nil
 }
@@ -416,7 +397,7 @@ func (a *app) applyInstall(ctx context.Context, c client.Client, objs []*unstruc
 		}
 		fmt.Fprintf(a.Stderr, "lacre: %s %s applied\n", o.GetKind(), objName(o))
 		if o.GetKind() == "CustomResourceDefinition" {
-			if err := waitEstablished(ctx, c, o.GetName(), timeout); err != nil {
+			if err := waitEstablished(ctx, c, o, timeout); err != nil {
 				return err
 			}
 		}
@@ -432,30 +413,14 @@ func objName(o client.Object) string {
 	return o.GetName()
 }
 
-func waitEstablished(ctx context.Context, c client.Client, name string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		u := &unstructured.Unstructured{}
-		u.SetAPIVersion("apiextensions.k8s.io/v1")
-		u.SetKind("CustomResourceDefinition")
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, u); err == nil {
-			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			for _, cd := range conds {
-				m, _ := cd.(map[string]any)
-				if m["type"] == "Established" && m["status"] == "True" {
-					return nil
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("CustomResourceDefinition %s not Established after %s", name, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+// waitEstablished waits until the CRD o is Established and served.
+func waitEstablished(ctx context.Context, c client.Client, o *unstructured.Unstructured, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := crd.Wait(ctx, c, o); err != nil {
+		return fmt.Errorf("CustomResourceDefinition %s not Established after %s", o.GetName(), timeout)
 	}
+	return nil
 }
 
 // confirm asks a y/N question on stderr and reads the answer from stdin.
