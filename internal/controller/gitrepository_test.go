@@ -19,31 +19,6 @@ import (
 	"github.com/lacre/lacre/internal/gittest"
 )
 
-func gitRepo(ns, name, url string, ref *sourcev1.GitRepositoryRef) *sourcev1.GitRepository {
-	return &sourcev1.GitRepository{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: sourcev1.GitRepositorySpec{
-			URL: url, Interval: metav1.Duration{Duration: time.Hour}, Reference: ref,
-		},
-	}
-}
-
-func getRepo(g Gomega, ns, name string) *sourcev1.GitRepository {
-	obj := &sourcev1.GitRepository{}
-	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: name}, obj)).To(Succeed())
-	return obj
-}
-
-func readyRevision(g Gomega, ns, name string) string {
-	obj := getRepo(g, ns, name)
-	c := apimeta.FindStatusCondition(obj.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
-	g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-	g.Expect(obj.Status.Artifact).NotTo(BeNil())
-	g.Expect(obj.Status.ObservedGeneration).To(Equal(obj.Generation))
-	return obj.Status.Artifact.Revision
-}
-
 func TestGitRepositoryRefsAndAuth(t *testing.T) {
 	needCluster(t)
 	g := NewWithT(t)

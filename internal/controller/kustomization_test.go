@@ -1,15 +1,9 @@
 package controller
 
 import (
-	"bytes"
-	"compress/gzip"
-	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,15 +19,11 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
-	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/gittest"
-	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
-	"github.com/lacre/lacre/sops/formats"
-	"github.com/lacre/lacre/sopsfile"
 )
 
 const guideCanary = "change-me-CANARY-5e1f"
@@ -43,67 +33,6 @@ const guideCanary = "change-me-CANARY-5e1f"
 func basicAuth(ns string) string {
 	return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: basic-auth\n  namespace: " + ns + "\ndata:\n  password: " +
 		"Y2hhbmdlLW1lLUNBTkFSWS01ZTFm" + "\n  user: YWRtaW4=\n"
-}
-
-func encryptFor(t *testing.T, r keys.Recipient, plain string) string {
-	t.Helper()
-	out, err := sopsfile.Encrypt(context.Background(), []byte(plain), sopsfile.EncryptOptions{
-		InputFormat: formats.YAML, OutputFormat: formats.YAML, Groups: [][]keys.Recipient{{r}},
-		Rules: sopsfile.Rules{EncryptedRegex: "^(data|stringData)$"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
-func getKS(g Gomega, ns, name string) *kustomizev1.Kustomization {
-	k := &kustomizev1.Kustomization{}
-	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: name}, k)).To(Succeed())
-	return k
-}
-
-func ksReady(g Gomega, ns, name string) *kustomizev1.Kustomization {
-	k := getKS(g, ns, name)
-	c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
-	g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-	g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
-	return k
-}
-
-func createSource(t *testing.T, g Gomega, ns, url string) {
-	src := gitRepo(ns, "my-secrets", url, &sourcev1.GitRepositoryRef{Branch: "main"})
-	src.Spec.Interval = metav1.Duration{Duration: time.Minute}
-	g.Expect(testClient.Create(testCtx, src)).To(Succeed())
-}
-
-func createKS(g Gomega, ns, secret string) {
-	ks := &kustomizev1.Kustomization{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-secrets"},
-		Spec: kustomizev1.KustomizationSpec{
-			Interval:   metav1.Duration{Duration: 10 * time.Minute},
-			Path:       "./clusters/cluster0",
-			Prune:      true,
-			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
-			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: secret}},
-		},
-	}
-	if secret == "" {
-		ks.Spec.Decryption.SecretRef = nil
-	}
-	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
-}
-
-func requestReconcile(g Gomega, obj client.Object) {
-	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
-	a := obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
-	a[meta.ReconcileRequestAnnotation] = time.Now().Format(time.RFC3339Nano)
-	obj.SetAnnotations(a)
-	g.Expect(testClient.Patch(testCtx, obj, patch)).To(Succeed())
 }
 
 // TestSeedGuideAge follows the seed guide with age keys: an encrypted
@@ -429,48 +358,4 @@ func TestImpersonationDeniedByRBAC(t *testing.T) {
 		ksReady(g, ns, "tenant")
 		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "tenant-cm"}, &corev1.ConfigMap{})).To(Succeed())
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
-}
-
-// noPlaintextOnDisk walks the artifact store and every file in the
-// temporary directory written since start (decompressing gzip), and fails if
-// the plaintext canary appears anywhere.
-func noPlaintextOnDisk(t *testing.T, start time.Time, canary string) {
-	t.Helper()
-	scan := func(root string) {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil
-			}
-			// etcd stores Secrets as the API server gives them: that is the
-			// cluster's storage (encryption at rest is the cluster's setting),
-			// not a file this controller writes. The same holds for the
-			// control planes of other test processes running at the same
-			// time (their etcd holds their own canary Secrets).
-			if d.IsDir() {
-				if p == testEnv.Dir() || (filepath.Dir(p) == filepath.Clean(os.TempDir()) && strings.HasPrefix(d.Name(), "lacre-cluster-")) {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil || info.ModTime().Before(start) || !info.Mode().IsRegular() || info.Size() > 64<<20 {
-				return nil
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return nil
-			}
-			if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
-				if plain, err := io.ReadAll(io.LimitReader(zr, 256<<20)); err == nil {
-					data = plain
-				}
-			}
-			if bytes.Contains(data, []byte(canary)) {
-				t.Errorf("the plaintext canary is on disk in %s", p)
-			}
-			return nil
-		})
-	}
-	scan(testMgr.Storage.Root())
-	scan(os.TempDir())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/internal/testsupport"
 )
 
 // TestNoLeaksControllers runs a canary Secret through a controller of its
@@ -36,7 +37,7 @@ func TestNoLeaksControllers(t *testing.T) {
 	lbl := map[string]string{isolatedLabel: "true"}
 	id, r := newAgeKey(t)
 	wrong, _ := newAgeKey(t)
-	var logs syncBuffer
+	var logs testsupport.SyncBuffer
 	startIsolated(t, &logs)
 	srv := gittest.New(t, "git", gitPass)
 	repo := srv.NewRepo("r", "main")

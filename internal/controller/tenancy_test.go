@@ -97,16 +97,6 @@ func tenantKS(ns, name string, src kustomizev1.CrossNamespaceSourceReference, se
 	return k
 }
 
-func ksFailed(g Gomega, ns, name, reason string) *metav1.Condition {
-	k := getKS(g, ns, name)
-	c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
-	g.Expect(c.Status).To(Equal(metav1.ConditionFalse), c.Message)
-	g.Expect(c.Reason).To(Equal(reason), c.Message)
-	g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
-	return c
-}
-
 // grantApply lets the default ServiceAccount of ns apply ConfigMaps and
 // Secrets there.
 func grantApply(g Gomega, ns string) {

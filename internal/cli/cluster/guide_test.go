@@ -8,13 +8,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +21,7 @@ import (
 	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/internal/testsupport"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
 )
 
@@ -41,18 +40,12 @@ func TestSeedGuideWithCLI(t *testing.T) {
 		}
 		t.Skip("gpg is not installed")
 	}
-	cl, _ := startCluster(t)
+	cl, c := startCluster(t)
 	cfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := controller.NewScheme()
-	apiextensionsv1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	installTestCRDs(t, c)
+	installCRDs(t, c)
 	ctrl.SetLogger(logr.Discard())
 	mgr, err := controller.NewManager(controller.Options{Config: cfg, Concurrent: 2, MetricsAddr: "0", HealthAddr: "0"})
 	if err != nil {
@@ -229,7 +222,7 @@ Name-Real: cluster0.yourdomain.com
 
 	// get -w prints the list, then a row per change until interrupted.
 	{
-		out := &syncBuffer{}
+		out := &testsupport.SyncBuffer{}
 		a := &cli.App{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: os.Getenv}
 		wctx, stop := context.WithCancel(ctx)
 		done := make(chan int)
@@ -250,23 +243,6 @@ Name-Real: cluster0.yourdomain.com
 			t.Errorf("get -w printed no row for the change:\n%s", out.String())
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
