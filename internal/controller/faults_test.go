@@ -33,9 +33,7 @@ const faultCanary = "fault-CANARY-91b7"
 // so, the Kustomization keeps the last applied revision (nothing pruned),
 // and both converge on the new commit once the server is back.
 func TestFaultGitServerDown(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	id, r := newAgeKey(t)
 	srv := gittest.New(t, "", "")
 	repo := srv.NewRepo("r", "main")
@@ -53,8 +51,7 @@ func TestFaultGitServerDown(t *testing.T) {
 	requestReconcile(g, getRepo(g, ns, "my-secrets"))
 	g.Eventually(func(g Gomega) {
 		o := getRepo(g, ns, "my-secrets")
-		c := apimeta.FindStatusCondition(o.Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, o.Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Reason).To(Equal(sourcev1.GitOperationFailedReason))
 		g.Expect(c.Message).To(Or(ContainSubstring("connection refused"), ContainSubstring("connect")), c.Message)
@@ -80,9 +77,7 @@ func TestFaultGitServerDown(t *testing.T) {
 // down: DecryptionFailed naming the file, no token in the message, nothing
 // pruned; Vault back at the same address: applied.
 func TestFaultVaultDown(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	const token = "hvs.TOKEN-CANARY-3f0a"
 	vsrv := vaulttest.New(token)
 	defer func() { vsrv.Close() }()
@@ -90,8 +85,7 @@ func TestFaultVaultDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("r", "main")
+	repo := newGitRepo(t, "r")
 	c1 := repo.Commit("one", map[string]string{
 		"apps/db.yaml": encryptFor(t, r, secretYAML(ns, "db", faultCanary+"-1")),
 		"apps/a.yaml":  cmYAML(ns, "a"),
@@ -127,13 +121,10 @@ func TestFaultVaultDown(t *testing.T) {
 // TestFaultDecryptionSecret: the decryption Secret deleted, then holding
 // the wrong key; each is reported, blocks the prune, and recovers.
 func TestFaultDecryptionSecret(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	id, r := newAgeKey(t)
 	wrong, _ := newAgeKey(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("r", "main")
+	repo := newGitRepo(t, "r")
 	c1 := repo.Commit("one", map[string]string{
 		"apps/db.yaml": encryptFor(t, r, secretYAML(ns, "db", faultCanary+"-1")),
 		"apps/a.yaml":  cmYAML(ns, "a"),
@@ -222,12 +213,9 @@ func replaceFiles(old, new map[string]string) map[string]string {
 // revision of many objects is being applied (not parallel: the whole
 // package waits for it). The retry finishes the apply and the prune.
 func TestFaultAPIServerStoppedMidApply(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	const n = 80
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("r", "main")
+	repo := newGitRepo(t, "r")
 	rev1 := manyCMs(ns, "one", n)
 	c1 := repo.Commit("one", rev1)
 	createSource(t, g, ns, repo.URL())
@@ -289,14 +277,11 @@ func startIsolated(t *testing.T, logs io.Writer) (stop func()) {
 // a revision and starts a new one (with empty artifact storage, as a new
 // pod): it converges, finishing the apply and pruning the old revision.
 func TestFaultControllerKilledMidReconcile(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	const n = 80
 	lbl := map[string]string{isolatedLabel: "true"}
 	id, r := newAgeKey(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("r", "main")
+	repo := newGitRepo(t, "r")
 	rev1 := manyCMs(ns, "one", n)
 	rev1["apps/db.yaml"] = encryptFor(t, r, secretYAML(ns, "db", faultCanary+"-1"))
 	c1 := repo.Commit("one", rev1)

@@ -20,9 +20,7 @@ import (
 )
 
 func TestGitRepositoryRefsAndAuth(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	srv := gittest.New(t, "git", "s3cret-pass")
 	repo := srv.NewRepo("app", "main")
 	c1 := repo.Commit("one", map[string]string{"deploy/app.yaml": "kind: ConfigMap\n", ".sops.yaml": "creation_rules: []\n", "logo.png": "x"})
@@ -79,8 +77,7 @@ func TestGitRepositoryRefsAndAuth(t *testing.T) {
 	wrong.Spec.SecretRef = &meta.LocalObjectReference{Name: "bad"}
 	g.Expect(testClient.Create(testCtx, wrong)).To(Succeed())
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getRepo(g, ns, "wrong").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getRepo(g, ns, "wrong").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Reason).To(Equal(sourcev1.AuthenticationFailedReason))
 		g.Expect(c.Message).NotTo(ContainSubstring("wrong-pass"))
@@ -94,21 +91,16 @@ func TestGitRepositoryRefsAndAuth(t *testing.T) {
 	nos.Spec.SecretRef = &meta.LocalObjectReference{Name: "missing"}
 	g.Expect(testClient.Create(testCtx, nos)).To(Succeed())
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getRepo(g, ns, "nobranch").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getRepo(g, ns, "nobranch").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Message).To(ContainSubstring(`branch "nope"`))
-		c = apimeta.FindStatusCondition(getRepo(g, ns, "nosecret").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c = condition(g, getRepo(g, ns, "nosecret").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Message).To(ContainSubstring("not found"))
 	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
 }
 
 func TestGitRepositoryUpdatesAndRequests(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("app", "main")
+	g, ns := clusterTest(t)
+	repo := newGitRepo(t, "app")
 	c1 := repo.Commit("one", map[string]string{"a.yaml": "a: 1\n", "tmp/x.yaml": "x\n"})
 	obj := gitRepo(ns, "repo", repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
 	g.Expect(testClient.Create(testCtx, obj)).To(Succeed())
@@ -164,11 +156,8 @@ func TestGitRepositoryUpdatesAndRequests(t *testing.T) {
 }
 
 func TestGitRepositoryRecoversFromAPIServerRestart(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("app", "main")
+	g, ns := clusterTest(t)
+	repo := newGitRepo(t, "app")
 	repo.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
 	// Create the object and stop the API server while it is being
 	// reconciled: the status write fails, the controller keeps running and

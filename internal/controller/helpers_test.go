@@ -25,6 +25,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/sops/formats"
@@ -48,8 +49,7 @@ func getRepo(g Gomega, ns, name string) *sourcev1.GitRepository {
 
 func readyRevision(g Gomega, ns, name string) string {
 	obj := getRepo(g, ns, name)
-	c := apimeta.FindStatusCondition(obj.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
+	c := condition(g, obj.Status.Conditions, meta.ReadyCondition)
 	g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
 	g.Expect(obj.Status.Artifact).NotTo(BeNil())
 	g.Expect(obj.Status.ObservedGeneration).To(Equal(obj.Generation))
@@ -76,8 +76,7 @@ func getKS(g Gomega, ns, name string) *kustomizev1.Kustomization {
 
 func ksReady(g Gomega, ns, name string) *kustomizev1.Kustomization {
 	k := getKS(g, ns, name)
-	c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
+	c := condition(g, k.Status.Conditions, meta.ReadyCondition)
 	g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
 	g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
 	return k
@@ -90,18 +89,10 @@ func createSource(t *testing.T, g Gomega, ns, url string) {
 }
 
 func createKS(g Gomega, ns, secret string) {
-	ks := &kustomizev1.Kustomization{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-secrets"},
-		Spec: kustomizev1.KustomizationSpec{
-			Interval:   metav1.Duration{Duration: 10 * time.Minute},
-			Path:       "./clusters/cluster0",
-			Prune:      true,
-			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
-			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: secret}},
-		},
-	}
-	if secret == "" {
-		ks.Spec.Decryption.SecretRef = nil
+	ks := newKS(ns, "my-secrets", "./clusters/cluster0")
+	ks.Spec.Decryption = &kustomizev1.Decryption{Provider: "sops"}
+	if secret != "" {
+		ks.Spec.Decryption.SecretRef = &meta.LocalObjectReference{Name: secret}
 	}
 	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
 }
@@ -196,16 +187,9 @@ func putAgeSecret(g Gomega, ns, name string, id *age.X25519Identity) {
 
 // faultKS is a pruning Kustomization of ./apps that retries every second.
 func faultKS(ns, secret string, lbl map[string]string) *kustomizev1.Kustomization {
-	ks := &kustomizev1.Kustomization{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "apps", Labels: lbl},
-		Spec: kustomizev1.KustomizationSpec{
-			Interval:      metav1.Duration{Duration: 10 * time.Minute},
-			RetryInterval: &metav1.Duration{Duration: time.Second},
-			Path:          "./apps",
-			Prune:         true,
-			SourceRef:     kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
-		},
-	}
+	ks := newKS(ns, "apps", "./apps")
+	ks.Labels = lbl
+	ks.Spec.RetryInterval = &metav1.Duration{Duration: time.Second}
 	if secret != "" {
 		ks.Spec.Decryption = &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: secret}}
 	}
@@ -223,8 +207,7 @@ func appliedAt(g Gomega, ns, commit string, timeout time.Duration) {
 // ksFailing waits for Ready=False and returns the condition.
 func ksFailing(g Gomega, ns string, check func(g Gomega, c *metav1.Condition)) {
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getKS(g, ns, "apps").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getKS(g, ns, "apps").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse), c.Message)
 		check(g, c)
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
@@ -257,10 +240,76 @@ func countCMs(ns, prefix string) (int, error) {
 
 func ksFailed(g Gomega, ns, name, reason string) *metav1.Condition {
 	k := getKS(g, ns, name)
-	c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
+	c := condition(g, k.Status.Conditions, meta.ReadyCondition)
 	g.Expect(c.Status).To(Equal(metav1.ConditionFalse), c.Message)
 	g.Expect(c.Reason).To(Equal(reason), c.Message)
 	g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
 	return c
+}
+
+// condition returns the condition of type typ; the assertion fails when
+// there is none.
+func condition(g Gomega, conds []metav1.Condition, typ string) *metav1.Condition {
+	c := apimeta.FindStatusCondition(conds, typ)
+	g.Expect(c).NotTo(BeNil(), "no "+typ+" condition")
+	return c
+}
+
+// newKS is a pruning Kustomization of path in the GitRepository
+// my-secrets, reconciled every ten minutes.
+func newKS(ns, name, path string) *kustomizev1.Kustomization {
+	return &kustomizev1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: kustomizev1.KustomizationSpec{
+			Interval:  metav1.Duration{Duration: 10 * time.Minute},
+			Path:      path,
+			Prune:     true,
+			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
+		},
+	}
+}
+
+// getCM gets a ConfigMap; the assertion fails when there is none.
+func getCM(g Gomega, ns, name string) *corev1.ConfigMap {
+	cm := getCM(g, ns, name)
+	return cm
+}
+
+// clusterTest starts most tests: the local control plane (or a skip), a
+// Gomega for t and a new namespace.
+func clusterTest(t *testing.T) (Gomega, string) {
+	t.Helper()
+	needCluster(t)
+	return NewWithT(t), newNamespace(t)
+}
+
+// newGitRepo serves a new repository name (branch main) for the test.
+func newGitRepo(t *testing.T, name string) *gittest.Repo {
+	t.Helper()
+	return gittest.New(t, "", "").NewRepo(name, "main")
+}
+
+// reconcileHandled requests a reconcile of the Kustomization and waits
+// until it has handled the request (and, with ready, is Ready).
+func reconcileHandled(g Gomega, ns, name string, ready bool) {
+	requestReconcile(g, getKS(g, ns, name))
+	g.Eventually(func(g Gomega) {
+		k := getKS(g, ns, name)
+		g.Expect(k.Status.LastHandledReconcileAt).To(Equal(k.Annotations[meta.ReconcileRequestAnnotation]))
+		if ready {
+			ksReady(g, ns, name)
+		}
+	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+}
+
+// guideTest starts a seed-guide test: a Gomega for t, the namespace of the
+// sources and Kustomizations (sys) and that of the applied objects (app).
+func guideTest(t *testing.T) (g Gomega, sys, app string) {
+	t.Helper()
+	needCluster(t)
+	g = NewWithT(t)
+	sys = newNamespace(t)
+	app = sys + "-app"
+	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+	return g, sys, app
 }

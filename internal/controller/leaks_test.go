@@ -9,7 +9,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -86,8 +85,7 @@ func TestNoLeaksControllers(t *testing.T) {
 	g.Expect(testClient.Update(testCtx, sec)).To(Succeed())
 	requestReconcile(g, getRepo(g, ns, "my-secrets"))
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getRepo(g, ns, "my-secrets").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getRepo(g, ns, "my-secrets").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Reason).To(Equal(sourcev1.AuthenticationFailedReason))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 

@@ -196,7 +196,7 @@ func (d *demo) commit(ctx context.Context, password, msg string) error {
 		return err
 	}
 	_, err = d.repo.Push(msg, map[string]string{
-		secretPath + "/.sops.yaml":       "creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    age: " + d.id.Recipient().String() + "\n",
+		secretPath + "/.sops.yaml":      "creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    age: " + d.id.Recipient().String() + "\n",
 		secretPath + "/basic-auth.yaml": string(enc),
 	})
 	return err
