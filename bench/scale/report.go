@@ -76,6 +76,11 @@ func diffCPU(a, b map[string]time.Duration) map[string]time.Duration {
 }
 
 func fmtCPU(m map[string]time.Duration) string {
+	return fmtSorted(m, func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) })
+}
+
+// fmtSorted prints "key value, ..." in key order.
+func fmtSorted[V any](m map[string]V, value func(V) string) string {
 	ks := make([]string, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)
@@ -86,7 +91,7 @@ func fmtCPU(m map[string]time.Duration) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s %.1f s", k, m[k].Seconds())
+		b.WriteString(k + " " + value(m[k]))
 	}
 	return b.String()
 }
@@ -112,19 +117,7 @@ func total(m map[string]int64) (n int64) {
 }
 
 func fmtReqs(m map[string]int64) string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	var b strings.Builder
-	for i, k := range ks {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s %d", k, m[k])
-	}
-	return b.String()
+	return fmtSorted(m, func(n int64) string { return strconv.FormatInt(n, 10) })
 }
 
 func mark(ok bool) string {

@@ -97,14 +97,35 @@ func crdObjects() ([]*unstructured.Unstructured, error) {
 // installObjects returns everything `lacre install` applies, in apply order:
 // CRDs, Namespace, RBAC, Service, NetworkPolicy, Deployment.
 func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
-	ns := o.namespace
 	objs, err := crdObjects()
 	if err != nil {
 		return nil, err
 	}
-	meta := func(name, namespace string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: installLabels()}
+	typed := []client.Object{&corev1.Namespace{ObjectMeta: installMeta(o.namespace, "")}}
+	typed = append(typed, rbacObjects(o.namespace)...)
+	typed = append(typed, networkObjects(o.namespace)...)
+	typed = append(typed, deployment(o))
+	scheme := controller.NewScheme()
+	for _, t := range typed {
+		u, err := toUnstructured(scheme, t)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, u)
 	}
+	return objs, nil
+}
+
+// installMeta names an installed object and labels it.
+func installMeta(name, namespace string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: installLabels()}
+}
+
+// rbacObjects are the service account, the ClusterRoles' bindings and the
+// leader-election Role: ServiceAccount, ClusterRole, ClusterRoleBinding
+// (x2), Role, RoleBinding.
+func rbacObjects(ns string) []client.Object {
+	meta := installMeta
 	sa := &corev1.ServiceAccount{ObjectMeta: meta(installName, ns)}
 	crudVerbs := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
 	role := &rbacv1.ClusterRole{
@@ -148,6 +169,13 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: installLeaderElect},
 		Subjects:   subjects,
 	}
+	return []client.Object{sa, role, binding, reconciler, leRole, leBinding}
+}
+
+// networkObjects are the artifact Service and the NetworkPolicy that lets
+// only the namespace's pods reach it.
+func networkObjects(ns string) []client.Object {
+	meta := installMeta
 	svc := &corev1.Service{
 		ObjectMeta: meta(installSourceSvc, ns),
 		Spec: corev1.ServiceSpec{
@@ -177,6 +205,12 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 			},
 		},
 	}
+	return []client.Object{svc, netpol}
+}
+
+// deployment is the controller's Deployment.
+func deployment(o installOptions) *appsv1.Deployment {
+	ns, meta := o.namespace, installMeta
 	no, yes := false, true
 	uid := int64(nonRootUID)
 	replicas := int32(1)
@@ -188,7 +222,7 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("healthz")}}}
 	}
-	dep := &appsv1.Deployment{
+	return &appsv1.Deployment{
 		ObjectMeta: meta(installName, ns),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
@@ -261,16 +295,6 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 			},
 		},
 	}
-	nsObj := &corev1.Namespace{ObjectMeta: meta(ns, "")}
-	scheme := controller.NewScheme()
-	for _, o := range []client.Object{nsObj, sa, role, binding, reconciler, leRole, leBinding, svc, netpol, dep} {
-		u, err := toUnstructured(scheme, o)
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, u)
-	}
-	return objs, nil
 }
 
 func toUnstructured(scheme *runtime.Scheme, o client.Object) (*unstructured.Unstructured, error) {
