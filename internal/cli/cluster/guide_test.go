@@ -175,6 +175,25 @@ Name-Real: cluster0.yourdomain.com
 		}
 	}
 
+	// variant commits the guide's Secret encrypted under keyRule (the
+	// .sops.yaml key line) to a repository of its own and has the cluster
+	// decrypt it with the decryption Secret secret, into namespace app-NAME.
+	variant := func(name, keyRule, secret string) {
+		t.Helper()
+		ns, password := "app-"+name, name+"-change-me"
+		repo := srv.NewRepo("secrets-"+name, "main")
+		dir := filepath.Join(repo.Work, "clusters", "cluster0")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    "+keyRule+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "basic-auth.yaml"), []byte(dryRunSecret(ns, password)), 0o644)
+		lacreHere(dir, "encrypt", "--in-place", "basic-auth.yaml")
+		repo.Commit("Add encrypted basic-auth", nil)
+		lacre("create", "source", "git", "my-secrets-"+name, "--url="+repo.URL(), "--branch=main", "--interval=1m")
+		lacre("create", "kustomization", "my-secrets-"+name, "--source=my-secrets-"+name, "--path=./clusters/cluster0", "--prune=true",
+			"--interval=10m", "--decryption-provider=sops", "--decryption-secret="+secret)
+		secretIn(ns, password)
+	}
+
 	// The age variant.
 	{
 		keyFile := filepath.Join(home, "age.agekey")
@@ -187,17 +206,7 @@ Name-Real: cluster0.yourdomain.com
 			t.Fatalf("no public key in %s", data)
 		}
 		lacre("create", "secret", "sops", "sops-age", "--namespace=flux-system", "--age-key-file="+keyFile)
-		repo := srv.NewRepo("secrets-age", "main")
-		dir := filepath.Join(repo.Work, "clusters", "cluster0")
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    age: "+pub[1]+"\n"), 0o644)
-		os.WriteFile(filepath.Join(dir, "basic-auth.yaml"), []byte(dryRunSecret("app-age", "age-change-me")), 0o644)
-		lacreHere(dir, "encrypt", "--in-place", "basic-auth.yaml")
-		repo.Commit("Add encrypted basic-auth", nil)
-		lacre("create", "source", "git", "my-secrets-age", "--url="+repo.URL(), "--branch=main", "--interval=1m")
-		lacre("create", "kustomization", "my-secrets-age", "--source=my-secrets-age", "--path=./clusters/cluster0", "--prune=true",
-			"--interval=10m", "--decryption-provider=sops", "--decryption-secret=sops-age")
-		secretIn("app-age", "age-change-me")
+		variant("age", "age: "+pub[1], "sops-age")
 	}
 
 	// The Vault transit variant.
@@ -207,17 +216,7 @@ Name-Real: cluster0.yourdomain.com
 		vsrv.CreateKey("sops", "firstkey")
 		t.Setenv("VAULT_TOKEN", vsrv.Token)
 		lacre("create", "secret", "sops", "sops-hcvault", "--namespace=flux-system", "--vault-token="+vsrv.Token)
-		repo := srv.NewRepo("secrets-vault", "main")
-		dir := filepath.Join(repo.Work, "clusters", "cluster0")
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    hc_vault_transit_uri: "+vsrv.URL+"/v1/sops/keys/firstkey\n"), 0o644)
-		os.WriteFile(filepath.Join(dir, "basic-auth.yaml"), []byte(dryRunSecret("app-vault", "vault-change-me")), 0o644)
-		lacreHere(dir, "encrypt", "--in-place", "basic-auth.yaml")
-		repo.Commit("Add encrypted basic-auth", nil)
-		lacre("create", "source", "git", "my-secrets-vault", "--url="+repo.URL(), "--branch=main", "--interval=1m")
-		lacre("create", "kustomization", "my-secrets-vault", "--source=my-secrets-vault", "--path=./clusters/cluster0", "--prune=true",
-			"--interval=10m", "--decryption-provider=sops", "--decryption-secret=sops-hcvault")
-		secretIn("app-vault", "vault-change-me")
+		variant("vault", "hc_vault_transit_uri: "+vsrv.URL+"/v1/sops/keys/firstkey", "sops-hcvault")
 	}
 
 	// get -w prints the list, then a row per change until interrupted.
