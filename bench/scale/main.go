@@ -1,3 +1,18 @@
+// Command scale measures lacre's GitOps controllers at scale against a real
+// local control plane (etcd + kube-apiserver from internal/testcluster):
+// one Git repository (internal/gittest) with N directories (a ConfigMap, a
+// Service, a Deployment and one SOPS/age-encrypted Secret each), one
+// GitRepository and N Kustomizations with decryption, lacre's controllers
+// in-process.
+//
+//	go run ./bench/scale -n 100,500,1000
+//
+// Each N runs in a child process of its own, so the peak RSS reported
+// (VmHWM) belongs to that run only. See docs/benchmarks.md.
+//
+// main.go holds the flags and the per-N child processes; runone.go one
+// run's phases; repo.go the Git repository; requests.go the API request
+// counter; report.go the measurements and their table.
 package main
 
 import (
