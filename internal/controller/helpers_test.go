@@ -313,3 +313,16 @@ func guideTest(t *testing.T) (g Gomega, sys, app string) {
 	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
 	return g, sys, app
 }
+
+// guideRepo is the seed guide's setup: the basic-auth Secret for app,
+// encrypted for r, in Git; the decryption Secret secret holding data; the
+// GitRepository and the Kustomization my-secrets in sys.
+func guideRepo(t *testing.T, g Gomega, sys, app string, r keys.Recipient, secret string, data map[string]string) {
+	t.Helper()
+	repo := newGitRepo(t, "secrets")
+	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: secret},
+		StringData: data})).To(Succeed())
+	createSource(t, g, sys, repo.URL())
+	createKS(g, sys, secret)
+}

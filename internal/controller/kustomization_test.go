@@ -149,12 +149,7 @@ func TestSeedGuidePGP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo := newGitRepo(t, "secrets")
-	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
-	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-gpg"},
-		StringData: map[string]string{"sops.asc": gpg("--armor", "--export-secret-keys", fp)}})).To(Succeed())
-	createSource(t, g, sys, repo.URL())
-	createKS(g, sys, "sops-gpg")
+	guideRepo(t, g, sys, app, r, "sops-gpg", map[string]string{"sops.asc": gpg("--armor", "--export-secret-keys", fp)})
 	g.Eventually(func(g Gomega) {
 		ksReady(g, sys, "my-secrets")
 		g.Expect(secretValue(g, app, "basic-auth")).To(Equal(guideCanary))
@@ -189,12 +184,7 @@ func TestSeedGuideVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo := newGitRepo(t, "secrets")
-	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
-	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-hcvault"},
-		StringData: map[string]string{"sops.vault-token": vsrv.Token}})).To(Succeed())
-	createSource(t, g, sys, repo.URL())
-	createKS(g, sys, "sops-hcvault")
+	guideRepo(t, g, sys, app, r, "sops-hcvault", map[string]string{"sops.vault-token": vsrv.Token})
 	g.Eventually(func(g Gomega) {
 		ksReady(g, sys, "my-secrets")
 		g.Expect(secretValue(g, app, "basic-auth")).To(Equal(guideCanary))
