@@ -112,6 +112,8 @@ func New(t testing.TB, username, password string) *Server {
 }
 
 // Close stops the server (to simulate an outage); Restart brings it back.
+// Restart, NewRepo, Commit, Run and Tag are for servers made by New: they
+// fail the test on error.
 func (s *Server) Close() { s.srv.Close() }
 
 // Restart serves the same repositories again at the same address after
