@@ -271,7 +271,8 @@ func newKS(ns, name, path string) *kustomizev1.Kustomization {
 
 // getCM gets a ConfigMap; the assertion fails when there is none.
 func getCM(g Gomega, ns, name string) *corev1.ConfigMap {
-	cm := getCM(g, ns, name)
+	cm := &corev1.ConfigMap{}
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: name}, cm)).To(Succeed())
 	return cm
 }
 
