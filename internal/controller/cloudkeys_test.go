@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -39,19 +38,14 @@ import (
 // decryption Secret as sops.aws-kms, the KMS a local server speaking AWS's
 // wire protocol. A second reconcile of the same revision calls KMS no more.
 func TestSeedGuideAWSKMS(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	sys := newNamespace(t)
-	app := sys + "-app"
-	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+	g, sys, app := guideTest(t)
 	arn := testKMS.CreateKey("eu-west-1")
 	r, err := awskms.NewRecipient(awskms.Key{ARN: arn, Context: map[string]string{"cluster": "cluster0"}}, awskms.Options{
 		Endpoint: testKMS.URL, Credentials: credentials.NewStaticCredentialsProvider(testKMS.AccessKeyID, testKMS.SecretAccessKey, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("secrets", "main")
+	repo := newGitRepo(t, "secrets")
 	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
 
 	// A Secret with the wrong credentials first: a clear condition naming
@@ -61,8 +55,7 @@ func TestSeedGuideAWSKMS(t *testing.T) {
 	createSource(t, g, sys, repo.URL())
 	createKS(g, sys, "sops-aws")
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getKS(g, sys, "my-secrets").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getKS(g, sys, "my-secrets").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
 		g.Expect(c.Message).To(ContainSubstring(arn))
@@ -77,9 +70,7 @@ func TestSeedGuideAWSKMS(t *testing.T) {
 	requestReconcile(g, getKS(g, sys, "my-secrets"))
 	g.Eventually(func(g Gomega) {
 		ksReady(g, sys, "my-secrets")
-		out := &corev1.Secret{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, out)).To(Succeed())
-		g.Expect(string(out.Data["password"])).To(Equal(guideCanary))
+		g.Expect(secretValue(g, app, "basic-auth")).To(Equal(guideCanary))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 	last := testKMS.Last()
 	g.Expect(last.Target).To(Equal("TrentService.Decrypt"))
@@ -87,12 +78,7 @@ func TestSeedGuideAWSKMS(t *testing.T) {
 	g.Expect(last.Context).To(HaveKeyWithValue("cluster", "cluster0"))
 
 	decrypts := testKMS.Decrypts.Load()
-	requestReconcile(g, getKS(g, sys, "my-secrets"))
-	g.Eventually(func(g Gomega) {
-		k := getKS(g, sys, "my-secrets")
-		g.Expect(k.Status.LastHandledReconcileAt).To(Equal(k.Annotations[meta.ReconcileRequestAnnotation]))
-		ksReady(g, sys, "my-secrets")
-	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	reconcileHandled(g, sys, "my-secrets", true)
 	g.Expect(testKMS.Decrypts.Load()).To(Equal(decrypts), "an unchanged revision called KMS again")
 
 	// Metrics: the wrong credentials counted as no_key, then success; a
@@ -143,13 +129,10 @@ func TestDefaultAgeSecretScopedByNamespace(t *testing.T) {
 	other, _ := run(false)
 	g.Eventually(func(g Gomega) {
 		ksReady(g, tenant, "my-secrets")
-		out := &corev1.Secret{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: tenant, Name: "basic-auth"}, out)).To(Succeed())
-		g.Expect(string(out.Data["password"])).To(Equal(guideCanary))
+		g.Expect(secretValue(g, tenant, "basic-auth")).To(Equal(guideCanary))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getKS(g, other, "my-secrets").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getKS(g, other, "my-secrets").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Message).To(ContainSubstring("decryption.secretRef is required"))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
@@ -183,9 +166,7 @@ func TestVaultAllowlist(t *testing.T) {
 // when it is installed) and an encrypted ConfigMap, all decrypted in
 // memory and applied.
 func TestGeneratorsAndEncryptedConfigMap(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	id, _ := age.GenerateX25519Identity()
 	r, _ := agekeys.ParseRecipient(id.Recipient().String())
 	enc := func(name string, plain []byte, rules sopsfile.Rules) string {
@@ -210,8 +191,7 @@ func TestGeneratorsAndEncryptedConfigMap(t *testing.T) {
 		}
 		binEnc = string(out)
 	}
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("gen", "main")
+	repo := newGitRepo(t, "gen")
 	repo.Commit("generators", map[string]string{
 		"apps/kustomization.yaml": "namespace: " + ns + "\nresources:\n  - cm.yaml\nsecretGenerator:\n  - name: app\n    options: {disableNameSuffixHash: true}\n    envs: [app.env]\n    files: [token.json, cert.bin]\n",
 		"apps/app.env":            enc("app.env", []byte("API_KEY="+guideCanary+"\n"), sopsfile.Rules{}),
@@ -239,8 +219,7 @@ func TestGeneratorsAndEncryptedConfigMap(t *testing.T) {
 		g.Expect(string(sec.Data["API_KEY"])).To(Equal(guideCanary))
 		g.Expect(string(sec.Data["token.json"])).To(ContainSubstring(`"token": "` + guideCanary + `"`))
 		g.Expect(sec.Data["cert.bin"]).To(Equal(bin))
-		cm := &corev1.ConfigMap{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "settings"}, cm)).To(Succeed())
+		cm := getCM(g, ns, "settings")
 		g.Expect(cm.Data).To(HaveKeyWithValue("endpoint", "https://db.internal"))
 		g.Expect(cm.Data).NotTo(HaveKey("sops"))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
@@ -250,18 +229,11 @@ func TestGeneratorsAndEncryptedConfigMap(t *testing.T) {
 // directory) is Ready with an empty inventory, not stuck on a status the
 // CRD refuses.
 func TestEmptyDirectoryReady(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("empty", "main")
+	g, ns := clusterTest(t)
+	repo := newGitRepo(t, "empty")
 	repo.Commit("init", map[string]string{"clusters/cluster0/README.md": "nothing yet\n"})
 	createSource(t, g, ns, repo.URL())
-	g.Expect(testClient.Create(testCtx, &kustomizev1.Kustomization{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-secrets"},
-		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./clusters/cluster0", Prune: true,
-			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"}},
-	})).To(Succeed())
+	g.Expect(testClient.Create(testCtx, newKS(ns, "my-secrets", "./clusters/cluster0"))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		k := ksReady(g, ns, "my-secrets")
 		g.Expect(k.Status.Inventory).NotTo(BeNil())
@@ -273,32 +245,23 @@ func TestEmptyDirectoryReady(t *testing.T) {
 // enabled is recreated when a change hits an immutable field, as with
 // spec.force for the whole Kustomization.
 func TestForceAnnotation(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	cm := func(v string) string {
 		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: " + ns + "\n  annotations:\n    kustomize.toolkit.fluxcd.io/force: enabled\nimmutable: true\ndata:\n  v: \"" + v + "\"\n"
 	}
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("force", "main")
+	repo := newGitRepo(t, "force")
 	repo.Commit("v1", map[string]string{"clusters/cluster0/cm.yaml": cm("1")})
 	createSource(t, g, ns, repo.URL())
-	g.Expect(testClient.Create(testCtx, &kustomizev1.Kustomization{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-secrets"},
-		Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./clusters/cluster0", Prune: true,
-			SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"}},
-	})).To(Succeed())
+	g.Expect(testClient.Create(testCtx, newKS(ns, "my-secrets", "./clusters/cluster0"))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		ksReady(g, ns, "my-secrets")
-		c := &corev1.ConfigMap{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "frozen"}, c)).To(Succeed())
+		c := getCM(g, ns, "frozen")
 		g.Expect(c.Data["v"]).To(Equal("1"))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 	repo.Commit("v2", map[string]string{"clusters/cluster0/cm.yaml": cm("2")})
 	requestReconcile(g, getRepo(g, ns, "my-secrets"))
 	g.Eventually(func(g Gomega) {
-		c := &corev1.ConfigMap{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "frozen"}, c)).To(Succeed())
+		c := getCM(g, ns, "frozen")
 		g.Expect(c.Data["v"]).To(Equal("2"))
 		ksReady(g, ns, "my-secrets")
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())

@@ -19,35 +19,8 @@ import (
 	"github.com/lacre/lacre/internal/gittest"
 )
 
-func gitRepo(ns, name, url string, ref *sourcev1.GitRepositoryRef) *sourcev1.GitRepository {
-	return &sourcev1.GitRepository{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: sourcev1.GitRepositorySpec{
-			URL: url, Interval: metav1.Duration{Duration: time.Hour}, Reference: ref,
-		},
-	}
-}
-
-func getRepo(g Gomega, ns, name string) *sourcev1.GitRepository {
-	obj := &sourcev1.GitRepository{}
-	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: name}, obj)).To(Succeed())
-	return obj
-}
-
-func readyRevision(g Gomega, ns, name string) string {
-	obj := getRepo(g, ns, name)
-	c := apimeta.FindStatusCondition(obj.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
-	g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-	g.Expect(obj.Status.Artifact).NotTo(BeNil())
-	g.Expect(obj.Status.ObservedGeneration).To(Equal(obj.Generation))
-	return obj.Status.Artifact.Revision
-}
-
 func TestGitRepositoryRefsAndAuth(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	srv := gittest.New(t, "git", "s3cret-pass")
 	repo := srv.NewRepo("app", "main")
 	c1 := repo.Commit("one", map[string]string{"deploy/app.yaml": "kind: ConfigMap\n", ".sops.yaml": "creation_rules: []\n", "logo.png": "x"})
@@ -104,8 +77,7 @@ func TestGitRepositoryRefsAndAuth(t *testing.T) {
 	wrong.Spec.SecretRef = &meta.LocalObjectReference{Name: "bad"}
 	g.Expect(testClient.Create(testCtx, wrong)).To(Succeed())
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getRepo(g, ns, "wrong").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getRepo(g, ns, "wrong").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Reason).To(Equal(sourcev1.AuthenticationFailedReason))
 		g.Expect(c.Message).NotTo(ContainSubstring("wrong-pass"))
@@ -119,21 +91,16 @@ func TestGitRepositoryRefsAndAuth(t *testing.T) {
 	nos.Spec.SecretRef = &meta.LocalObjectReference{Name: "missing"}
 	g.Expect(testClient.Create(testCtx, nos)).To(Succeed())
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getRepo(g, ns, "nobranch").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getRepo(g, ns, "nobranch").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Message).To(ContainSubstring(`branch "nope"`))
-		c = apimeta.FindStatusCondition(getRepo(g, ns, "nosecret").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c = condition(g, getRepo(g, ns, "nosecret").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Message).To(ContainSubstring("not found"))
 	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
 }
 
 func TestGitRepositoryUpdatesAndRequests(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("app", "main")
+	g, ns := clusterTest(t)
+	repo := newGitRepo(t, "app")
 	c1 := repo.Commit("one", map[string]string{"a.yaml": "a: 1\n", "tmp/x.yaml": "x\n"})
 	obj := gitRepo(ns, "repo", repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
 	g.Expect(testClient.Create(testCtx, obj)).To(Succeed())
@@ -189,11 +156,8 @@ func TestGitRepositoryUpdatesAndRequests(t *testing.T) {
 }
 
 func TestGitRepositoryRecoversFromAPIServerRestart(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("app", "main")
+	g, ns := clusterTest(t)
+	repo := newGitRepo(t, "app")
 	repo.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
 	// Create the object and stop the API server while it is being
 	// reconciled: the status write fails, the controller keeps running and

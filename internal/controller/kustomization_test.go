@@ -1,15 +1,9 @@
 package controller
 
 import (
-	"bytes"
-	"compress/gzip"
-	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,15 +19,10 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
-	sourcev1 "github.com/lacre/lacre/api/source/v1"
-	"github.com/lacre/lacre/internal/gittest"
-	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
-	"github.com/lacre/lacre/sops/formats"
-	"github.com/lacre/lacre/sopsfile"
 )
 
 const guideCanary = "change-me-CANARY-5e1f"
@@ -45,83 +34,17 @@ func basicAuth(ns string) string {
 		"Y2hhbmdlLW1lLUNBTkFSWS01ZTFm" + "\n  user: YWRtaW4=\n"
 }
 
-func encryptFor(t *testing.T, r keys.Recipient, plain string) string {
-	t.Helper()
-	out, err := sopsfile.Encrypt(context.Background(), []byte(plain), sopsfile.EncryptOptions{
-		InputFormat: formats.YAML, OutputFormat: formats.YAML, Groups: [][]keys.Recipient{{r}},
-		Rules: sopsfile.Rules{EncryptedRegex: "^(data|stringData)$"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
-func getKS(g Gomega, ns, name string) *kustomizev1.Kustomization {
-	k := &kustomizev1.Kustomization{}
-	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: name}, k)).To(Succeed())
-	return k
-}
-
-func ksReady(g Gomega, ns, name string) *kustomizev1.Kustomization {
-	k := getKS(g, ns, name)
-	c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
-	g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
-	g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
-	return k
-}
-
-func createSource(t *testing.T, g Gomega, ns, url string) {
-	src := gitRepo(ns, "my-secrets", url, &sourcev1.GitRepositoryRef{Branch: "main"})
-	src.Spec.Interval = metav1.Duration{Duration: time.Minute}
-	g.Expect(testClient.Create(testCtx, src)).To(Succeed())
-}
-
-func createKS(g Gomega, ns, secret string) {
-	ks := &kustomizev1.Kustomization{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "my-secrets"},
-		Spec: kustomizev1.KustomizationSpec{
-			Interval:   metav1.Duration{Duration: 10 * time.Minute},
-			Path:       "./clusters/cluster0",
-			Prune:      true,
-			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
-			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: secret}},
-		},
-	}
-	if secret == "" {
-		ks.Spec.Decryption.SecretRef = nil
-	}
-	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
-}
-
-func requestReconcile(g Gomega, obj client.Object) {
-	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
-	a := obj.GetAnnotations()
-	if a == nil {
-		a = map[string]string{}
-	}
-	a[meta.ReconcileRequestAnnotation] = time.Now().Format(time.RFC3339Nano)
-	obj.SetAnnotations(a)
-	g.Expect(testClient.Patch(testCtx, obj, patch)).To(Succeed())
-}
-
 // TestSeedGuideAge follows the seed guide with age keys: an encrypted
 // Secret in Git, a sops-age Secret, a GitRepository and a Kustomization
 // with decryption; then an unchanged reconcile, a tampered file and a
 // prune.
 func TestSeedGuideAge(t *testing.T) {
-	needCluster(t)
 	start := time.Now()
-	g := NewWithT(t)
-	sys := newNamespace(t)
-	app := sys + "-app"
-	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+	g, sys, app := guideTest(t)
 
 	id, _ := age.GenerateX25519Identity()
 	r, _ := agekeys.ParseRecipient(id.Recipient().String())
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("secrets", "main")
+	repo := newGitRepo(t, "secrets")
 	repo.Commit("secrets", map[string]string{
 		"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app)),
 		"clusters/cluster0/config.yaml":     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: " + app + "\ndata:\n  a: b\n",
@@ -147,11 +70,7 @@ func TestSeedGuideAge(t *testing.T) {
 
 	// An unchanged revision: no unwrap, no write.
 	before := testMgr.Kustomizations.Unwraps()
-	requestReconcile(g, getKS(g, sys, "my-secrets"))
-	g.Eventually(func(g Gomega) {
-		k := getKS(g, sys, "my-secrets")
-		g.Expect(k.Status.LastHandledReconcileAt).To(Equal(k.Annotations[meta.ReconcileRequestAnnotation]))
-	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	reconcileHandled(g, sys, "my-secrets", false)
 	g.Expect(testMgr.Kustomizations.Unwraps()).To(Equal(before), "a second reconcile of the same revision unwrapped a key")
 	sec := &corev1.Secret{}
 	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
@@ -167,8 +86,7 @@ func TestSeedGuideAge(t *testing.T) {
 	requestReconcile(g, getRepo(g, sys, "my-secrets"))
 	g.Eventually(func(g Gomega) {
 		k := getKS(g, sys, "my-secrets")
-		c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, k.Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
 		g.Expect(c.Message).To(ContainSubstring("clusters/cluster0/basic-auth.yaml"))
@@ -209,10 +127,7 @@ func TestSeedGuidePGP(t *testing.T) {
 		}
 		t.Skip("gpg is not installed")
 	}
-	g := NewWithT(t)
-	sys := newNamespace(t)
-	app := sys + "-app"
-	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+	g, sys, app := guideTest(t)
 	home := t.TempDir()
 	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run() })
 	gpg := func(args ...string) string {
@@ -234,18 +149,10 @@ func TestSeedGuidePGP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("secrets", "main")
-	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
-	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-gpg"},
-		StringData: map[string]string{"sops.asc": gpg("--armor", "--export-secret-keys", fp)}})).To(Succeed())
-	createSource(t, g, sys, repo.URL())
-	createKS(g, sys, "sops-gpg")
+	guideRepo(t, g, sys, app, r, "sops-gpg", map[string]string{"sops.asc": gpg("--armor", "--export-secret-keys", fp)})
 	g.Eventually(func(g Gomega) {
 		ksReady(g, sys, "my-secrets")
-		sec := &corev1.Secret{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
-		g.Expect(string(sec.Data["password"])).To(Equal(guideCanary))
+		g.Expect(secretValue(g, app, "basic-auth")).To(Equal(guideCanary))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 }
 
@@ -256,14 +163,12 @@ func TestMissingDecryptionSecret(t *testing.T) {
 	sys := newNamespace(t)
 	id, _ := age.GenerateX25519Identity()
 	r, _ := agekeys.ParseRecipient(id.Recipient().String())
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("secrets", "main")
+	repo := newGitRepo(t, "secrets")
 	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(sys))})
 	createSource(t, g, sys, repo.URL())
 	createKS(g, sys, "nope")
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getKS(g, sys, "my-secrets").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getKS(g, sys, "my-secrets").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
 		g.Expect(c.Message).To(ContainSubstring("cannot get decryption Secret"))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
@@ -272,52 +177,32 @@ func TestMissingDecryptionSecret(t *testing.T) {
 // TestSeedGuideVault is the guide's Vault variant: files encrypted with a
 // transit key, the token in the sops-hcvault Secret as sops.vault-token.
 func TestSeedGuideVault(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	sys := newNamespace(t)
-	app := sys + "-app"
-	g.Expect(testClient.Create(testCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app}})).To(Succeed())
+	g, sys, app := guideTest(t)
 	vsrv := vaulttest.New("vault-root-token")
 	defer vsrv.Close()
 	r, err := vault.NewRecipient(vsrv.URL+"/v1/sops/keys/firstkey", vault.Options{Token: vsrv.Token})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("secrets", "main")
-	repo.Commit("secrets", map[string]string{"clusters/cluster0/basic-auth.yaml": encryptFor(t, r, basicAuth(app))})
-	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-hcvault"},
-		StringData: map[string]string{"sops.vault-token": vsrv.Token}})).To(Succeed())
-	createSource(t, g, sys, repo.URL())
-	createKS(g, sys, "sops-hcvault")
+	guideRepo(t, g, sys, app, r, "sops-hcvault", map[string]string{"sops.vault-token": vsrv.Token})
 	g.Eventually(func(g Gomega) {
 		ksReady(g, sys, "my-secrets")
-		sec := &corev1.Secret{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
-		g.Expect(string(sec.Data["password"])).To(Equal(guideCanary))
+		g.Expect(secretValue(g, app, "basic-auth")).To(Equal(guideCanary))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 	// A second reconcile of the same revision makes no Vault call.
 	decrypts := vsrv.Decrypts.Load()
-	requestReconcile(g, getKS(g, sys, "my-secrets"))
-	g.Eventually(func(g Gomega) {
-		k := getKS(g, sys, "my-secrets")
-		g.Expect(k.Status.LastHandledReconcileAt).To(Equal(k.Annotations[meta.ReconcileRequestAnnotation]))
-		ksReady(g, sys, "my-secrets")
-	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	reconcileHandled(g, sys, "my-secrets", true)
 	g.Expect(vsrv.Decrypts.Load()).To(Equal(decrypts), "an unchanged revision called Vault again")
 }
 
 // TestPostBuildFromEncryptedSecret substitutes variables taken from a
 // Secret that lacre itself decrypted from Git.
 func TestPostBuildFromEncryptedSecret(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
+	g, ns := clusterTest(t)
 	id, _ := age.GenerateX25519Identity()
 	r, _ := agekeys.ParseRecipient(id.Recipient().String())
 	vars := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cluster-vars\n  namespace: " + ns + "\nstringData:\n  region: eu-west-9\n"
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("r", "main")
+	repo := newGitRepo(t, "r")
 	repo.Commit("c", map[string]string{
 		"vars/vars.yaml": encryptFor(t, r, vars),
 		"apps/cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: " + ns + "\ndata:\n  region: ${region}\n  env: ${env:=dev}\n",
@@ -336,8 +221,7 @@ func TestPostBuildFromEncryptedSecret(t *testing.T) {
 	g.Expect(testClient.Create(testCtx, mk("vars", "./vars", nil, nil))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		ksReady(g, ns, "apps")
-		cm := &corev1.ConfigMap{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "app"}, cm)).To(Succeed())
+		cm := getCM(g, ns, "app")
 		g.Expect(cm.Data).To(Equal(map[string]string{"region": "eu-west-9", "env": "dev"}))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 }
@@ -346,11 +230,8 @@ func TestPostBuildFromEncryptedSecret(t *testing.T) {
 // available (no kubelet runs here) fails the health check; once its status
 // says available, the Kustomization recovers.
 func TestHealthCheckFailureAndRecovery(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("r", "main")
+	g, ns := clusterTest(t)
+	repo := newGitRepo(t, "r")
 	repo.Commit("c", map[string]string{"apps/deploy.yaml": `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -369,11 +250,10 @@ spec:
           image: nginx
 `})
 	createSource(t, g, ns, repo.URL())
-	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "apps"}, Spec: kustomizev1.KustomizationSpec{
-		Interval: metav1.Duration{Duration: 10 * time.Minute}, RetryInterval: &metav1.Duration{Duration: 2 * time.Second},
-		Timeout: &metav1.Duration{Duration: 3 * time.Second}, Path: "./apps", Prune: true,
-		SourceRef:    kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
-		HealthChecks: []meta.NamespacedObjectKindReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}}}
+	ks := newKS(ns, "apps", "./apps")
+	ks.Spec.RetryInterval = &metav1.Duration{Duration: 2 * time.Second}
+	ks.Spec.Timeout = &metav1.Duration{Duration: 3 * time.Second}
+	ks.Spec.HealthChecks = []meta.NamespacedObjectKindReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}}
 	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		k := getKS(g, ns, "apps")
@@ -399,22 +279,17 @@ spec:
 // TestImpersonationDeniedByRBAC: with serviceAccountName the controller
 // applies as that account, so RBAC decides; a RoleBinding lets it through.
 func TestImpersonationDeniedByRBAC(t *testing.T) {
-	needCluster(t)
-	g := NewWithT(t)
-	ns := newNamespace(t)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("r", "main")
+	g, ns := clusterTest(t)
+	repo := newGitRepo(t, "r")
 	repo.Commit("c", map[string]string{"apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant-cm\n  namespace: " + ns + "\ndata:\n  a: b\n"})
 	g.Expect(testClient.Create(testCtx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "deployer"}})).To(Succeed())
 	createSource(t, g, ns, repo.URL())
-	ks := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tenant"}, Spec: kustomizev1.KustomizationSpec{
-		Interval: metav1.Duration{Duration: 10 * time.Minute}, RetryInterval: &metav1.Duration{Duration: time.Second},
-		Path: "./apps", Prune: true, ServiceAccountName: "deployer",
-		SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"}}}
+	ks := newKS(ns, "tenant", "./apps")
+	ks.Spec.RetryInterval = &metav1.Duration{Duration: time.Second}
+	ks.Spec.ServiceAccountName = "deployer"
 	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getKS(g, ns, "tenant").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getKS(g, ns, "tenant").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		g.Expect(c.Message).To(ContainSubstring("forbidden"))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
@@ -429,48 +304,4 @@ func TestImpersonationDeniedByRBAC(t *testing.T) {
 		ksReady(g, ns, "tenant")
 		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "tenant-cm"}, &corev1.ConfigMap{})).To(Succeed())
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
-}
-
-// noPlaintextOnDisk walks the artifact store and every file in the
-// temporary directory written since start (decompressing gzip), and fails if
-// the plaintext canary appears anywhere.
-func noPlaintextOnDisk(t *testing.T, start time.Time, canary string) {
-	t.Helper()
-	scan := func(root string) {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil
-			}
-			// etcd stores Secrets as the API server gives them: that is the
-			// cluster's storage (encryption at rest is the cluster's setting),
-			// not a file this controller writes. The same holds for the
-			// control planes of other test processes running at the same
-			// time (their etcd holds their own canary Secrets).
-			if d.IsDir() {
-				if p == testEnv.Dir() || (filepath.Dir(p) == filepath.Clean(os.TempDir()) && strings.HasPrefix(d.Name(), "lacre-cluster-")) {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil || info.ModTime().Before(start) || !info.Mode().IsRegular() || info.Size() > 64<<20 {
-				return nil
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return nil
-			}
-			if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
-				if plain, err := io.ReadAll(io.LimitReader(zr, 256<<20)); err == nil {
-					data = plain
-				}
-			}
-			if bytes.Contains(data, []byte(canary)) {
-				t.Errorf("the plaintext canary is on disk in %s", p)
-			}
-			return nil
-		})
-	}
-	scan(testMgr.Storage.Root())
-	scan(os.TempDir())
 }

@@ -9,7 +9,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -18,6 +17,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/internal/testsupport"
 )
 
 // TestNoLeaksControllers runs a canary Secret through a controller of its
@@ -36,7 +36,7 @@ func TestNoLeaksControllers(t *testing.T) {
 	lbl := map[string]string{isolatedLabel: "true"}
 	id, r := newAgeKey(t)
 	wrong, _ := newAgeKey(t)
-	var logs syncBuffer
+	var logs testsupport.SyncBuffer
 	startIsolated(t, &logs)
 	srv := gittest.New(t, "git", gitPass)
 	repo := srv.NewRepo("r", "main")
@@ -85,8 +85,7 @@ func TestNoLeaksControllers(t *testing.T) {
 	g.Expect(testClient.Update(testCtx, sec)).To(Succeed())
 	requestReconcile(g, getRepo(g, ns, "my-secrets"))
 	g.Eventually(func(g Gomega) {
-		c := apimeta.FindStatusCondition(getRepo(g, ns, "my-secrets").Status.Conditions, meta.ReadyCondition)
-		g.Expect(c).NotTo(BeNil())
+		c := condition(g, getRepo(g, ns, "my-secrets").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Reason).To(Equal(sourcev1.AuthenticationFailedReason))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 

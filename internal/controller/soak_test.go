@@ -18,7 +18,6 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
-	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/sops/formats"
@@ -62,8 +61,7 @@ func TestSoak(t *testing.T) {
 	configMap := func(i, v int) string {
 		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c%d\n  namespace: %s\ndata:\n  value: \"%d\"\n", i, ns, v)
 	}
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("soak", "main")
+	repo := newGitRepo(t, "soak")
 	files := map[string]string{}
 	want := make([]int, n)
 	for i := range n {
@@ -93,8 +91,7 @@ func TestSoak(t *testing.T) {
 				s := &corev1.Secret{}
 				g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("s%d", i)}, s)).To(Succeed())
 				g.Expect(string(s.Data["value"])).To(Equal(strconv.Itoa(want[i])), "Secret s%d", i)
-				c := &corev1.ConfigMap{}
-				g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("c%d", i)}, c)).To(Succeed())
+				c := getCM(g, ns, fmt.Sprintf("c%d", i))
 				g.Expect(c.Data["value"]).To(Equal(strconv.Itoa(want[i])), "ConfigMap c%d", i)
 			}
 		}, timeout, time.Second).Should(Succeed())

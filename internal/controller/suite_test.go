@@ -3,23 +3,23 @@ package controller
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
+	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/lacre/lacre/config/crd"
 	"github.com/lacre/lacre/internal/testcluster"
 	"github.com/lacre/lacre/keys/awskms"
 	"github.com/lacre/lacre/keys/awskms/kmstest"
@@ -62,20 +62,17 @@ func runSuite(m *testing.M) int {
 	defer c.Stop()
 	testEnv = c
 	cfg := restConfig(c)
-	scheme := NewScheme()
-	_ = apiextensionsv1.AddToScheme(scheme)
-	testClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	testClient, err = client.New(cfg, client.Options{Scheme: NewScheme()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := installCRDs(ctx, testClient); err != nil {
+	if err := crd.Install(ctx, testClient); err != nil {
 		fmt.Fprintln(os.Stderr, "installing CRDs:", err)
 		return 1
 	}
-	if os.Getenv("LACRE_TEST_LOGS") != "" {
-		ctrl.SetLogger(zap.New(zap.UseDevMode(true)))
-	}
+	testLogs.stderr = os.Getenv("LACRE_TEST_LOGS") != ""
+	ctrl.SetLogger(zap.New(zap.WriteTo(testLogs), zap.UseDevMode(true), zap.Level(testLogs)))
 	testKMS = kmstest.New()
 	defer testKMS.Close()
 	sel, _ := labels.Parse(defaultAgeLabel + "=true")
@@ -106,54 +103,53 @@ func restConfig(c *testcluster.Cluster) *rest.Config {
 	}
 }
 
+// testLogs receives the controllers' debug logs: on stderr with
+// LACRE_TEST_LOGS set, and into a test's buffer while it taps them.
+var testLogs = &logTap{}
+
+// logTap is a log sink enabled only while someone reads it.
+type logTap struct {
+	mu     sync.Mutex
+	stderr bool
+	w      io.Writer
+}
+
+// tapLogs copies the controllers' logs to w until the test ends.
+func tapLogs(t *testing.T, w io.Writer) {
+	testLogs.mu.Lock()
+	testLogs.w = w
+	testLogs.mu.Unlock()
+	t.Cleanup(func() {
+		testLogs.mu.Lock()
+		testLogs.w = nil
+		testLogs.mu.Unlock()
+	})
+}
+
+func (l *logTap) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stderr {
+		os.Stderr.Write(p)
+	}
+	if l.w != nil {
+		l.w.Write(p)
+	}
+	return len(p), nil
+}
+
+// Enabled makes zap skip formatting when nobody reads.
+func (l *logTap) Enabled(lvl zapcore.Level) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return (l.stderr || l.w != nil) && lvl >= zapcore.DebugLevel
+}
+
 func needCluster(t *testing.T) {
 	t.Helper()
 	if testEnv == nil {
 		t.Skip("no local control plane (run hack/k8s/build.sh): " + skipReason)
 	}
-}
-
-// installCRDs applies config/crd/bases and waits until they are served.
-func installCRDs(ctx context.Context, c client.Client) error {
-	files, err := filepath.Glob("../../config/crd/bases/*.yaml")
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no CRDs found: %v", err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(data, crd); err != nil {
-			return err
-		}
-		if err := c.Create(ctx, crd); err != nil {
-			return err
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			got := &apiextensionsv1.CustomResourceDefinition{}
-			if err := c.Get(ctx, client.ObjectKeyFromObject(crd), got); err == nil {
-				established := false
-				for _, cond := range got.Status.Conditions {
-					if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-						established = true
-					}
-				}
-				if established {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("CRD %s not established", crd.Name)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	// The REST mapping is discovered lazily; give discovery a moment.
-	time.Sleep(time.Second)
-	return nil
 }
 
 func newNamespace(t *testing.T) string {

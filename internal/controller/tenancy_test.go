@@ -64,6 +64,16 @@ func lockdownManager(t *testing.T) *Manager {
 	return tenancyMgr
 }
 
+// tenancyTest starts a tenancy test: the lockdown manager, a Gomega for t
+// and the namespaces of tenants A and B.
+func tenancyTest(t *testing.T) (Gomega, string, string) {
+	t.Helper()
+	lockdownManager(t)
+	g := NewWithT(t)
+	a, b := tenants(t, g)
+	return g, a, b
+}
+
 func tenancyLabels() map[string]string { return map[string]string{tenancyLabel: "true"} }
 
 // tenants creates the namespaces of tenants A and B.
@@ -84,27 +94,14 @@ func tenantRepo(g Gomega, ns, name, url string) {
 }
 
 func tenantKS(ns, name string, src kustomizev1.CrossNamespaceSourceReference, secret string) *kustomizev1.Kustomization {
-	k := &kustomizev1.Kustomization{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: tenancyLabels()},
-		Spec: kustomizev1.KustomizationSpec{
-			Interval: metav1.Duration{Duration: 10 * time.Minute}, RetryInterval: &metav1.Duration{Duration: time.Second},
-			Path: "./apps", Prune: true, SourceRef: src,
-		},
-	}
+	k := newKS(ns, name, "./apps")
+	k.Labels = tenancyLabels()
+	k.Spec.RetryInterval = &metav1.Duration{Duration: time.Second}
+	k.Spec.SourceRef = src
 	if secret != "" {
 		k.Spec.Decryption = &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: secret}}
 	}
 	return k
-}
-
-func ksFailed(g Gomega, ns, name, reason string) *metav1.Condition {
-	k := getKS(g, ns, name)
-	c := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
-	g.Expect(c).NotTo(BeNil())
-	g.Expect(c.Status).To(Equal(metav1.ConditionFalse), c.Message)
-	g.Expect(c.Reason).To(Equal(reason), c.Message)
-	g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
-	return c
 }
 
 // grantApply lets the default ServiceAccount of ns apply ConfigMaps and
@@ -125,11 +122,8 @@ func grantApply(g Gomega, ns string) {
 // B's Kustomization, is refused: Ready=False and Stalled, reason
 // AccessDenied; nothing from B's repository lands in A.
 func TestTenancyCrossNamespaceRefsRefused(t *testing.T) {
-	lockdownManager(t)
-	g := NewWithT(t)
-	a, b := tenants(t, g)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("b", "main")
+	g, a, b := tenancyTest(t)
+	repo := newGitRepo(t, "b")
 	repo.Commit("b", map[string]string{"apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-b\n  namespace: " + a + "\ndata:\n  a: b\n"})
 	tenantRepo(g, b, "b-repo", repo.URL())
 
@@ -161,15 +155,12 @@ func TestTenancyCrossNamespaceRefsRefused(t *testing.T) {
 // TestTenancyForeignDecryptionSecret: decryption.secretRef is local, so a
 // Kustomization in A naming B's Secret looks it up in A, and finds nothing.
 func TestTenancyForeignDecryptionSecret(t *testing.T) {
-	lockdownManager(t)
-	g := NewWithT(t)
-	a, b := tenants(t, g)
+	g, a, b := tenancyTest(t)
 	idB, _ := age.GenerateX25519Identity()
 	rB, _ := agekeys.ParseRecipient(idB.Recipient().String())
 	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: b, Name: "b-secret"},
 		StringData: map[string]string{"age.agekey": idB.String()}})).To(Succeed())
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("a", "main")
+	repo := newGitRepo(t, "a")
 	repo.Commit("a", map[string]string{tenancySecretPath: encryptFor(t, rB, basicAuth(a))})
 	tenantRepo(g, a, "a-repo", repo.URL())
 	g.Expect(testClient.Create(testCtx, tenantKS(a, "use-b-key", kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "a-repo"}, "b-secret"))).To(Succeed())
@@ -213,9 +204,7 @@ func TestTenancyCopiedCiphertext(t *testing.T) {
 	g.Expect(testClient.Create(testCtx, tenantKS(b, "apps", kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "repo"}, "sops-age"))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		ksReady(g, b, "apps")
-		sec := &corev1.Secret{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: b, Name: "basic-auth"}, sec)).To(Succeed())
-		g.Expect(string(sec.Data["password"])).To(Equal(guideCanary))
+		g.Expect(secretValue(g, b, "basic-auth")).To(Equal(guideCanary))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 	g.Expect(m.Kustomizations.Unwraps()).To(BeNumerically(">", before), "B's reconcile did not unwrap (and cache) the data key")
 
@@ -234,12 +223,7 @@ func TestTenancyCopiedCiphertext(t *testing.T) {
 	// B's cached entry is still there (B reconciles again without an
 	// unwrap), and A still fails on a fresh reconcile.
 	unwraps := m.Kustomizations.Unwraps()
-	requestReconcile(g, getKS(g, b, "apps"))
-	g.Eventually(func(g Gomega) {
-		k := getKS(g, b, "apps")
-		g.Expect(k.Status.LastHandledReconcileAt).To(Equal(k.Annotations[meta.ReconcileRequestAnnotation]))
-		ksReady(g, b, "apps")
-	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
+	reconcileHandled(g, b, "apps", true)
 	g.Expect(m.Kustomizations.Unwraps()).To(Equal(unwraps), "B's data key was not served from the cache")
 	requestReconcile(g, getKS(g, a, "apps"))
 	g.Eventually(func(g Gomega) {
@@ -255,11 +239,8 @@ func TestTenancyCopiedCiphertext(t *testing.T) {
 // own namespace: denied while the account has no rights, applied once a
 // RoleBinding grants them.
 func TestTenancyDefaultServiceAccount(t *testing.T) {
-	lockdownManager(t)
-	g := NewWithT(t)
-	a, _ := tenants(t, g)
-	srv := gittest.New(t, "", "")
-	repo := srv.NewRepo("a", "main")
+	g, a, _ := tenancyTest(t)
+	repo := newGitRepo(t, "a")
 	repo.Commit("a", map[string]string{"apps/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant-cm\n  namespace: " + a + "\ndata:\n  a: b\n"})
 	tenantRepo(g, a, "repo", repo.URL())
 	g.Expect(testClient.Create(testCtx, tenantKS(a, "apps", kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "repo"}, ""))).To(Succeed())
@@ -275,8 +256,7 @@ func TestTenancyDefaultServiceAccount(t *testing.T) {
 	grantApply(g, a)
 	g.Eventually(func(g Gomega) {
 		ksReady(g, a, "apps")
-		cm := &corev1.ConfigMap{}
-		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: a, Name: "tenant-cm"}, cm)).To(Succeed())
+		cm := getCM(g, a, "tenant-cm")
 		g.Expect(cm.Labels[NameLabel]).To(Equal("apps"))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 }

@@ -1,29 +1,22 @@
-// Package demo runs the seed guide end to end on an embedded local
-// cluster: a real etcd and kube-apiserver, a Git server on loopback,
+// Package demo owns `lacre demo`: the seed guide run end to end on an
+// embedded local cluster: a real etcd and kube-apiserver
+// (internal/testcluster), a Git server on loopback (internal/gittest),
 // lacre's controllers in-process, an age-encrypted Secret in Git.
 package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"filippo.io/age"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,6 +25,7 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/config/crd"
 	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/internal/testcluster"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
@@ -49,26 +43,28 @@ type Options struct {
 	CLI func(ctx context.Context, args ...string) error
 }
 
+// The demo's objects.
+const (
+	fluxNS     = "flux-system"
+	objName    = "my-secrets"
+	ageSecret  = "sops-age"
+	secretPath = "clusters/cluster0"
+)
+
+// demo is one run's state.
 type demo struct {
-	out   io.Writer
+	opts  Options
 	start time.Time
 	work  string
+	cl    *testcluster.Cluster
+	cfg   *rest.Config
+	c     client.Client
+	id    *age.X25519Identity
+	repo  *gittest.Repo
 }
 
 func (d *demo) step(format string, args ...any) {
-	fmt.Fprintf(d.out, "\n==> [%5.1fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
-func (d *demo) git(dir string, args ...string) error {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=lacre demo", "GIT_AUTHOR_EMAIL=demo@lacre.invalid",
-		"GIT_COMMITTER_NAME=lacre demo", "GIT_COMMITTER_EMAIL=demo@lacre.invalid", "GIT_CONFIG_NOSYSTEM=1", "HOME="+d.work)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("git %v: %v: %s", args, err, out)
-	}
-	return nil
+	fmt.Fprintf(d.opts.Out, "\n==> [%5.1fs] %s\n", time.Since(d.start).Seconds(), fmt.Sprintf(format, args...))
 }
 
 const secretTemplate = `apiVersion: v1
@@ -93,88 +89,24 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	d := &demo{out: opts.Out, start: time.Now(), work: work}
+	d := &demo{opts: opts, start: time.Now(), work: work}
 
-	d.step("starting a local control plane (etcd + kube-apiserver from %s)", opts.BinDir)
-	cl, err := testcluster.Start(ctx, testcluster.Options{BinDir: opts.BinDir})
-	if err != nil {
+	if err := d.startCluster(ctx); err != nil {
 		return err
 	}
-	defer func() { d.step("stopping the control plane and cleaning up"); cl.Stop() }()
-	fmt.Fprintf(d.out, "    API server at %s\n", cl.Host())
-	cfg := &rest.Config{Host: cl.Host(), TLSClientConfig: rest.TLSClientConfig{CertData: cl.CertPEM, KeyData: cl.KeyPEM, Insecure: true}}
-	scheme := controller.NewScheme()
-	_ = apiextensionsv1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return err
-	}
-
+	defer func() { d.step("stopping the control plane and cleaning up"); d.cl.Stop() }()
 	d.step("installing the GitRepository and Kustomization CRDs")
-	if err := installCRDs(ctx, c); err != nil {
+	if err := crd.Install(ctx, d.c); err != nil {
 		return err
 	}
-
-	d.step("lacre keygen: an age identity for the cluster")
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(d.out, "    recipient: %s\n", id.Recipient())
-
-	d.step("a Git repository with .sops.yaml and an encrypted Secret (clusters/cluster0/basic-auth.yaml)")
-	bare := filepath.Join(work, "repos", "secrets.git")
-	wt := filepath.Join(work, "secrets")
-	if err := os.MkdirAll(filepath.Dir(bare), 0o755); err != nil {
-		return err
-	}
-	for _, args := range [][]string{{"init", "--bare", "-q", "-b", "main", bare}, {"init", "-q", "-b", "main", wt}} {
-		if err := d.git(work, args...); err != nil {
-			return err
-		}
-	}
-	if err := d.git(bare, "config", "http.receivepack", "true"); err != nil {
-		return err
-	}
-	srv, err := gitServer(filepath.Join(work, "repos"))
+	srv, err := d.gitRepo(ctx)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	r, _ := agekeys.ParseRecipient(id.Recipient().String())
-	commit := func(password, msg string) error {
-		enc, err := sopsfile.Encrypt(ctx, []byte(fmt.Sprintf(secretTemplate, password)), sopsfile.EncryptOptions{
-			InputFormat: formats.YAML, OutputFormat: formats.YAML, Groups: [][]keys.Recipient{{r}},
-			Rules: sopsfile.Rules{EncryptedRegex: "^(data|stringData)$"},
-		})
-		if err != nil {
-			return err
-		}
-		dir := filepath.Join(wt, "clusters", "cluster0")
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    age: "+id.Recipient().String()+"\n"), 0o644)
-		if err := os.WriteFile(filepath.Join(dir, "basic-auth.yaml"), enc, 0o644); err != nil {
-			return err
-		}
-		for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "-m", msg}, {"push", "-q", "-f", bare, "HEAD:main"}} {
-			if err := d.git(wt, args...); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := commit("s3cr3t-from-git", "add basic-auth"); err != nil {
-		return err
-	}
-	enc, _ := os.ReadFile(filepath.Join(wt, "clusters", "cluster0", "basic-auth.yaml"))
-	for _, l := range strings.Split(string(enc), "\n") {
-		if strings.Contains(l, "password:") {
-			fmt.Fprintf(d.out, "    in Git: %s\n", strings.TrimSpace(l))
-		}
-	}
 
 	d.step("running lacre's controllers (GitRepository, Kustomization)")
-	mgr, err := controller.NewManager(controller.Options{Config: cfg, Concurrent: 2})
+	mgr, err := controller.NewManager(controller.Options{Config: d.cfg, Concurrent: 2})
 	if err != nil {
 		return err
 	}
@@ -182,117 +114,205 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopMgr()
 	go mgr.Run(mctx)
 
-	if opts.CLI != nil {
-		kc := cl.Kubeconfig()
-		keyFile := filepath.Join(work, "age.agekey")
-		if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600); err != nil {
-			return err
-		}
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}}); err != nil {
-			return err
-		}
-		for _, args := range [][]string{
-			{"create", "secret", "sops", "sops-age", "--age-key-file=" + keyFile},
-			{"create", "source", "git", "my-secrets", "--url=" + srv.URL + "/secrets.git", "--branch=main", "--interval=1m"},
-			{"create", "kustomization", "my-secrets", "--source=my-secrets", "--path=./clusters/cluster0", "--prune=true",
-				"--interval=10m", "--decryption-provider=sops", "--decryption-secret=sops-age"},
-		} {
-			d.step("lacre %s", strings.Join(args, " "))
-			if err := opts.CLI(ctx, append(args, "--kubeconfig="+kc)...); err != nil {
-				return err
-			}
-		}
-	} else {
-		d.step("the sops-age Secret, the GitRepository and the Kustomization (decryption.provider: sops)")
-		for _, o := range []client.Object{
-			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "sops-age"}, StringData: map[string]string{"age.agekey": id.String()}},
-			&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "my-secrets"}, Spec: sourcev1.GitRepositorySpec{
-				URL: srv.URL + "/secrets.git", Interval: metav1.Duration{Duration: time.Minute}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}},
-			&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: "flux-system", Name: "my-secrets"}, Spec: kustomizev1.KustomizationSpec{
-				Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./clusters/cluster0", Prune: true,
-				SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
-				Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}}}},
-		} {
-			if err := c.Create(ctx, o); err != nil {
-				return err
-			}
-		}
-
-	}
-	d.step("waiting for the Kustomization to be Ready")
-	if err := waitFor(ctx, opts.Timeout, func() (bool, error) {
-		k := &kustomizev1.Kustomization{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "my-secrets"}, k); err != nil {
-			return false, nil
-		}
-		cond := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
-		if cond != nil && cond.Status == metav1.ConditionTrue {
-			fmt.Fprintf(d.out, "    Ready: %s\n", cond.Message)
-			return true, nil
-		}
-		return false, nil
-	}); err != nil {
-		return fmt.Errorf("the Kustomization did not become Ready: %w", err)
-	}
-	read := func() (string, error) {
-		sec := &corev1.Secret{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "basic-auth"}, sec); err != nil {
-			return "", err
-		}
-		return string(sec.Data["password"]), nil
-	}
-	pw, err := read()
-	if err != nil {
+	if err := d.createObjects(ctx); err != nil {
 		return err
 	}
-	d.step("the Secret read back from the cluster, decrypted by the controller")
-	fmt.Fprintf(d.out, "    default/basic-auth password = %s\n", pw)
-
-	d.step("changing the password in Git and asking for a reconcile")
-	if err := commit("rotated-by-the-demo", "rotate the password"); err != nil {
+	if err := d.follow(ctx); err != nil {
 		return err
 	}
-	changed := time.Now()
-	repo := &sourcev1.GitRepository{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "my-secrets"}, repo); err != nil {
+	if err := d.cli(ctx, []string{"get", "sources", "git"}, []string{"get", "kustomizations"},
+		[]string{"reconcile", "kustomization", objName, "--with-source"}); err != nil {
 		return err
-	}
-	patch := client.MergeFrom(repo.DeepCopy())
-	repo.Annotations = map[string]string{meta.ReconcileRequestAnnotation: time.Now().Format(time.RFC3339Nano)}
-	if err := c.Patch(ctx, repo, patch); err != nil {
-		return err
-	}
-	if err := waitFor(ctx, opts.Timeout, func() (bool, error) {
-		p, err := read()
-		return err == nil && p == "rotated-by-the-demo", nil
-	}); err != nil {
-		return fmt.Errorf("the cluster did not follow Git: %w", err)
-	}
-	pw, _ = read()
-	fmt.Fprintf(d.out, "    default/basic-auth password = %s (%.1fs after the push)\n", pw, time.Since(changed).Seconds())
-	if opts.CLI != nil {
-		for _, args := range [][]string{{"get", "sources", "git"}, {"get", "kustomizations"}, {"reconcile", "kustomization", "my-secrets", "--with-source"}} {
-			d.step("lacre %s", strings.Join(args, " "))
-			if err := opts.CLI(ctx, append(args, "--kubeconfig="+cl.Kubeconfig())...); err != nil {
-				return err
-			}
-		}
 	}
 	d.step("done")
 	return nil
 }
 
-func waitFor(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := f()
-		if err != nil {
+// startCluster starts the control plane and a client for it.
+func (d *demo) startCluster(ctx context.Context) error {
+	d.step("starting a local control plane (etcd + kube-apiserver from %s)", d.opts.BinDir)
+	cl, err := testcluster.Start(ctx, testcluster.Options{BinDir: d.opts.BinDir})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.opts.Out, "    API server at %s\n", cl.Host())
+	d.cl = cl
+	d.cfg = &rest.Config{Host: cl.Host(), TLSClientConfig: rest.TLSClientConfig{CertData: cl.CertPEM, KeyData: cl.KeyPEM, Insecure: true}}
+	d.c, err = client.New(d.cfg, client.Options{Scheme: controller.NewScheme()})
+	if err != nil {
+		cl.Stop()
+	}
+	return err
+}
+
+// gitRepo generates the cluster's age identity and serves a Git
+// repository holding .sops.yaml and the encrypted Secret.
+func (d *demo) gitRepo(ctx context.Context) (*gittest.Server, error) {
+	d.step("lacre keygen: an age identity for the cluster")
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, err
+	}
+	d.id = id
+	fmt.Fprintf(d.opts.Out, "    recipient: %s\n", id.Recipient())
+
+	d.step("a Git repository with .sops.yaml and an encrypted Secret (%s/basic-auth.yaml)", secretPath)
+	root := filepath.Join(d.work, "repos")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, err
+	}
+	srv, err := gittest.Start(root, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("git is required for the demo: %w", err)
+	}
+	d.repo, err = srv.CreateRepo("secrets", "main", filepath.Join(d.work, "secrets"))
+	if err == nil {
+		err = d.commit(ctx, "s3cr3t-from-git", "add basic-auth")
+	}
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	enc, _ := os.ReadFile(filepath.Join(d.repo.Work, secretPath, "basic-auth.yaml"))
+	for _, l := range strings.Split(string(enc), "\n") {
+		if strings.Contains(l, "password:") {
+			fmt.Fprintf(d.opts.Out, "    in Git: %s\n", strings.TrimSpace(l))
+		}
+	}
+	return srv, nil
+}
+
+// commit encrypts the Secret with password and pushes it with .sops.yaml.
+func (d *demo) commit(ctx context.Context, password, msg string) error {
+	r, err := agekeys.ParseRecipient(d.id.Recipient().String())
+	if err != nil {
+		return err
+	}
+	enc, err := sopsfile.Encrypt(ctx, []byte(fmt.Sprintf(secretTemplate, password)), sopsfile.EncryptOptions{
+		InputFormat: formats.YAML, OutputFormat: formats.YAML, Groups: [][]keys.Recipient{{r}},
+		Rules: sopsfile.Rules{EncryptedRegex: "^(data|stringData)$"},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = d.repo.Push(msg, map[string]string{
+		secretPath + "/.sops.yaml":      "creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    age: " + d.id.Recipient().String() + "\n",
+		secretPath + "/basic-auth.yaml": string(enc),
+	})
+	return err
+}
+
+// createObjects creates the sops-age Secret, the GitRepository and the
+// Kustomization: with the lacre CLI when there is one, else directly.
+func (d *demo) createObjects(ctx context.Context) error {
+	if d.opts.CLI == nil {
+		d.step("the sops-age Secret, the GitRepository and the Kustomization (decryption.provider: sops)")
+		for _, o := range []client.Object{
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fluxNS}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: ageSecret}, StringData: map[string]string{"age.agekey": d.id.String()}},
+			&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: objName}, Spec: sourcev1.GitRepositorySpec{
+				URL: d.repo.URL(), Interval: metav1.Duration{Duration: time.Minute}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}},
+			&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: objName}, Spec: kustomizev1.KustomizationSpec{
+				Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: "./" + secretPath, Prune: true,
+				SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: objName},
+				Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: ageSecret}}}},
+		} {
+			if err := d.c.Create(ctx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	keyFile := filepath.Join(d.work, "age.agekey")
+	if err := os.WriteFile(keyFile, []byte(d.id.String()+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := d.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fluxNS}}); err != nil {
+		return err
+	}
+	return d.cli(ctx,
+		[]string{"create", "secret", "sops", ageSecret, "--age-key-file=" + keyFile},
+		[]string{"create", "source", "git", objName, "--url=" + d.repo.URL(), "--branch=main", "--interval=1m"},
+		[]string{"create", "kustomization", objName, "--source=" + objName, "--path=./" + secretPath, "--prune=true",
+			"--interval=10m", "--decryption-provider=sops", "--decryption-secret=" + ageSecret})
+}
+
+// cli runs each command line with the lacre CLI, when there is one.
+func (d *demo) cli(ctx context.Context, cmds ...[]string) error {
+	if d.opts.CLI == nil {
+		return nil
+	}
+	for _, args := range cmds {
+		d.step("lacre %s", strings.Join(args, " "))
+		if err := d.opts.CLI(ctx, append(args, "--kubeconfig="+d.cl.Kubeconfig())...); err != nil {
 			return err
 		}
-		if ok {
-			return nil
+	}
+	return nil
+}
+
+// follow waits for the Kustomization, reads the decrypted Secret back,
+// changes it in Git and waits for the cluster to follow.
+func (d *demo) follow(ctx context.Context) error {
+	d.step("waiting for the Kustomization to be Ready")
+	if err := waitFor(ctx, d.opts.Timeout, func() bool {
+		k := &kustomizev1.Kustomization{}
+		if err := d.c.Get(ctx, client.ObjectKey{Namespace: fluxNS, Name: objName}, k); err != nil {
+			return false
 		}
+		cond := apimeta.FindStatusCondition(k.Status.Conditions, meta.ReadyCondition)
+		if cond != nil && cond.Status == metav1.ConditionTrue {
+			fmt.Fprintf(d.opts.Out, "    Ready: %s\n", cond.Message)
+			return true
+		}
+		return false
+	}); err != nil {
+		return fmt.Errorf("the Kustomization did not become Ready: %w", err)
+	}
+	pw, err := d.password(ctx)
+	if err != nil {
+		return err
+	}
+	d.step("the Secret read back from the cluster, decrypted by the controller")
+	fmt.Fprintf(d.opts.Out, "    default/basic-auth password = %s\n", pw)
+
+	d.step("changing the password in Git and asking for a reconcile")
+	if err := d.commit(ctx, "rotated-by-the-demo", "rotate the password"); err != nil {
+		return err
+	}
+	changed := time.Now()
+	repo := &sourcev1.GitRepository{}
+	if err := d.c.Get(ctx, client.ObjectKey{Namespace: fluxNS, Name: objName}, repo); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(repo.DeepCopy())
+	repo.Annotations = map[string]string{meta.ReconcileRequestAnnotation: time.Now().Format(time.RFC3339Nano)}
+	if err := d.c.Patch(ctx, repo, patch); err != nil {
+		return err
+	}
+	if err := waitFor(ctx, d.opts.Timeout, func() bool {
+		p, err := d.password(ctx)
+		return err == nil && p == "rotated-by-the-demo"
+	}); err != nil {
+		return fmt.Errorf("the cluster did not follow Git: %w", err)
+	}
+	pw, _ = d.password(ctx)
+	fmt.Fprintf(d.opts.Out, "    default/basic-auth password = %s (%.1fs after the push)\n", pw, time.Since(changed).Seconds())
+	return nil
+}
+
+// password reads the decrypted password from the cluster.
+func (d *demo) password(ctx context.Context) (string, error) {
+	sec := &corev1.Secret{}
+	if err := d.c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "basic-auth"}, sec); err != nil {
+		return "", err
+	}
+	return string(sec.Data["password"]), nil
+}
+
+func waitFor(ctx context.Context, timeout time.Duration, f func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !f() {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s", timeout)
 		}
@@ -302,49 +322,5 @@ func waitFor(ctx context.Context, timeout time.Duration, f func() (bool, error))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func gitServer(root string) (*httptest.Server, error) {
-	out, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		return nil, fmt.Errorf("git is required for the demo: %v", err)
-	}
-	h := &cgi.Handler{Path: filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"), Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
-	return httptest.NewServer(http.HandlerFunc(h.ServeHTTP)), nil
-}
-
-func installCRDs(ctx context.Context, c client.Client) error {
-	files, err := fs.Glob(crd.Bases, "bases/*.yaml")
-	if err != nil || len(files) == 0 {
-		return errors.New("no CRDs embedded")
-	}
-	for _, f := range files {
-		data, err := fs.ReadFile(crd.Bases, f)
-		if err != nil {
-			return err
-		}
-		def := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(data, def); err != nil {
-			return err
-		}
-		if err := c.Create(ctx, def); err != nil {
-			return err
-		}
-		if err := waitFor(ctx, 30*time.Second, func() (bool, error) {
-			got := &apiextensionsv1.CustomResourceDefinition{}
-			if err := c.Get(ctx, client.ObjectKeyFromObject(def), got); err != nil {
-				return false, nil
-			}
-			for _, cond := range got.Status.Conditions {
-				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-					return true, nil
-				}
-			}
-			return false, nil
-		}); err != nil {
-			return err
-		}
-	}
-	time.Sleep(time.Second)
 	return nil
 }

@@ -1,9 +1,15 @@
-// Package gittest runs a real Git server for tests: git's own smart HTTP
+// Package gittest owns lacre's local Git server: git's own smart HTTP
 // (git http-backend behind net/http/cgi) on loopback, optionally with basic
-// auth, over bare repositories it creates with the git CLI.
+// auth, optionally over SSH, serving bare repositories it creates with the
+// git CLI, each with a working clone to commit and push from.
+//
+// The tests use the testing.TB helpers (New, NewRepo, Commit, ...); the demo
+// and the scale benchmark use the error-returning core (Start, CreateRepo,
+// Push, ...). The lacre executable does not link this package.
 package gittest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +23,9 @@ import (
 	"time"
 )
 
+// ErrNoGit is returned (wrapped) when the git CLI is not installed.
+var ErrNoGit = errors.New("git is not installed")
+
 // Server serves bare repositories under Root.
 type Server struct {
 	Root     string
@@ -25,12 +34,12 @@ type Server struct {
 	Password string
 	srv      *httptest.Server
 	handler  http.Handler
-	t        testing.TB
+	t        testing.TB // set by New; nil for Start
 }
 
-// Git runs git with a fixed identity and returns its output.
-func Git(t testing.TB, dir string, args ...string) string {
-	t.Helper()
+// RunGit runs git in dir with a fixed identity and no system or user
+// configuration, and returns its trimmed output.
+func RunGit(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -40,19 +49,32 @@ func Git(t testing.TB, dir string, args ...string) string {
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
+		return "", fmt.Errorf("git %v: %v\n%s", args, err, out)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
-// New starts a server. With username set, every request needs basic auth.
-func New(t testing.TB, username, password string) *Server {
+// Git is RunGit that fails the test on error.
+func Git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git is not installed")
+	out, err := RunGit(dir, args...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	execPath := Git(t, t.TempDir(), "--exec-path")
-	s := &Server{Root: t.TempDir(), Username: username, Password: password, t: t}
+	return out
+}
+
+// Start serves the bare repositories under root (which must exist). With
+// username set, every request needs basic auth. Close stops it.
+func Start(root, username, password string) (*Server, error) {
+	if _, err := exec.LookPath("git"); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoGit, err)
+	}
+	execPath, err := RunGit(root, "--exec-path")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Root: root, Username: username, Password: password}
 	h := &cgi.Handler{
 		Path: filepath.Join(execPath, "git-http-backend"),
 		Env:  []string{"GIT_PROJECT_ROOT=" + s.Root, "GIT_HTTP_EXPORT_ALL=1"},
@@ -69,12 +91,29 @@ func New(t testing.TB, username, password string) *Server {
 		h.ServeHTTP(w, r)
 	})
 	s.srv = httptest.NewServer(s.handler)
-	t.Cleanup(func() { s.srv.Close() })
 	s.URL = s.srv.URL
+	return s, nil
+}
+
+// New starts a server for a test, in a temporary directory, stopped when
+// the test ends; without git the test is skipped.
+func New(t testing.TB, username, password string) *Server {
+	t.Helper()
+	s, err := Start(t.TempDir(), username, password)
+	if errors.Is(err, ErrNoGit) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t = t
+	t.Cleanup(func() { s.srv.Close() })
 	return s
 }
 
 // Close stops the server (to simulate an outage); Restart brings it back.
+// Restart, NewRepo, Commit, Run and Tag are for servers made by New: they
+// fail the test on error.
 func (s *Server) Close() { s.srv.Close() }
 
 // Restart serves the same repositories again at the same address after
@@ -116,21 +155,44 @@ type Repo struct {
 // URL returns the repository's clone URL.
 func (r *Repo) URL() string { return r.s.URL + "/" + r.Name + ".git" }
 
-// NewRepo creates an empty bare repository and a working clone on branch.
+// CreateRepo creates an empty bare repository name on the server and a
+// working clone of it on branch at work (which must not exist yet).
+func (s *Server) CreateRepo(name, branch, work string) (*Repo, error) {
+	r := &Repo{s: s, Name: name, Bare: filepath.Join(s.Root, name+".git"), Work: work}
+	if err := os.MkdirAll(filepath.Dir(work), 0o755); err != nil {
+		return nil, err
+	}
+	for _, c := range []struct {
+		dir  string
+		args []string
+	}{
+		{s.Root, []string{"init", "--bare", "-q", "-b", branch, r.Bare}},
+		{r.Bare, []string{"config", "http.receivepack", "true"}},
+		{filepath.Dir(r.Work), []string{"init", "-q", "-b", branch, r.Work}},
+		{r.Work, []string{"remote", "add", "origin", r.Bare}},
+	} {
+		if _, err := RunGit(c.dir, c.args...); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// NewRepo is CreateRepo with a working clone in a test's temporary
+// directory; it fails the test on error.
 func (s *Server) NewRepo(name, branch string) *Repo {
 	s.t.Helper()
-	r := &Repo{s: s, Name: name, Bare: filepath.Join(s.Root, name+".git"), Work: filepath.Join(s.t.TempDir(), name)}
-	Git(s.t, s.Root, "init", "--bare", "-q", "-b", branch, r.Bare)
-	Git(s.t, r.Bare, "config", "http.receivepack", "true")
-	Git(s.t, filepath.Dir(r.Work), "init", "-q", "-b", branch, r.Work)
-	Git(s.t, r.Work, "remote", "add", "origin", r.Bare)
+	r, err := s.CreateRepo(name, branch, filepath.Join(s.t.TempDir(), name))
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	return r
 }
 
-// Commit writes files (path → content; empty content deletes), commits and
-// pushes the current branch. It returns the commit hash.
-func (r *Repo) Commit(msg string, files map[string]string) string {
-	r.s.t.Helper()
+// Push writes files (path → content; empty content deletes) into the
+// working clone, commits everything there and pushes the current branch.
+// It returns the commit hash.
+func (r *Repo) Push(msg string, files map[string]string) (string, error) {
 	for p, c := range files {
 		full := filepath.Join(r.Work, filepath.FromSlash(p))
 		if c == "" {
@@ -138,16 +200,28 @@ func (r *Repo) Commit(msg string, files map[string]string) string {
 			continue
 		}
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			r.s.t.Fatal(err)
+			return "", err
 		}
 		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			r.s.t.Fatal(err)
+			return "", err
 		}
 	}
-	Git(r.s.t, r.Work, "add", "-A")
-	Git(r.s.t, r.Work, "commit", "-q", "--allow-empty", "-m", msg)
-	Git(r.s.t, r.Work, "push", "-q", "-f", "origin", "HEAD")
-	return Git(r.s.t, r.Work, "rev-parse", "HEAD")
+	for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "--allow-empty", "-m", msg}, {"push", "-q", "-f", "origin", "HEAD"}} {
+		if _, err := RunGit(r.Work, args...); err != nil {
+			return "", err
+		}
+	}
+	return RunGit(r.Work, "rev-parse", "HEAD")
+}
+
+// Commit is Push that fails the test on error.
+func (r *Repo) Commit(msg string, files map[string]string) string {
+	r.s.t.Helper()
+	h, err := r.Push(msg, files)
+	if err != nil {
+		r.s.t.Fatal(err)
+	}
+	return h
 }
 
 // Run runs git in the working clone.

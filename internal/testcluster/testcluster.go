@@ -1,6 +1,7 @@
-// Package testcluster starts a real, local Kubernetes control plane (etcd
-// and kube-apiserver built by hack/k8s) on loopback for tests and the demo.
-// It uses the standard library only.
+// Package testcluster owns lacre's local Kubernetes control plane: a real
+// etcd and kube-apiserver (built by hack/k8s) started on loopback, with
+// their certificates and kubeconfig, for the tests, the demo and the scale
+// benchmark. It uses the standard library only.
 package testcluster
 
 import (

@@ -1,11 +1,8 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,18 +10,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
-	"github.com/lacre/lacre/config/crd"
-	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
-	"github.com/lacre/lacre/internal/testcluster"
 )
 
 // The test key of testdata/script/build.txtar.
@@ -32,66 +24,6 @@ const (
 	diffTestIdentity  = "AGE-SECRET-KEY-1VAL0TS6CM7408L9708Y2Z2XR860E3U89WD0JZNAXUJL9AUT9LZRQDD7FWW\n"
 	diffTestRecipient = "age16p26fqlqz6535fc9wd96cdnqh0w44f7znk8w435hw0262yghgqrskn7jv5"
 )
-
-type cliRun struct {
-	code           int
-	stdout, stderr string
-}
-
-func runCLIEnv(t *testing.T, env map[string]string, args ...string) cliRun {
-	t.Helper()
-	var out, errb bytes.Buffer
-	a := &cliapp.App{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
-	code := a.Run(context.Background(), args, full...)
-	return cliRun{code, out.String(), errb.String()}
-}
-
-func startDiffCluster(t *testing.T) *testcluster.Cluster {
-	t.Helper()
-	cl, err := testcluster.Start(context.Background(), testcluster.Options{})
-	if errors.Is(err, testcluster.ErrNoBinaries) && os.Getenv("CI") != "true" && os.Getenv("LACRE_REQUIRE_CLUSTER") != "1" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Stop)
-	return cl
-}
-
-func installTestCRDs(t *testing.T, c client.Client) {
-	t.Helper()
-	ctx := context.Background()
-	files, _ := fs.Glob(crd.Bases, "bases/*.yaml")
-	for _, f := range files {
-		data, _ := fs.ReadFile(crd.Bases, f)
-		def := &apiextensionsv1.CustomResourceDefinition{}
-		if err := yaml.Unmarshal(data, def); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Create(ctx, def); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			got := &apiextensionsv1.CustomResourceDefinition{}
-			established := false
-			if err := c.Get(ctx, client.ObjectKeyFromObject(def), got); err == nil {
-				for _, cond := range got.Status.Conditions {
-					established = established || (cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue)
-				}
-			}
-			if established {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("CRD %s not established", def.Name)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	time.Sleep(time.Second)
-}
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
@@ -112,19 +44,9 @@ func secretYAML(password string) string {
 
 // TestDiffAgainstCluster runs lacre diff against a real kube-apiserver.
 func TestDiffAgainstCluster(t *testing.T) {
-	cl := startDiffCluster(t)
+	cl, c := startCluster(t)
 	ctx := context.Background()
-	cfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme := controller.NewScheme()
-	_ = apiextensionsv1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	installTestCRDs(t, c)
+	installCRDs(t, c)
 	for _, ns := range []string{"flux-system", "apps"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatal(err)

@@ -8,13 +8,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +21,7 @@ import (
 	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/internal/testsupport"
 	"github.com/lacre/lacre/keys/vault/vaulttest"
 )
 
@@ -41,18 +40,12 @@ func TestSeedGuideWithCLI(t *testing.T) {
 		}
 		t.Skip("gpg is not installed")
 	}
-	cl, _ := startCluster(t)
+	cl, c := startCluster(t)
 	cfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := controller.NewScheme()
-	apiextensionsv1.AddToScheme(scheme)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	installTestCRDs(t, c)
+	installCRDs(t, c)
 	ctrl.SetLogger(logr.Discard())
 	mgr, err := controller.NewManager(controller.Options{Config: cfg, Concurrent: 2, MetricsAddr: "0", HealthAddr: "0"})
 	if err != nil {
@@ -182,6 +175,25 @@ Name-Real: cluster0.yourdomain.com
 		}
 	}
 
+	// variant commits the guide's Secret encrypted under keyRule (the
+	// .sops.yaml key line) to a repository of its own and has the cluster
+	// decrypt it with the decryption Secret secret, into namespace app-NAME.
+	variant := func(name, keyRule, secret string) {
+		t.Helper()
+		ns, password := "app-"+name, name+"-change-me"
+		repo := srv.NewRepo("secrets-"+name, "main")
+		dir := filepath.Join(repo.Work, "clusters", "cluster0")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    "+keyRule+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "basic-auth.yaml"), []byte(dryRunSecret(ns, password)), 0o644)
+		lacreHere(dir, "encrypt", "--in-place", "basic-auth.yaml")
+		repo.Commit("Add encrypted basic-auth", nil)
+		lacre("create", "source", "git", "my-secrets-"+name, "--url="+repo.URL(), "--branch=main", "--interval=1m")
+		lacre("create", "kustomization", "my-secrets-"+name, "--source=my-secrets-"+name, "--path=./clusters/cluster0", "--prune=true",
+			"--interval=10m", "--decryption-provider=sops", "--decryption-secret="+secret)
+		secretIn(ns, password)
+	}
+
 	// The age variant.
 	{
 		keyFile := filepath.Join(home, "age.agekey")
@@ -194,17 +206,7 @@ Name-Real: cluster0.yourdomain.com
 			t.Fatalf("no public key in %s", data)
 		}
 		lacre("create", "secret", "sops", "sops-age", "--namespace=flux-system", "--age-key-file="+keyFile)
-		repo := srv.NewRepo("secrets-age", "main")
-		dir := filepath.Join(repo.Work, "clusters", "cluster0")
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    age: "+pub[1]+"\n"), 0o644)
-		os.WriteFile(filepath.Join(dir, "basic-auth.yaml"), []byte(dryRunSecret("app-age", "age-change-me")), 0o644)
-		lacreHere(dir, "encrypt", "--in-place", "basic-auth.yaml")
-		repo.Commit("Add encrypted basic-auth", nil)
-		lacre("create", "source", "git", "my-secrets-age", "--url="+repo.URL(), "--branch=main", "--interval=1m")
-		lacre("create", "kustomization", "my-secrets-age", "--source=my-secrets-age", "--path=./clusters/cluster0", "--prune=true",
-			"--interval=10m", "--decryption-provider=sops", "--decryption-secret=sops-age")
-		secretIn("app-age", "age-change-me")
+		variant("age", "age: "+pub[1], "sops-age")
 	}
 
 	// The Vault transit variant.
@@ -214,22 +216,12 @@ Name-Real: cluster0.yourdomain.com
 		vsrv.CreateKey("sops", "firstkey")
 		t.Setenv("VAULT_TOKEN", vsrv.Token)
 		lacre("create", "secret", "sops", "sops-hcvault", "--namespace=flux-system", "--vault-token="+vsrv.Token)
-		repo := srv.NewRepo("secrets-vault", "main")
-		dir := filepath.Join(repo.Work, "clusters", "cluster0")
-		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, ".sops.yaml"), []byte("creation_rules:\n  - path_regex: .*.yaml\n    encrypted_regex: ^(data|stringData)$\n    hc_vault_transit_uri: "+vsrv.URL+"/v1/sops/keys/firstkey\n"), 0o644)
-		os.WriteFile(filepath.Join(dir, "basic-auth.yaml"), []byte(dryRunSecret("app-vault", "vault-change-me")), 0o644)
-		lacreHere(dir, "encrypt", "--in-place", "basic-auth.yaml")
-		repo.Commit("Add encrypted basic-auth", nil)
-		lacre("create", "source", "git", "my-secrets-vault", "--url="+repo.URL(), "--branch=main", "--interval=1m")
-		lacre("create", "kustomization", "my-secrets-vault", "--source=my-secrets-vault", "--path=./clusters/cluster0", "--prune=true",
-			"--interval=10m", "--decryption-provider=sops", "--decryption-secret=sops-hcvault")
-		secretIn("app-vault", "vault-change-me")
+		variant("vault", "hc_vault_transit_uri: "+vsrv.URL+"/v1/sops/keys/firstkey", "sops-hcvault")
 	}
 
 	// get -w prints the list, then a row per change until interrupted.
 	{
-		out := &syncBuffer{}
+		out := &testsupport.SyncBuffer{}
 		a := &cliapp.App{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: os.Getenv}
 		wctx, stop := context.WithCancel(ctx)
 		done := make(chan int)
@@ -250,23 +242,6 @@ Name-Real: cluster0.yourdomain.com
 			t.Errorf("get -w printed no row for the change:\n%s", out.String())
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

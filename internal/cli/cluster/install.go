@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
-	"sort"
 	"strings"
 	"time"
 
@@ -74,41 +72,24 @@ func podLabels() map[string]string {
 	return l
 }
 
-// crdObjects parses the embedded CRDs, in file name order.
+// crdObjects returns the embedded CRDs, in file name order, labelled as
+// the rest of the install.
 func crdObjects() ([]*unstructured.Unstructured, error) {
-	names, err := fs.Glob(crd.Bases, "bases/*.yaml")
+	out, err := crd.Objects()
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(names)
-	var out []*unstructured.Unstructured
-	for _, n := range names {
-		b, err := fs.ReadFile(crd.Bases, n)
-		if err != nil {
-			return nil, err
+	for _, u := range out {
+		labels := u.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
 		}
-		for _, doc := range strings.Split(string(b), "\n---") {
-			doc = strings.TrimPrefix(strings.TrimSpace(doc), "---")
-			if strings.TrimSpace(doc) == "" {
-				continue
+		for k, v := range installLabels() {
+			if k != "app.kubernetes.io/component" {
+				labels[k] = v
 			}
-			var m map[string]any
-			if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
-				return nil, fmt.Errorf("%s: %v", n, err)
-			}
-			u := &unstructured.Unstructured{Object: m}
-			labels := u.GetLabels()
-			if labels == nil {
-				labels = map[string]string{}
-			}
-			for k, v := range installLabels() {
-				if k != "app.kubernetes.io/component" {
-					labels[k] = v
-				}
-			}
-			u.SetLabels(labels)
-			out = append(out, u)
 		}
+		u.SetLabels(labels)
 	}
 	return out, nil
 }
@@ -116,14 +97,35 @@ func crdObjects() ([]*unstructured.Unstructured, error) {
 // installObjects returns everything `lacre install` applies, in apply order:
 // CRDs, Namespace, RBAC, Service, NetworkPolicy, Deployment.
 func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
-	ns := o.namespace
 	objs, err := crdObjects()
 	if err != nil {
 		return nil, err
 	}
-	meta := func(name, namespace string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: installLabels()}
+	typed := []client.Object{&corev1.Namespace{ObjectMeta: installMeta(o.namespace, "")}}
+	typed = append(typed, rbacObjects(o.namespace)...)
+	typed = append(typed, networkObjects(o.namespace)...)
+	typed = append(typed, deployment(o))
+	scheme := controller.NewScheme()
+	for _, t := range typed {
+		u, err := toUnstructured(scheme, t)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, u)
 	}
+	return objs, nil
+}
+
+// installMeta names an installed object and labels it.
+func installMeta(name, namespace string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: installLabels()}
+}
+
+// rbacObjects are the service account, the ClusterRoles' bindings and the
+// leader-election Role: ServiceAccount, ClusterRole, ClusterRoleBinding
+// (x2), Role, RoleBinding.
+func rbacObjects(ns string) []client.Object {
+	meta := installMeta
 	sa := &corev1.ServiceAccount{ObjectMeta: meta(installName, ns)}
 	crudVerbs := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
 	role := &rbacv1.ClusterRole{
@@ -167,6 +169,13 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: installLeaderElect},
 		Subjects:   subjects,
 	}
+	return []client.Object{sa, role, binding, reconciler, leRole, leBinding}
+}
+
+// networkObjects are the artifact Service and the NetworkPolicy that lets
+// only the namespace's pods reach it.
+func networkObjects(ns string) []client.Object {
+	meta := installMeta
 	svc := &corev1.Service{
 		ObjectMeta: meta(installSourceSvc, ns),
 		Spec: corev1.ServiceSpec{
@@ -196,6 +205,12 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 			},
 		},
 	}
+	return []client.Object{svc, netpol}
+}
+
+// deployment is the controller's Deployment.
+func deployment(o installOptions) *appsv1.Deployment {
+	ns, meta := o.namespace, installMeta
 	no, yes := false, true
 	uid := int64(nonRootUID)
 	replicas := int32(1)
@@ -207,7 +222,7 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("healthz")}}}
 	}
-	dep := &appsv1.Deployment{
+	return &appsv1.Deployment{
 		ObjectMeta: meta(installName, ns),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas,
@@ -280,16 +295,6 @@ func installObjects(o installOptions) ([]*unstructured.Unstructured, error) {
 			},
 		},
 	}
-	nsObj := &corev1.Namespace{ObjectMeta: meta(ns, "")}
-	scheme := controller.NewScheme()
-	for _, o := range []client.Object{nsObj, sa, role, binding, reconciler, leRole, leBinding, svc, netpol, dep} {
-		u, err := toUnstructured(scheme, o)
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, u)
-	}
-	return objs, nil
 }
 
 func toUnstructured(scheme *runtime.Scheme, o client.Object) (*unstructured.Unstructured, error) {
@@ -416,7 +421,7 @@ func (a *app) applyInstall(ctx context.Context, c client.Client, objs []*unstruc
 		}
 		fmt.Fprintf(a.Stderr, "lacre: %s %s applied\n", o.GetKind(), objName(o))
 		if o.GetKind() == "CustomResourceDefinition" {
-			if err := waitEstablished(ctx, c, o.GetName(), timeout); err != nil {
+			if err := waitEstablished(ctx, c, o, timeout); err != nil {
 				return err
 			}
 		}
@@ -432,30 +437,14 @@ func objName(o client.Object) string {
 	return o.GetName()
 }
 
-func waitEstablished(ctx context.Context, c client.Client, name string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		u := &unstructured.Unstructured{}
-		u.SetAPIVersion("apiextensions.k8s.io/v1")
-		u.SetKind("CustomResourceDefinition")
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, u); err == nil {
-			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			for _, cd := range conds {
-				m, _ := cd.(map[string]any)
-				if m["type"] == "Established" && m["status"] == "True" {
-					return nil
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("CustomResourceDefinition %s not Established after %s", name, timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+// waitEstablished waits until the CRD o is Established and served.
+func waitEstablished(ctx context.Context, c client.Client, o *unstructured.Unstructured, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := crd.Wait(ctx, c, o); err != nil {
+		return fmt.Errorf("CustomResourceDefinition %s not Established after %s", o.GetName(), timeout)
 	}
+	return nil
 }
 
 // confirm asks a y/N question on stderr and reads the answer from stdin.

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"bytes"
-	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -15,27 +13,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
-	"github.com/lacre/lacre/internal/cli/cliapp"
-	"github.com/lacre/lacre/internal/controller"
-	"github.com/lacre/lacre/internal/testcluster"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
-
-// runCLI runs lacre in-process with stdin.
-func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	a := &cliapp.App{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: os.Getenv}
-	code = a.Run(t.Context(), args, full...)
-	return code, out.String(), errb.String()
-}
 
 func TestInstallExportGolden(t *testing.T) {
 	code, out, errs := runCLI(t, "", "install", "--export", "--version=v0.1.0")
@@ -71,34 +56,6 @@ func TestInstallExportFlags(t *testing.T) {
 	if strings.Contains(out, "lacre-system") {
 		t.Error("output still names lacre-system")
 	}
-}
-
-func requireCluster(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(testcluster.DefaultBinDir() + "/kube-apiserver"); err != nil {
-		if os.Getenv("CI") == "true" || os.Getenv("LACRE_REQUIRE_CLUSTER") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip("control plane not built")
-	}
-}
-
-func startCluster(t *testing.T) (*testcluster.Cluster, client.Client) {
-	requireCluster(t)
-	cl, err := testcluster.Start(context.Background(), testcluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Stop)
-	cfg, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: controller.NewScheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl, c
 }
 
 // TestInstallOnCluster installs on a real API server, checks every object

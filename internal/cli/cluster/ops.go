@@ -30,6 +30,20 @@ func (t target) newObject() client.Object {
 	return &kustomizev1.Kustomization{}
 }
 
+// getNamed returns a client and the object of kind t called name in cf's
+// namespace.
+func getNamed(ctx context.Context, cf *clusterFlags, t target, name string) (client.Client, client.Object, error) {
+	c, err := cf.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	o := t.newObject()
+	if err := c.Get(ctx, client.ObjectKey{Namespace: cf.namespace, Name: name}, o); err != nil {
+		return nil, nil, err
+	}
+	return c, o, nil
+}
+
 func status(o client.Object) (conds []metav1.Condition, revision string, suspended bool, handled string) {
 	switch o := o.(type) {
 	case *sourcev1.GitRepository:
@@ -225,12 +239,8 @@ func (a *app) suspendCommands() []*cobra.Command {
 	mk := func(use string, suspend bool) *cobra.Command {
 		cmd := &cobra.Command{Use: use, Short: map[bool]string{true: "Suspend reconciliation", false: "Resume reconciliation"}[suspend]}
 		forKinds(cmd, cmd.Short, func(cmd *cobra.Command, cf *clusterFlags, t target, name string) error {
-			c, err := cf.client()
+			c, o, err := getNamed(cmd.Context(), cf, t, name)
 			if err != nil {
-				return err
-			}
-			o := t.newObject()
-			if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: cf.namespace, Name: name}, o); err != nil {
 				return err
 			}
 			patch := client.MergeFrom(o.DeepCopyObject().(client.Object))
@@ -257,12 +267,8 @@ func (a *app) suspendCommands() []*cobra.Command {
 func (a *app) exportCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "export", Short: "Print objects as YAML without status"}
 	forKinds(cmd, "Print one object as YAML", func(cmd *cobra.Command, cf *clusterFlags, t target, name string) error {
-		c, err := cf.client()
+		_, o, err := getNamed(cmd.Context(), cf, t, name)
 		if err != nil {
-			return err
-		}
-		o := t.newObject()
-		if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: cf.namespace, Name: name}, o); err != nil {
 			return err
 		}
 		o.SetResourceVersion("")
