@@ -27,6 +27,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/keys/pgp"
@@ -140,7 +141,7 @@ func TestSeedGuideAge(t *testing.T) {
 		sec := &corev1.Secret{}
 		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
 		g.Expect(string(sec.Data["password"])).To(Equal(guideCanary))
-		g.Expect(sec.Labels[NameLabel]).To(Equal("my-secrets"))
+		g.Expect(sec.Labels[inventory.NameLabel]).To(Equal("my-secrets"))
 		g.Expect(k.Status.Inventory.Entries).To(ContainElement(kustomizev1.ResourceRef{ID: app + "_basic-auth__Secret", Version: "v1"}))
 		rv = sec.ResourceVersion
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())

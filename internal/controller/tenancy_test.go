@@ -19,6 +19,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/internal/inventory"
 	agekeys "github.com/lacre/lacre/keys/age"
 )
 
@@ -277,7 +278,7 @@ func TestTenancyDefaultServiceAccount(t *testing.T) {
 		ksReady(g, a, "apps")
 		cm := &corev1.ConfigMap{}
 		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: a, Name: "tenant-cm"}, cm)).To(Succeed())
-		g.Expect(cm.Labels[NameLabel]).To(Equal("apps"))
+		g.Expect(cm.Labels[inventory.NameLabel]).To(Equal("apps"))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 }
 

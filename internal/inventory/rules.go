@@ -70,3 +70,20 @@ func Prunable(live *unstructured.Unstructured, owner Owner) bool {
 	return owner.Owns(live) && !Ignored(live) &&
 		live.GetAnnotations()[kustomizev1.PruneAnnotation] != kustomizev1.DisabledValue
 }
+
+// Normalize returns a copy of u without status and server-managed
+// metadata: what the controller compares to decide an object drifted, and
+// what `lacre diff` shows. Nil for nil.
+func Normalize(u *unstructured.Unstructured) *unstructured.Unstructured {
+	if u == nil {
+		return nil
+	}
+	c := u.DeepCopy()
+	delete(c.Object, "status")
+	if m, ok := c.Object["metadata"].(map[string]any); ok {
+		for _, k := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"} {
+			delete(m, k)
+		}
+	}
+	return c
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/lacre/lacre/config/crd"
 	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/internal/testcluster"
 )
 
@@ -178,14 +179,14 @@ func TestDiffAgainstCluster(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
 			t.Fatal(err)
 		}
-		u.SetLabels(map[string]string{controller.NameLabel: "apps", controller.NamespaceLabel: "flux-system"})
+		u.SetLabels(map[string]string{inventory.NameLabel: "apps", inventory.NamespaceLabel: "flux-system"})
 		if err := c.Patch(ctx, u, client.Apply, client.FieldOwner("lacre"), client.ForceOwnership); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// An object of an older revision, in the inventory, to be pruned.
 	old := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: "apps",
-		Labels: map[string]string{controller.NameLabel: "apps", controller.NamespaceLabel: "flux-system"}}, Data: map[string]string{"k": "v"}}
+		Labels: map[string]string{inventory.NameLabel: "apps", inventory.NamespaceLabel: "flux-system"}}, Data: map[string]string{"k": "v"}}
 	if err := c.Create(ctx, old); err != nil {
 		t.Fatal(err)
 	}
