@@ -14,8 +14,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -113,12 +114,7 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	res := &Result{}
 	if opts.RequireEncryptedSecrets {
 		// Every file, read or not: a plain Secret anywhere is refused.
-		names := make([]string, 0, len(files))
-		for n := range files {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(files)) {
 			data := files[n]
 			if _, enc := encryptedFormat(n, data); !enc && kubesecret.Plain(n, data) {
 				return nil, &FileError{n, ErrPlaintextSecret}

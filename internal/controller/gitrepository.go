@@ -62,12 +62,6 @@ func (r *GitRepositoryReconciler) jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Float64()*j*float64(d))
 }
 
-func (r *GitRepositoryReconciler) event(obj *sourcev1.GitRepository, typ, reason, msg string) {
-	if r.Recorder != nil {
-		r.Recorder.Event(obj, typ, reason, msg)
-	}
-}
-
 // Reconcile implements reconcile.Reconciler.
 func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return frame[*sourcev1.GitRepository]{
@@ -95,7 +89,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	}
 	if err := source.ValidateURL(obj.Spec.URL); err != nil {
 		markFailed(conds, gen, sourcev1.URLInvalidReason, err.Error(), true)
-		r.event(obj, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
+		emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
 		return ctrl.Result{}, nil // terminal: waits for a spec change
 	}
 
@@ -106,7 +100,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 			msg := fmt.Sprintf("failed to get secret '%s/%s': %v", obj.Namespace, ref.Name, redact.Reason(err))
 			setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, sourcev1.AuthenticationFailedReason, msg)
 			markFailed(conds, gen, sourcev1.AuthenticationFailedReason, msg, false)
-			r.event(obj, corev1.EventTypeWarning, sourcev1.AuthenticationFailedReason, msg)
+			emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.AuthenticationFailedReason, msg)
 			return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 		}
 		auth = source.AuthFromSecret(sec.Data)
@@ -140,7 +134,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, reason, msg)
 		terminal := errors.Is(err, source.ErrInvalidRef) || errors.Is(err, source.ErrInvalidSecret)
 		markFailed(conds, gen, reason, msg, terminal)
-		r.event(obj, corev1.EventTypeWarning, reason, msg)
+		emit(r.Recorder, obj, corev1.EventTypeWarning, reason, msg)
 		if terminal {
 			return ctrl.Result{}, nil
 		}
@@ -156,7 +150,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if err != nil {
 		msg := "failed to package the artifact: " + err.Error()
 		markFailed(conds, gen, sourcev1.StorageOperationFailedReason, msg, errors.Is(err, artifact.ErrTooLarge))
-		r.event(obj, corev1.EventTypeWarning, sourcev1.StorageOperationFailedReason, msg)
+		emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.StorageOperationFailedReason, msg)
 		return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 	}
 	stored, err := r.Storage.Put(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, data)
@@ -174,7 +168,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 			Path: stored.Path, URL: stored.URL, Revision: commit.Revision, Digest: stored.Digest,
 			LastUpdateTime: metav1.Now(), Size: &size,
 		}
-		r.event(obj, corev1.EventTypeNormal, "NewArtifact", fmt.Sprintf("stored artifact for commit '%s'", commit.Revision))
+		emit(r.Recorder, obj, corev1.EventTypeNormal, "NewArtifact", fmt.Sprintf("stored artifact for commit '%s'", commit.Revision))
 	} else {
 		obj.Status.Artifact.URL = stored.URL
 	}

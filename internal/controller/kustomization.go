@@ -102,12 +102,6 @@ func (r *KustomizationReconciler) targetClient(obj *kustomizev1.Kustomization) (
 	return client.New(cfg, client.Options{Scheme: r.Direct.Scheme(), Mapper: r.Direct.RESTMapper()})
 }
 
-func (r *KustomizationReconciler) event(obj *kustomizev1.Kustomization, typ, reason, msg string) {
-	if r.Recorder != nil {
-		r.Recorder.Event(obj, typ, reason, msg)
-	}
-}
-
 // Reconcile implements reconcile.Reconciler.
 func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return frame[*kustomizev1.Kustomization]{
@@ -159,7 +153,7 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 		return res, nil
 	}
 	markFailed(&obj.Status.Conditions, obj.Generation, f.reason, f.msg, f.stalled)
-	r.event(obj, corev1.EventTypeWarning, f.reason, f.msg)
+	emit(r.Recorder, obj, corev1.EventTypeWarning, f.reason, f.msg)
 	switch {
 	case f.stalled:
 		return ctrl.Result{}, nil
@@ -206,7 +200,7 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 	// records no event: an Event is an API write per Kustomization and
 	// interval.
 	if changed+pruned > 0 || !sameRevision || !wasReady {
-		r.event(obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
+		emit(r.Recorder, obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
 	}
 	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, nil
 }

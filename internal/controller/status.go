@@ -8,6 +8,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -44,6 +46,13 @@ func markFailed(conds *[]metav1.Condition, gen int64, reason, msg string, stalle
 		setCondition(conds, gen, meta.StalledCondition, metav1.ConditionTrue, reason, msg)
 	} else {
 		apimeta.RemoveStatusCondition(conds, meta.StalledCondition)
+	}
+}
+
+// emit records an event when there is a recorder.
+func emit(rec record.EventRecorder, obj runtime.Object, typ, reason, msg string) {
+	if rec != nil {
+		rec.Event(obj, typ, reason, msg)
 	}
 }
 

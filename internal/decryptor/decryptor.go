@@ -13,7 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -137,7 +138,7 @@ func Check(name string, v []byte) error {
 // order. Errors name the Secret and the entry, never its content.
 func (o Options) SecretIdentities(sec *corev1.Secret) ([]keys.Identity, error) {
 	var ids []keys.Identity
-	for _, n := range sortedKeys(sec.Data) {
+	for _, n := range slices.Sorted(maps.Keys(sec.Data)) {
 		got, err := o.entry(n, sec.Data[n])
 		if err != nil {
 			return nil, fmt.Errorf("decryption Secret '%s/%s' entry %q: %v", sec.Namespace, sec.Name, n, err)
@@ -151,7 +152,7 @@ func (o Options) SecretIdentities(sec *corev1.Secret) ([]keys.Identity, error) {
 // Secret, and only those.
 func (o Options) defaultAgeIdentities(data map[string][]byte) ([]keys.Identity, error) {
 	var ids []keys.Identity
-	for _, n := range sortedKeys(data) {
+	for _, n := range slices.Sorted(maps.Keys(data)) {
 		if !strings.HasSuffix(n, AgeKeySuffix) {
 			continue
 		}
@@ -162,13 +163,4 @@ func (o Options) defaultAgeIdentities(data map[string][]byte) ([]keys.Identity, 
 		ids = append(ids, got...)
 	}
 	return ids, nil
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

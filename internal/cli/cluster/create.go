@@ -85,6 +85,15 @@ func (a *app) printYAML(objs ...client.Object) error {
 	return nil
 }
 
+// apply creates or updates objs in the cluster and returns the client.
+func (cf *clusterFlags) apply(ctx context.Context, objs ...client.Object) (client.Client, error) {
+	c, err := cf.client()
+	if err != nil {
+		return nil, err
+	}
+	return c, upsert(ctx, c, objs...)
+}
+
 // upsert creates or updates objects (spec and data, not status).
 func upsert(ctx context.Context, c client.Client, objs ...client.Object) error {
 	for _, o := range objs {
@@ -194,11 +203,8 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 				// As flux: the export holds the GitRepository only.
 				return a.printYAML(repo)
 			}
-			c, err := cf.client()
+			c, err := cf.apply(cmd.Context(), append(objs, repo)...)
 			if err != nil {
-				return err
-			}
-			if err := upsert(cmd.Context(), c, append(objs, repo)...); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "lacre: GitRepository %s/%s applied, waiting for the artifact\n", cf.namespace, args[0])
@@ -284,11 +290,8 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 			if cf.export {
 				return a.printYAML(ks)
 			}
-			c, err := cf.client()
+			c, err := cf.apply(cmd.Context(), ks)
 			if err != nil {
-				return err
-			}
-			if err := upsert(cmd.Context(), c, ks); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "lacre: Kustomization %s/%s applied, waiting for it to be Ready\n", cf.namespace, args[0])
@@ -362,11 +365,7 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 			if cf.export {
 				return a.printYAML(s)
 			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			if err := upsert(cmd.Context(), c, s); err != nil {
+			if _, err := cf.apply(cmd.Context(), s); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "lacre: Secret %s/%s applied\n", cf.namespace, args[0])
