@@ -144,7 +144,7 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		if dfs.err != nil {
 			return nil, dfs.err
 		}
-		return nil, fmt.Errorf("kustomize build failed: %w", errors.New(redact.Error(err)))
+		return nil, errors.New("kustomize build failed: " + redact.Error(err))
 	}
 	for _, r := range rm.Resources() {
 		// Through JSON, so numbers are int64 as Kubernetes clients expect.
@@ -154,7 +154,7 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(data); err != nil {
-			return nil, fmt.Errorf("built object is invalid: %v", err)
+			return nil, errors.New("built object is invalid: " + redact.Error(err))
 		}
 		m := u.Object
 		if _, ok := m["sops"]; ok && !opts.KeepEncrypted {
