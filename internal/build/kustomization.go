@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"sort"
 	"strings"
@@ -19,30 +20,27 @@ import (
 // kustomization.yaml when the directory has none, and the refusal of
 // remote resources.
 
+// applyCommonMetadata adds spec.commonMetadata's labels and annotations
+// to u.
 func applyCommonMetadata(u *unstructured.Unstructured, cm *kustomizev1.CommonMetadata) {
 	if cm == nil {
 		return
 	}
 	if len(cm.Labels) > 0 {
-		l := u.GetLabels()
-		if l == nil {
-			l = map[string]string{}
-		}
-		for k, v := range cm.Labels {
-			l[k] = v
-		}
-		u.SetLabels(l)
+		u.SetLabels(merged(u.GetLabels(), cm.Labels))
 	}
 	if len(cm.Annotations) > 0 {
-		a := u.GetAnnotations()
-		if a == nil {
-			a = map[string]string{}
-		}
-		for k, v := range cm.Annotations {
-			a[k] = v
-		}
-		u.SetAnnotations(a)
+		u.SetAnnotations(merged(u.GetAnnotations(), cm.Annotations))
 	}
+}
+
+// merged returns m with add's entries set (a new map when m is nil).
+func merged(m, add map[string]string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, add)
+	return m
 }
 
 func cleanPath(p string) (string, error) {

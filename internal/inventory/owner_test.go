@@ -9,22 +9,29 @@ import (
 	"testing"
 )
 
-// TestOnlyOwner: inventory IDs are formatted and parsed here only, and
-// the owner labels and annotation values spelled here only: no other
-// product file builds "<ns>_<name>_<group>_<kind>" or splits on "_", or
-// spells the owner labels.
-func TestOnlyOwner(t *testing.T) {
+// TestRuleOwners: the rules the controller shares with the CLI are
+// spelled by their owner only. No other product file builds or splits an
+// inventory ID ("<ns>_<name>_<group>_<kind>"), spells the owner labels or
+// compares the ssa annotation, or spells a fixed entry name of the
+// decryption Secret (internal/decryptor's constants).
+func TestRuleOwners(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	forbidden := regexp.MustCompile(`%s_%s_%s_%s|Split\([^)]*"_"\)|"kustomize\.toolkit\.fluxcd\.io/(name|namespace)"|SSAAnnotation\] == "`)
+	owners := []struct {
+		dir       string
+		forbidden *regexp.Regexp
+	}{
+		{"internal/inventory", regexp.MustCompile(`%s_%s_%s_%s|Split\([^)]*"_"\)|"kustomize\.toolkit\.fluxcd\.io/(name|namespace)"|SSAAnnotation\] == "`)},
+		{"internal/decryptor", regexp.MustCompile(`"sops\.(vault-token|aws-kms|azure-kv|gcp-kms)"|"\*?\.asc"`)},
+	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if n := d.Name(); n == ".git" || n == "testdata" || p == filepath.Join(root, "internal", "inventory") {
+			if n := d.Name(); n == ".git" || n == "testdata" {
 				return filepath.SkipDir
 			}
 			return nil
@@ -32,13 +39,18 @@ func TestOnlyOwner(t *testing.T) {
 		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
 			return nil
 		}
+		rel, _ := filepath.Rel(root, p)
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		if m := forbidden.Find(data); m != nil {
-			rel, _ := filepath.Rel(root, p)
-			t.Errorf("%s: %s (inventory IDs, owner labels and apply/prune rules belong to internal/inventory)", rel, m)
+		for _, o := range owners {
+			if filepath.ToSlash(filepath.Dir(rel)) == o.dir {
+				continue
+			}
+			if m := o.forbidden.Find(data); m != nil {
+				t.Errorf("%s: %s (belongs to %s)", rel, m, o.dir)
+			}
 		}
 		return nil
 	})
