@@ -194,15 +194,7 @@ func prepareKustomization(fs filesys.FileSystem, dir string, spec kustomizev1.Ku
 			doc = map[string]any{}
 		}
 	}
-	if spec.TargetNamespace != "" {
-		doc["namespace"] = spec.TargetNamespace
-	}
-	if spec.NamePrefix != "" {
-		doc["namePrefix"] = spec.NamePrefix
-	}
-	if spec.NameSuffix != "" {
-		doc["nameSuffix"] = spec.NameSuffix
-	}
+	setNonEmpty(doc, "namespace", spec.TargetNamespace, "namePrefix", spec.NamePrefix, "nameSuffix", spec.NameSuffix)
 	for _, p := range spec.Patches {
 		entry := map[string]any{"patch": p.Patch}
 		if t := p.Target; t != nil {
@@ -216,15 +208,7 @@ func prepareKustomization(fs filesys.FileSystem, dir string, spec kustomizev1.Ku
 	}
 	for _, im := range spec.Images {
 		entry := map[string]any{"name": im.Name}
-		if im.NewName != "" {
-			entry["newName"] = im.NewName
-		}
-		if im.NewTag != "" {
-			entry["newTag"] = im.NewTag
-		}
-		if im.Digest != "" {
-			entry["digest"] = im.Digest
-		}
+		setNonEmpty(entry, "newName", im.NewName, "newTag", im.NewTag, "digest", im.Digest)
 		l, _ := doc["images"].([]any)
 		doc["images"] = append(l, entry)
 	}
@@ -290,6 +274,16 @@ func isManifest(data []byte) bool {
 		}
 		if m["apiVersion"] != nil && m["kind"] != nil {
 			return true
+		}
+	}
+}
+
+// setNonEmpty sets m[key] = value for each key, value pair whose value
+// is not empty.
+func setNonEmpty(m map[string]any, pairs ...string) {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			m[pairs[i]] = pairs[i+1]
 		}
 	}
 }
