@@ -61,7 +61,7 @@ func Error(err error) string {
 }
 
 func apiStatus(s metav1.Status) string {
-	if nameOnly[s.Reason] && s.Message != "" && !strings.Contains(s.Message, "denied") {
+	if nameOnly[s.Reason] && s.Message != "" && !admissionDenial(s.Message) {
 		return FirstLine(s.Message)
 	}
 	reason := s.Reason
@@ -81,6 +81,13 @@ func apiStatus(s metav1.Status) string {
 		}
 	}
 	return out
+}
+
+// admissionDenial reports whether msg is an admission webhook's or a
+// ValidatingAdmissionPolicy's denial, whose text the webhook or the
+// policy's messageExpression writes from the object.
+func admissionDenial(msg string) bool {
+	return strings.Contains(msg, "admission webhook") || strings.Contains(msg, "denied request")
 }
 
 // FirstLine returns msg up to its first line break, at most MaxLen bytes

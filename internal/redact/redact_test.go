@@ -58,3 +58,17 @@ func TestValues(t *testing.T) {
 		t.Fatalf("Values: %q", got)
 	}
 }
+
+// TestRBACForbidden: the API server's RBAC refusal keeps its message.
+func TestRBACForbidden(t *testing.T) {
+	err := apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "tenant-cm",
+		errors.New(`User "system:serviceaccount:t:deployer" cannot get resource "configmaps" in API group "" in the namespace "t": access denied`))
+	if got := Error(err); !strings.Contains(got, "forbidden") || !strings.Contains(got, "system:serviceaccount:t:deployer") {
+		t.Fatalf("Error(RBAC forbidden) = %q", got)
+	}
+	vap := apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "cm",
+		errors.New(`ValidatingAdmissionPolicy 'p' with binding 'b' denied request: value `+canary))
+	if got := Error(vap); strings.Contains(got, canary) {
+		t.Fatalf("Error(VAP denial) = %q", got)
+	}
+}
