@@ -27,6 +27,7 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/config/crd"
 	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/decryptor"
 	"github.com/lacre/lacre/internal/testcluster"
 	agekeys "github.com/lacre/lacre/keys/age"
 )
@@ -122,7 +123,7 @@ func (r *scaleRun) createObjects(ctx context.Context) error {
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fluxNS}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appsNS}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: "sops-age"}, StringData: map[string]string{"age.agekey": r.id.String()}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: "sops-age"}, StringData: map[string]string{"age" + decryptor.AgeKeySuffix: r.id.String()}},
 		&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: "apps"}, Spec: sourcev1.GitRepositorySpec{
 			URL: r.repo.URL(), Interval: metav1.Duration{Duration: time.Hour}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}},
 	}

@@ -145,8 +145,8 @@ func TestDefaultAgeSecretScopedByNamespace(t *testing.T) {
 func TestVaultAllowlist(t *testing.T) {
 	evil := vaulttest.New("tenant-vault-token")
 	defer evil.Close()
-	r := &KustomizationReconciler{Decryption: DecryptionOptions{VaultAllowlist: vault.ParseAllowlist("https://vault.internal.example:8200")}}
-	ids, err := r.secretIdentities(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "t", Name: "sops-hcvault"},
+	d := DecryptionOptions{VaultAllowlist: vault.ParseAllowlist("https://vault.internal.example:8200")}
+	ids, err := d.SecretIdentities(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "t", Name: "sops-hcvault"},
 		Data: map[string][]byte{"sops.vault-token": []byte("tenant-vault-token\n")}})
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("identities: %v %v", ids, err)

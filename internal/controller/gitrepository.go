@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,13 +16,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/redact"
 	"github.com/lacre/lacre/internal/source"
 )
 
@@ -57,13 +54,6 @@ func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager, concurrency
 		Complete(r)
 }
 
-// requestedAtChanged triggers on a new reconcile.fluxcd.io/requestedAt.
-type requestedAtChanged struct{ predicate.Funcs }
-
-func (requestedAtChanged) Update(e event.UpdateEvent) bool {
-	return e.ObjectOld.GetAnnotations()[meta.ReconcileRequestAnnotation] != e.ObjectNew.GetAnnotations()[meta.ReconcileRequestAnnotation]
-}
-
 func (r *GitRepositoryReconciler) jitter(d time.Duration) time.Duration {
 	j := r.Jitter
 	if j == 0 {
@@ -72,56 +62,22 @@ func (r *GitRepositoryReconciler) jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Float64()*j*float64(d))
 }
 
-func (r *GitRepositoryReconciler) event(obj *sourcev1.GitRepository, typ, reason, msg string) {
-	if r.Recorder != nil {
-		r.Recorder.Event(obj, typ, reason, msg)
-	}
-}
-
 // Reconcile implements reconcile.Reconciler.
 func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := ctrl.LoggerFrom(ctx)
-	obj := &sourcev1.GitRepository{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			forgetObject(sourcev1.GitRepositoryKind, req.Namespace, req.Name)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	defer observeDuration(sourcev1.GitRepositoryKind, time.Now())
-	if !obj.DeletionTimestamp.IsZero() {
-		if err := r.Storage.Delete(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name); err != nil {
-			return ctrl.Result{}, err
-		}
-		if controllerutil.RemoveFinalizer(obj, SourceFinalizer) {
-			return ctrl.Result{}, r.Update(ctx, obj)
-		}
-		return ctrl.Result{}, nil
-	}
-	if controllerutil.AddFinalizer(obj, SourceFinalizer) {
-		if err := r.Update(ctx, obj); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	if obj.Spec.Suspend {
-		log.V(1).Info("reconciliation is suspended")
-		return ctrl.Result{}, nil
-	}
-
-	patch := client.MergeFrom(obj.DeepCopy())
-	if v, ok := obj.Annotations[meta.ReconcileRequestAnnotation]; ok {
-		obj.Status.LastHandledReconcileAt = v
-	}
-	result, recErr := r.reconcile(ctx, obj)
-	obj.Status.ObservedGeneration = obj.Generation
-	recordCondition(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, obj.Status.Conditions)
-	if err := r.Status().Patch(ctx, obj, patch); err != nil {
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, errors.Join(recErr, err)
-	}
-	return result, recErr
+	return frame[*sourcev1.GitRepository]{
+		Client:    r.Client,
+		kind:      sourcev1.GitRepositoryKind,
+		finalizer: SourceFinalizer,
+		newObject: func() *sourcev1.GitRepository { return &sourcev1.GitRepository{} },
+		suspended: func(o *sourcev1.GitRepository) bool { return o.Spec.Suspend },
+		status: func(o *sourcev1.GitRepository) (*int64, *string) {
+			return &o.Status.ObservedGeneration, &o.Status.LastHandledReconcileAt
+		},
+		finalize: func(_ context.Context, o *sourcev1.GitRepository) error {
+			return r.Storage.Delete(sourcev1.GitRepositoryKind, o.Namespace, o.Name)
+		},
+		reconcile: r.reconcile,
+	}.run(ctx, req)
 }
 
 func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository) (ctrl.Result, error) {
@@ -133,7 +89,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	}
 	if err := source.ValidateURL(obj.Spec.URL); err != nil {
 		markFailed(conds, gen, sourcev1.URLInvalidReason, err.Error(), true)
-		r.event(obj, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
+		emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
 		return ctrl.Result{}, nil // terminal: waits for a spec change
 	}
 
@@ -141,10 +97,10 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if ref := obj.Spec.SecretRef; ref != nil {
 		sec := &corev1.Secret{}
 		if err := r.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, sec); err != nil {
-			msg := fmt.Sprintf("failed to get secret '%s/%s': %v", obj.Namespace, ref.Name, reasonOf(err))
+			msg := fmt.Sprintf("failed to get secret '%s/%s': %v", obj.Namespace, ref.Name, redact.Reason(err))
 			setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, sourcev1.AuthenticationFailedReason, msg)
 			markFailed(conds, gen, sourcev1.AuthenticationFailedReason, msg, false)
-			r.event(obj, corev1.EventTypeWarning, sourcev1.AuthenticationFailedReason, msg)
+			emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.AuthenticationFailedReason, msg)
 			return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 		}
 		auth = source.AuthFromSecret(sec.Data)
@@ -174,11 +130,11 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		if errors.Is(err, source.ErrAuth) || errors.Is(err, source.ErrInvalidSecret) {
 			reason = sourcev1.AuthenticationFailedReason
 		}
-		msg := "failed to checkout and determine revision: " + redact(err.Error(), auth)
+		msg := "failed to checkout and determine revision: " + redactAuth(err, auth)
 		setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, reason, msg)
 		terminal := errors.Is(err, source.ErrInvalidRef) || errors.Is(err, source.ErrInvalidSecret)
 		markFailed(conds, gen, reason, msg, terminal)
-		r.event(obj, corev1.EventTypeWarning, reason, msg)
+		emit(r.Recorder, obj, corev1.EventTypeWarning, reason, msg)
 		if terminal {
 			return ctrl.Result{}, nil
 		}
@@ -194,7 +150,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if err != nil {
 		msg := "failed to package the artifact: " + err.Error()
 		markFailed(conds, gen, sourcev1.StorageOperationFailedReason, msg, errors.Is(err, artifact.ErrTooLarge))
-		r.event(obj, corev1.EventTypeWarning, sourcev1.StorageOperationFailedReason, msg)
+		emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.StorageOperationFailedReason, msg)
 		return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 	}
 	stored, err := r.Storage.Put(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, data)
@@ -212,7 +168,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 			Path: stored.Path, URL: stored.URL, Revision: commit.Revision, Digest: stored.Digest,
 			LastUpdateTime: metav1.Now(), Size: &size,
 		}
-		r.event(obj, corev1.EventTypeNormal, "NewArtifact", fmt.Sprintf("stored artifact for commit '%s'", commit.Revision))
+		emit(r.Recorder, obj, corev1.EventTypeNormal, "NewArtifact", fmt.Sprintf("stored artifact for commit '%s'", commit.Revision))
 	} else {
 		obj.Status.Artifact.URL = stored.URL
 	}
@@ -239,22 +195,10 @@ func equalPtr(a, b *string) bool {
 	return *a == *b
 }
 
-func reasonOf(err error) string {
-	if apierrors.IsNotFound(err) {
-		return "not found"
-	}
-	return err.Error()
-}
-
-// redact removes credentials from a message.
-func redact(msg string, a *source.Auth) string {
+// redactAuth is err's text without the Git credentials it may quote.
+func redactAuth(err error, a *source.Auth) string {
 	if a == nil {
-		return msg
+		return err.Error()
 	}
-	for _, s := range []string{a.Password, a.BearerToken} {
-		if len(s) >= 4 {
-			msg = strings.ReplaceAll(msg, s, "***")
-		}
-	}
-	return msg
+	return redact.Values(err.Error(), a.Password, a.BearerToken)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,7 +14,27 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/api/meta"
+	"github.com/lacre/lacre/internal/inventory"
 )
+
+// The health phase: wait for the applied objects (spec.wait) or
+// spec.healthChecks to be Current, as kstatus computes it.
+
+// health checks the Kustomization's health targets, recording the
+// Healthy condition when there are any.
+func (r *KustomizationReconciler) health(ctx context.Context, kc client.Client, obj *kustomizev1.Kustomization, applied []*unstructured.Unstructured) *failure {
+	targets := healthTargets(obj, applied)
+	if len(targets) == 0 {
+		return nil
+	}
+	if err := r.checkHealth(ctx, kc, targets, obj.GetTimeout()); err != nil {
+		setCondition(&obj.Status.Conditions, obj.Generation, meta.HealthyCondition, metav1.ConditionFalse, kustomizev1.HealthCheckFailedReason, err.Error())
+		return fail(kustomizev1.HealthCheckFailedReason, err.Error())
+	}
+	setCondition(&obj.Status.Conditions, obj.Generation, meta.HealthyCondition, metav1.ConditionTrue, meta.SucceededReason, "health checks passed")
+	return nil
+}
 
 type healthTarget struct {
 	gvk       schema.GroupVersionKind
@@ -31,7 +52,7 @@ func healthTargets(obj *kustomizev1.Kustomization, applied []*unstructured.Unstr
 	if obj.Spec.Wait {
 		for _, u := range applied {
 			// Objects lacre does not manage are not waited for (Flux).
-			if a := u.GetAnnotations(); a[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue || a[kustomizev1.SSAAnnotation] == "Ignore" {
+			if inventory.Ignored(u) {
 				continue
 			}
 			out = append(out, healthTarget{u.GroupVersionKind(), u.GetNamespace(), u.GetName()})

@@ -19,6 +19,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
+	"github.com/lacre/lacre/internal/inventory"
 	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
@@ -63,7 +64,7 @@ func TestSeedGuideAge(t *testing.T) {
 		sec := &corev1.Secret{}
 		g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: app, Name: "basic-auth"}, sec)).To(Succeed())
 		g.Expect(string(sec.Data["password"])).To(Equal(guideCanary))
-		g.Expect(sec.Labels[NameLabel]).To(Equal("my-secrets"))
+		g.Expect(sec.Labels[inventory.NameLabel]).To(Equal("my-secrets"))
 		g.Expect(k.Status.Inventory.Entries).To(ContainElement(kustomizev1.ResourceRef{ID: app + "_basic-auth__Secret", Version: "v1"}))
 		rv = sec.ResourceVersion
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())

@@ -3,17 +3,17 @@ package controller
 import (
 	"context"
 	"fmt"
-	"k8s.io/utils/ptr"
 	"os"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -67,6 +67,9 @@ type Options struct {
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
+
+	// flags holds the flag values Complete parses.
+	flags struct{ ageSecret, ageNamespaces, vaultAllowlist string }
 }
 
 // Manager is a running-ready controller manager and its artifact server.
@@ -84,8 +87,8 @@ func (m *Manager) Close() {
 	}
 }
 
-// NewManager builds the manager with the GitRepository controller and an
-// artifact server.
+// NewManager builds the manager with the GitRepository and Kustomization
+// controllers and an artifact server.
 func NewManager(opts Options) (*Manager, error) {
 	m := &Manager{}
 	ok := false
@@ -94,6 +97,53 @@ func NewManager(opts Options) (*Manager, error) {
 			m.Close()
 		}
 	}()
+	store, err := m.serveArtifacts(opts)
+	if err != nil {
+		return nil, err
+	}
+	m.Storage = store
+	mgr, err := newCtrlManager(opts)
+	if err != nil {
+		return nil, err
+	}
+	rec := &GitRepositoryReconciler{
+		Client:   mgr.GetClient(),
+		Storage:  store,
+		Recorder: mgr.GetEventRecorderFor("lacre-source-controller"),
+	}
+	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
+		return nil, err
+	}
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, err
+	}
+	ks := &KustomizationReconciler{
+		Config:    mgr.GetConfig(),
+		Direct:    direct,
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Fetcher:   &artifact.Fetcher{},
+		Recorder:  mgr.GetEventRecorderFor("lacre-kustomize-controller"),
+		KeyCache:  &keys.Cache{},
+
+		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
+		Decryption:              opts.Decryption,
+		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
+		DefaultServiceAccount:   opts.DefaultServiceAccount,
+	}
+	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
+		return nil, err
+	}
+	m.Kustomizations = ks
+	m.Manager = mgr
+	ok = true
+	return m, nil
+}
+
+// serveArtifacts opens the artifact store (a temporary directory, removed
+// on Close, when opts has no path) and serves it.
+func (m *Manager) serveArtifacts(opts Options) (*artifact.Store, error) {
 	dir := opts.StoragePath
 	if dir == "" {
 		d, err := os.MkdirTemp("", "lacre-artifacts-")
@@ -120,8 +170,13 @@ func NewManager(opts Options) (*Manager, error) {
 		url = "http://" + opts.StorageAdvAddr
 	}
 	store.SetBaseURL(url)
-	m.Storage = store
+	return store, nil
+}
 
+// newCtrlManager builds controller-runtime's manager: its cache (the
+// watched namespaces and label selector), metrics, probes and leader
+// election.
+func newCtrlManager(opts Options) (ctrl.Manager, error) {
 	cacheOpts := cache.Options{}
 	if len(opts.WatchNamespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -166,39 +221,7 @@ func NewManager(opts Options) (*Manager, error) {
 		_ = mgr.AddHealthzCheck("ping", healthz.Ping)
 		_ = mgr.AddReadyzCheck("ping", healthz.Ping)
 	}
-	rec := &GitRepositoryReconciler{
-		Client:   mgr.GetClient(),
-		Storage:  store,
-		Recorder: mgr.GetEventRecorderFor("lacre-source-controller"),
-	}
-	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
-		return nil, err
-	}
-	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
-	if err != nil {
-		return nil, err
-	}
-	ks := &KustomizationReconciler{
-		Config:    mgr.GetConfig(),
-		Direct:    direct,
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Fetcher:   &artifact.Fetcher{},
-		Recorder:  mgr.GetEventRecorderFor("lacre-kustomize-controller"),
-		KeyCache:  &keys.Cache{},
-
-		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
-		Decryption:              opts.Decryption,
-		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
-		DefaultServiceAccount:   opts.DefaultServiceAccount,
-	}
-	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
-		return nil, err
-	}
-	m.Kustomizations = ks
-	m.Manager = mgr
-	ok = true
-	return m, nil
+	return mgr, nil
 }
 
 // Run starts the manager until ctx ends.

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,9 +9,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/lacre/lacre/api/meta"
-	"github.com/lacre/lacre/internal/build"
-	"github.com/lacre/lacre/keys"
-	"github.com/lacre/lacre/sops"
 )
 
 // Metrics hold names, namespaces, kinds, reasons and counts only: never a
@@ -69,21 +65,4 @@ func forgetObject(kind, ns, name string) {
 
 func observeDuration(kind string, start time.Time) {
 	ReconcileDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
-}
-
-// decryptionOutcome classifies a build error for lacre_decryptions_total.
-func decryptionOutcome(err error) string {
-	switch {
-	case err == nil:
-		return "success"
-	case errors.Is(err, keys.ErrNoKey):
-		return "no_key"
-	case errors.Is(err, sops.ErrMACMismatch), errors.Is(err, sops.ErrMACDecrypt):
-		return "mac_mismatch"
-	case errors.Is(err, sops.ErrDecryptValue), errors.Is(err, build.ErrEncryptedNotDecrypted):
-		return "tampered"
-	case errors.Is(err, build.ErrPlaintextSecret):
-		return "plaintext_secret"
-	}
-	return ""
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/internal/inventory"
 	agekeys "github.com/lacre/lacre/keys/age"
 )
 
@@ -257,7 +258,7 @@ func TestTenancyDefaultServiceAccount(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		ksReady(g, a, "apps")
 		cm := getCM(g, a, "tenant-cm")
-		g.Expect(cm.Labels[NameLabel]).To(Equal("apps"))
+		g.Expect(cm.Labels[inventory.NameLabel]).To(Equal("apps"))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 }
 

@@ -25,6 +25,7 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/config/crd"
 	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/decryptor"
 	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/internal/testcluster"
 	"github.com/lacre/lacre/keys"
@@ -209,7 +210,7 @@ func (d *demo) createObjects(ctx context.Context) error {
 		d.step("the sops-age Secret, the GitRepository and the Kustomization (decryption.provider: sops)")
 		for _, o := range []client.Object{
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fluxNS}},
-			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: ageSecret}, StringData: map[string]string{"age.agekey": d.id.String()}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: ageSecret}, StringData: map[string]string{"age" + decryptor.AgeKeySuffix: d.id.String()}},
 			&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: objName}, Spec: sourcev1.GitRepositorySpec{
 				URL: d.repo.URL(), Interval: metav1.Duration{Duration: time.Minute}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}},
 			&kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: objName}, Spec: kustomizev1.KustomizationSpec{

@@ -22,6 +22,7 @@ import (
 	"github.com/lacre/lacre/internal/build"
 	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/redact"
 )
 
 // Bounds on the local tree read by build and diff.
@@ -177,7 +178,7 @@ func (a *app) loadKustomization(ctx context.Context, bf *buildFlags, name string
 			if err := c.Get(ctx, client.ObjectKey{Namespace: ks.Namespace, Name: name}, live); err == nil {
 				ks.Status = live.Status
 			} else if !apierrors.IsNotFound(err) {
-				return nil, nil, fmt.Errorf("Kustomization %s/%s: %v", ks.Namespace, name, scrubErr(err))
+				return nil, nil, fmt.Errorf("Kustomization %s/%s: %v", ks.Namespace, name, redact.Error(err))
 			}
 		}
 		return ks, c, nil
@@ -195,26 +196,13 @@ func (a *app) loadKustomization(ctx context.Context, bf *buildFlags, name string
 		a.Warnf("Kustomization %s/%s not found in the cluster; using a default spec", bf.cf.namespace, name)
 		return def, c, nil
 	case needCluster:
-		return nil, nil, fmt.Errorf("Kustomization %s/%s: %v", bf.cf.namespace, name, scrubErr(err))
+		return nil, nil, fmt.Errorf("Kustomization %s/%s: %v", bf.cf.namespace, name, redact.Error(err))
 	case apierrors.IsForbidden(err):
-		return nil, nil, fmt.Errorf("Kustomization %s/%s: %v", bf.cf.namespace, name, scrubErr(err))
+		return nil, nil, fmt.Errorf("Kustomization %s/%s: %v", bf.cf.namespace, name, redact.Error(err))
 	default:
-		a.Warnf("cluster not reachable (%v); using a default Kustomization spec", scrubErr(err))
+		a.Warnf("cluster not reachable (%v); using a default Kustomization spec", redact.Error(err))
 		return def, nil, nil
 	}
-}
-
-// scrubErr shortens an API error to its reason.
-func scrubErr(err error) string {
-	var se apierrors.APIStatus
-	if errors.As(err, &se) && se.Status().Message != "" {
-		return se.Status().Message
-	}
-	msg := err.Error()
-	if len(msg) > 300 {
-		msg = msg[:300] + "..."
-	}
-	return msg
 }
 
 // localBuild runs the controller's build on the local tree.
@@ -381,21 +369,6 @@ func objectRef(u *unstructured.Unstructured) string {
 		return u.GetKind() + "/" + ns + "/" + u.GetName()
 	}
 	return u.GetKind() + "/" + u.GetName()
-}
-
-// normalize drops server-managed metadata and status before a diff.
-func normalize(u *unstructured.Unstructured) *unstructured.Unstructured {
-	if u == nil {
-		return nil
-	}
-	c := u.DeepCopy()
-	delete(c.Object, "status")
-	if m, ok := c.Object["metadata"].(map[string]any); ok {
-		for _, k := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"} {
-			delete(m, k)
-		}
-	}
-	return c
 }
 
 func toYAML(u *unstructured.Unstructured) (string, error) {

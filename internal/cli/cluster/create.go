@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -24,11 +23,8 @@ import (
 	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/keysource"
 	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/decryptor"
 	"github.com/lacre/lacre/internal/source"
-	agekeys "github.com/lacre/lacre/keys/age"
-	"github.com/lacre/lacre/keys/awskms"
-	"github.com/lacre/lacre/keys/azkv"
-	"github.com/lacre/lacre/keys/pgp"
 )
 
 // clusterFlags are kubectl's: namespace, kubeconfig, context.
@@ -88,6 +84,15 @@ func (a *app) printYAML(objs ...client.Object) error {
 		a.Stdout.Write(b)
 	}
 	return nil
+}
+
+// apply creates or updates objs in the cluster and returns the client.
+func (cf *clusterFlags) apply(ctx context.Context, objs ...client.Object) (client.Client, error) {
+	c, err := cf.client()
+	if err != nil {
+		return nil, err
+	}
+	return c, upsert(ctx, c, objs...)
 }
 
 // upsert creates or updates objects (spec and data, not status).
@@ -199,11 +204,8 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 				// As flux: the export holds the GitRepository only.
 				return a.printYAML(repo)
 			}
-			c, err := cf.client()
+			c, err := cf.apply(cmd.Context(), append(objs, repo)...)
 			if err != nil {
-				return err
-			}
-			if err := upsert(cmd.Context(), c, append(objs, repo)...); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "lacre: GitRepository %s/%s applied, waiting for the artifact\n", cf.namespace, args[0])
@@ -289,11 +291,8 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 			if cf.export {
 				return a.printYAML(ks)
 			}
-			c, err := cf.client()
+			c, err := cf.apply(cmd.Context(), ks)
 			if err != nil {
-				return err
-			}
-			if err := upsert(cmd.Context(), c, ks); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "lacre: Kustomization %s/%s applied, waiting for it to be Ready\n", cf.namespace, args[0])
@@ -313,7 +312,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 	f.StringSliceVar(&healthChecks, "health-check", nil, "object to wait for, KIND/NAME.NAMESPACE (repeatable; e.g. Deployment/podinfo.default)")
 	f.DurationVar(&interval, "interval", time.Minute, "reconcile interval")
 	f.StringVar(&provider, "decryption-provider", "", "decryption provider: sops")
-	f.StringVar(&decSecret, "decryption-secret", "", "Secret with the decryption keys (*.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv, sops.gcp-kms)")
+	f.StringVar(&decSecret, "decryption-secret", "", "Secret with the decryption keys ("+decryptor.Entries+")")
 	f.StringVar(&targetNS, "target-namespace", "", "namespace for the applied objects")
 	f.StringVar(&sa, "service-account", "", "service account to impersonate")
 	f.StringSliceVar(&dependsOn, "depends-on", nil, "Kustomizations that must be Ready first (NAME[.NAMESPACE])")
@@ -326,65 +325,40 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 	var vaultToken, awsFile, azureFile, gcpFile string
 	cmd := &cobra.Command{
 		Use:   "sops NAME [--age-key-file F] [--pgp-key-file F] [--vault-token T] [--aws-kms-file F] [--azure-kv-file F] [--gcp-kms-file F]",
-		Short: "Create the decryption Secret with Flux's entry names (*.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv, sops.gcp-kms)",
+		Short: "Create the decryption Secret with Flux's entry names (" + decryptor.Entries + ")",
 		Example: `  gpg --export-secret-keys --armor "$KEY_FP" > key.asc
   lacre create secret sops sops-gpg --pgp-key-file=key.asc
   lacre create secret sops sops-age --age-key-file=age.agekey --export`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: args[0], Namespace: cf.namespace}, StringData: map[string]string{}}
+			// Every entry is checked the way the controller reads it;
+			// errors never quote the content.
+			type entry struct{ flag, file, name string }
+			var entries []entry
 			for i, f := range ageFiles {
-				data, err := os.ReadFile(f)
-				if err != nil {
-					return cliapp.Codef(cliapp.CodeGeneric, "--age-key-file: %v", err)
-				}
-				if _, err := agekeys.ParseIdentities(strings.NewReader(string(data))); err != nil {
-					return cliapp.Codef(cliapp.CodeGeneric, "--age-key-file %s: %v", f, err)
-				}
-				s.StringData[fmt.Sprintf("age%d.agekey", i)] = string(data)
+				entries = append(entries, entry{"--age-key-file", f, fmt.Sprintf("age%d%s", i, decryptor.AgeKeySuffix)})
 			}
 			for i, f := range pgpFiles {
-				data, err := os.ReadFile(f)
-				if err != nil {
-					return cliapp.Codef(cliapp.CodeGeneric, "--pgp-key-file: %v", err)
-				}
-				if _, err := pgp.ParseArmoredIdentities(data); err != nil {
-					return cliapp.Codef(cliapp.CodeGeneric, "--pgp-key-file %s: %v", f, err)
-				}
-				s.StringData[fmt.Sprintf("key%d.asc", i)] = string(data)
+				entries = append(entries, entry{"--pgp-key-file", f, fmt.Sprintf("key%d%s", i, decryptor.PGPKeySuffix)})
 			}
 			if vaultToken != "" {
-				s.StringData["sops.vault-token"] = vaultToken
+				s.StringData[decryptor.VaultTokenEntry] = vaultToken
 			}
-			// Cloud credentials are checked the way the controller reads
-			// them; errors never quote the content.
-			for _, c := range []struct {
-				flag, file, entry string
-				check             func([]byte) error
-			}{
-				{"--aws-kms-file", awsFile, "sops.aws-kms", func(b []byte) error { _, err := awskms.ParseSecretCredentials(b); return err }},
-				{"--azure-kv-file", azureFile, "sops.azure-kv", func(b []byte) error { _, err := azkv.ParseSecretCredential(b); return err }},
-				{"--gcp-kms-file", gcpFile, "sops.gcp-kms", func(b []byte) error {
-					var v struct {
-						Type string `json:"type"`
-					}
-					if json.Unmarshal(b, &v) != nil || v.Type == "" {
-						return errors.New("not a Google credentials JSON file (no \"type\")")
-					}
-					return nil
-				}},
-			} {
-				if c.file == "" {
+			entries = append(entries, entry{"--aws-kms-file", awsFile, decryptor.AWSKMSEntry},
+				entry{"--azure-kv-file", azureFile, decryptor.AzureKVEntry}, entry{"--gcp-kms-file", gcpFile, decryptor.GCPKMSEntry})
+			for _, e := range entries {
+				if e.file == "" {
 					continue
 				}
-				data, err := keysource.ReadBounded(c.file, 1<<20)
+				data, err := keysource.ReadBounded(e.file, 1<<20)
 				if err != nil {
-					return cliapp.Codef(cliapp.CodeGeneric, "%s: %v", c.flag, err)
+					return cliapp.Codef(cliapp.CodeGeneric, "%s: %v", e.flag, err)
 				}
-				if err := c.check(data); err != nil {
-					return cliapp.Codef(cliapp.CodeGeneric, "%s %s: %v", c.flag, c.file, err)
+				if err := decryptor.Check(e.name, data); err != nil {
+					return cliapp.Codef(cliapp.CodeGeneric, "%s %s: %v", e.flag, e.file, err)
 				}
-				s.StringData[c.entry] = string(data)
+				s.StringData[e.name] = string(data)
 			}
 			if len(s.StringData) == 0 {
 				return cliapp.Codef(cliapp.CodeGeneric, "give at least one of --age-key-file, --pgp-key-file, --vault-token, --aws-kms-file, --azure-kv-file, --gcp-kms-file")
@@ -392,11 +366,7 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 			if cf.export {
 				return a.printYAML(s)
 			}
-			c, err := cf.client()
-			if err != nil {
-				return err
-			}
-			if err := upsert(cmd.Context(), c, s); err != nil {
+			if _, err := cf.apply(cmd.Context(), s); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Stderr, "lacre: Secret %s/%s applied\n", cf.namespace, args[0])
@@ -408,9 +378,9 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 	f.StringSliceVar(&ageFiles, "age-key-file", nil, "age identities file (repeatable)")
 	f.StringSliceVar(&pgpFiles, "pgp-key-file", nil, "armored PGP private key (repeatable)")
 	f.StringVar(&vaultToken, "vault-token", "", "Vault token for transit decryption")
-	f.StringVar(&awsFile, "aws-kms-file", "", "AWS credentials YAML (aws_access_key_id, aws_secret_access_key[, aws_session_token]) stored as sops.aws-kms")
-	f.StringVar(&azureFile, "azure-kv-file", "", "Azure credentials JSON/YAML (tenantId, clientId, clientSecret, ...) stored as sops.azure-kv")
-	f.StringVar(&gcpFile, "gcp-kms-file", "", "GCP service account key JSON stored as sops.gcp-kms")
+	f.StringVar(&awsFile, "aws-kms-file", "", "AWS credentials YAML (aws_access_key_id, aws_secret_access_key[, aws_session_token]) stored as "+decryptor.AWSKMSEntry)
+	f.StringVar(&azureFile, "azure-kv-file", "", "Azure credentials JSON/YAML (tenantId, clientId, clientSecret, ...) stored as "+decryptor.AzureKVEntry)
+	f.StringVar(&gcpFile, "gcp-kms-file", "", "GCP service account key JSON stored as "+decryptor.GCPKMSEntry)
 	return cmd
 }
 

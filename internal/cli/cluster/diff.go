@@ -12,13 +12,12 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/internal/cli/cliapp"
-	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/inventory"
+	"github.com/lacre/lacre/internal/redact"
 )
 
 // diffFieldManager is the field manager of the dry-run applies.
@@ -73,7 +72,8 @@ Exit codes, as kubectl diff and flux diff: 0 no differences, 1 differences, >1 e
 	return cmd
 }
 
-// runDiff prints the diffs and returns how many objects differ.
+// runDiff prints the diffs and returns how many objects differ. What it
+// applies and prunes follows the controller's rules (internal/inventory).
 func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, error) {
 	if bf.path == "" {
 		return 0, errors.New("--path is required")
@@ -86,91 +86,66 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 	if err != nil {
 		return 0, err
 	}
-	sort.SliceStable(objs, func(i, j int) bool { return diffStage(objs[i]) < diffStage(objs[j]) })
+	inventory.SortForApply(objs)
+	owner := inventory.OwnerOf(ks)
 	changed := 0
-	keep := map[string]bool{}
+	var keep []kustomizev1.ResourceRef
 	for _, u := range objs {
-		keep[inventoryKey(u)] = true
-		ann := u.GetAnnotations()
-		if ann[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue || ann[kustomizev1.SSAAnnotation] == "Ignore" {
+		keep = append(keep, inventory.Entry(u))
+		if inventory.Ignored(u) {
 			continue
 		}
-		labels := u.GetLabels()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[controller.NameLabel], labels[controller.NamespaceLabel] = ks.Name, ks.Namespace
-		u.SetLabels(labels)
-
-		live := &unstructured.Unstructured{}
-		live.SetGroupVersionKind(u.GroupVersionKind())
-		err := c.Get(ctx, client.ObjectKeyFromObject(u), live)
-		exists := err == nil
-		if err != nil && !apierrors.IsNotFound(err) && !isNoMatch(err) {
-			return changed, fmt.Errorf("%s: %s", objectRef(u), scrubErr(err))
-		}
-		if !exists {
-			live = nil
-		}
-		if exists && ann[kustomizev1.SSAAnnotation] == "IfNotPresent" {
-			continue
-		}
-		if _, enc := u.Object["sops"]; enc {
-			d, err := a.diffEncrypted(u, live, bf.showSecrets)
-			if err != nil {
-				return changed, err
-			}
-			changed += d
-			continue
-		}
-		merged := u.DeepCopy()
-		if err := c.Patch(ctx, merged, client.Apply, client.FieldOwner(diffFieldManager), client.ForceOwnership, client.DryRunAll); err != nil {
-			if exists || !(apierrors.IsNotFound(err) || isNoMatch(err)) {
-				return changed, fmt.Errorf("%s: dry-run apply failed: %s", objectRef(u), scrubErr(err))
-			}
-			// Its namespace or CRD is created by this apply: show the
-			// object as built.
-			merged = u.DeepCopy()
-		}
-		d, err := a.printDiff(objectRef(u), normalize(live), normalize(merged), isSecret(u) && !bf.showSecrets)
+		owner.Label(u)
+		d, err := a.diffObject(ctx, c, u, bf.showSecrets)
+		changed += d
 		if err != nil {
 			return changed, err
 		}
-		changed += d
 	}
 	if ks.Spec.Prune && ks.Status.Inventory != nil {
-		entries := ks.Status.Inventory.Entries
-		for i := len(entries) - 1; i >= 0; i-- {
-			e := entries[i]
-			if keep[e.ID] {
-				continue
-			}
-			parts := strings.Split(e.ID, "_")
-			if len(parts) != 4 {
-				continue
-			}
-			live := &unstructured.Unstructured{}
-			live.SetGroupVersionKind(schema.GroupVersionKind{Group: parts[2], Version: e.Version, Kind: parts[3]})
-			if err := c.Get(ctx, types.NamespacedName{Namespace: parts[0], Name: parts[1]}, live); err != nil {
-				if apierrors.IsNotFound(err) || isNoMatch(err) {
-					continue
-				}
-				return changed, fmt.Errorf("%s: %s", e.ID, scrubErr(err))
-			}
-			l := live.GetLabels()
-			if l[controller.NameLabel] != ks.Name || l[controller.NamespaceLabel] != ks.Namespace ||
-				live.GetAnnotations()[kustomizev1.PruneAnnotation] == kustomizev1.DisabledValue ||
-				live.GetAnnotations()[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue {
-				continue
-			}
-			d, err := a.printDiff(objectRef(live), normalize(live), nil, isSecret(live) && !bf.showSecrets)
-			if err != nil {
-				return changed, err
-			}
+		gone := func(err error) bool { return apierrors.IsNotFound(err) || isNoMatch(err) }
+		err := inventory.Stale(ctx, c, owner, ks.Status.Inventory.Entries, keep, gone, func(_ string, live *unstructured.Unstructured) error {
+			d, err := a.printDiff(objectRef(live), inventory.Normalize(live), nil, isSecret(live) && !bf.showSecrets)
 			changed += d
+			return err
+		})
+		if err != nil {
+			return changed, err
 		}
 	}
 	return changed, nil
+}
+
+// diffObject prints the diff of one built object against the cluster, as
+// a server-side dry-run apply would change it; it returns 1 when they
+// differ.
+func (a *app) diffObject(ctx context.Context, c client.Client, u *unstructured.Unstructured, showSecrets bool) (int, error) {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(u.GroupVersionKind())
+	err := c.Get(ctx, client.ObjectKeyFromObject(u), live)
+	exists := err == nil
+	if err != nil && !apierrors.IsNotFound(err) && !isNoMatch(err) {
+		return 0, fmt.Errorf("%s: %s", objectRef(u), redact.Error(err))
+	}
+	if !exists {
+		live = nil
+	}
+	if !inventory.ShouldApply(u, exists) {
+		return 0, nil
+	}
+	if _, enc := u.Object["sops"]; enc {
+		return a.diffEncrypted(u, live, showSecrets)
+	}
+	merged := u.DeepCopy()
+	if err := c.Patch(ctx, merged, client.Apply, client.FieldOwner(diffFieldManager), client.ForceOwnership, client.DryRunAll); err != nil {
+		if exists || !(apierrors.IsNotFound(err) || isNoMatch(err)) {
+			return 0, fmt.Errorf("%s: dry-run apply failed: %s", objectRef(u), redact.Error(err))
+		}
+		// Its namespace or CRD is created by this apply: show the
+		// object as built.
+		merged = u.DeepCopy()
+	}
+	return a.printDiff(objectRef(u), inventory.Normalize(live), inventory.Normalize(merged), isSecret(u) && !showSecrets)
 }
 
 // diffEncrypted compares a still-encrypted Secret with the live one by its
@@ -260,26 +235,6 @@ func (a *app) printDiff(ref string, live, merged *unstructured.Unstructured, mas
 	}
 	fmt.Fprintf(a.Stdout, "► %s\n%s", ref, text)
 	return 1, nil
-}
-
-func diffStage(u *unstructured.Unstructured) int {
-	switch u.GetKind() {
-	case "CustomResourceDefinition":
-		return 0
-	case "Namespace":
-		return 1
-	case "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Role", "RoleBinding":
-		return 2
-	case "ConfigMap", "Secret":
-		return 3
-	}
-	return 4
-}
-
-// inventoryKey is the controller's inventory ID of an object.
-func inventoryKey(u *unstructured.Unstructured) string {
-	gvk := u.GroupVersionKind()
-	return fmt.Sprintf("%s_%s_%s_%s", u.GetNamespace(), u.GetName(), gvk.Group, gvk.Kind)
 }
 
 func isNoMatch(err error) bool {

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
-	"github.com/lacre/lacre/internal/controller"
+	"github.com/lacre/lacre/internal/inventory"
 )
 
 // The test key of testdata/script/build.txtar.
@@ -100,14 +100,14 @@ func TestDiffAgainstCluster(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
 			t.Fatal(err)
 		}
-		u.SetLabels(map[string]string{controller.NameLabel: "apps", controller.NamespaceLabel: "flux-system"})
+		u.SetLabels(map[string]string{inventory.NameLabel: "apps", inventory.NamespaceLabel: "flux-system"})
 		if err := c.Patch(ctx, u, client.Apply, client.FieldOwner("lacre"), client.ForceOwnership); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// An object of an older revision, in the inventory, to be pruned.
 	old := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: "apps",
-		Labels: map[string]string{controller.NameLabel: "apps", controller.NamespaceLabel: "flux-system"}}, Data: map[string]string{"k": "v"}}
+		Labels: map[string]string{inventory.NameLabel: "apps", inventory.NamespaceLabel: "flux-system"}}, Data: map[string]string{"k": "v"}}
 	if err := c.Create(ctx, old); err != nil {
 		t.Fatal(err)
 	}

@@ -17,28 +17,8 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/cli/cliapp"
+	"github.com/lacre/lacre/internal/inventory"
 )
-
-// inventoryRef is one status.inventory entry, parsed from Flux's
-// "<namespace>_<name>_<group>_<kind>" id.
-type inventoryRef struct {
-	namespace, name, group, kind string
-}
-
-func parseInventoryID(id string) (inventoryRef, error) {
-	p := strings.Split(id, "_")
-	if len(p) != 4 || p[1] == "" || p[3] == "" {
-		return inventoryRef{}, fmt.Errorf("malformed inventory id %q: want namespace_name_group_kind", id)
-	}
-	return inventoryRef{namespace: p[0], name: p[1], group: p[2], kind: p[3]}, nil
-}
-
-func (r inventoryRef) String() string {
-	if r.namespace == "" {
-		return r.kind + "/" + r.name
-	}
-	return r.kind + "/" + r.namespace + "/" + r.name
-}
 
 func (a *app) treeCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "tree", Short: "Print the objects a Kustomization applied, as a tree"}
@@ -66,9 +46,9 @@ func (a *app) treeCommand() *cobra.Command {
 				if ks.Status.Inventory == nil {
 					return nil
 				}
-				var refs []inventoryRef
+				var refs []inventory.Object
 				for _, e := range ks.Status.Inventory.Entries {
-					r, err := parseInventoryID(e.ID)
+					r, err := inventory.Parse(e.ID)
 					if err != nil {
 						return err
 					}
@@ -80,12 +60,12 @@ func (a *app) treeCommand() *cobra.Command {
 						branch, next = "└── ", "    "
 					}
 					fmt.Fprintf(a.Stdout, "%s%s%s\n", prefix, branch, r)
-					if r.kind != kustomizev1.KustomizationKind || r.group != kustomizev1.GroupVersion.Group || seen[r.namespace+"/"+r.name] {
+					if r.Kind != kustomizev1.KustomizationKind || r.Group != kustomizev1.GroupVersion.Group || seen[r.Namespace+"/"+r.Name] {
 						continue
 					}
-					seen[r.namespace+"/"+r.name] = true
+					seen[r.Namespace+"/"+r.Name] = true
 					child := &kustomizev1.Kustomization{}
-					if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: r.namespace, Name: r.name}, child); err != nil {
+					if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: r.Namespace, Name: r.Name}, child); err != nil {
 						if apierrors.IsNotFound(err) {
 							continue
 						}

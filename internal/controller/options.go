@@ -1,0 +1,69 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/lacre/lacre/internal/decryptor"
+	"github.com/lacre/lacre/keys/vault"
+)
+
+// BindFlags binds the manager's options to fs, with their defaults: the
+// flags of `lacre controller`. Complete parses those that need it.
+func (o *Options) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (0 disables)")
+	fs.StringVar(&o.HealthAddr, "health-addr", ":9440", "address of the health probes (0 disables)")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", false, "use leader election (for several replicas)")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election lease")
+	fs.IntVar(&o.Concurrent, "concurrent", 4, "reconciles run in parallel per controller")
+	fs.StringSliceVar(&o.WatchNamespaces, "watch-namespace", nil, "namespaces to watch (default: all)")
+	fs.StringVar(&o.WatchSelector, "watch-label-selector", "", "only reconcile objects with these labels (sharding)")
+	fs.StringVar(&o.StoragePath, "storage-path", "", "artifact directory (default: a temporary directory)")
+	fs.StringVar(&o.StorageAddr, "storage-addr", "127.0.0.1:0", "artifact server listen address")
+	fs.StringVar(&o.StorageAdvAddr, "storage-adv-addr", "", "artifact server address advertised in artifact URLs")
+	fs.StringVar(&o.flags.ageSecret, "sops-age-secret", "", "NAMESPACE/NAME of a Secret whose *"+decryptor.AgeKeySuffix+" entries every Kustomization in the selected namespaces may use")
+	fs.StringVar(&o.flags.ageNamespaces, "sops-age-secret-namespaces", "", "label selector of the namespaces --sops-age-secret applies to (\"*\": all)")
+	fs.StringVar(&o.flags.vaultAllowlist, "sops-vault-allowlist", "", "comma-separated Vault address prefixes a "+decryptor.VaultTokenEntry+" may be sent to (default: any, as Flux; \"none\" for none)")
+	fs.BoolVar(&o.Decryption.AmbientCloudCredentials, "ambient-cloud-credentials", false, "let Kustomizations use the controller's own AWS/GCP/Azure identity for KMS keys")
+	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse Kustomizations whose sourceRef or dependsOn names another namespace (Ready=False, Stalled, AccessDenied)")
+	fs.StringVar(&o.DefaultServiceAccount, "default-service-account", "", "ServiceAccount impersonated, in the Kustomization's namespace, when spec.serviceAccountName is empty (default: the controller's own identity)")
+	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
+}
+
+// Complete parses the flags BindFlags bound as strings
+// (--sops-age-secret, --sops-age-secret-namespaces,
+// --sops-vault-allowlist) and checks --default-service-account. Errors
+// name the flag.
+func (o *Options) Complete() error {
+	if s := o.flags.ageSecret; s != "" {
+		ns, name, ok := strings.Cut(s, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("--sops-age-secret must be NAMESPACE/NAME, got %q", s)
+		}
+		if o.flags.ageNamespaces == "" {
+			return errors.New("--sops-age-secret needs --sops-age-secret-namespaces (a namespace label selector; \"*\" for every namespace)")
+		}
+		sel := labels.Everything()
+		if o.flags.ageNamespaces != "*" {
+			var err error
+			if sel, err = labels.Parse(o.flags.ageNamespaces); err != nil {
+				return fmt.Errorf("--sops-age-secret-namespaces: %v", err)
+			}
+		}
+		o.Decryption.DefaultAgeSecret = types.NamespacedName{Namespace: ns, Name: name}
+		o.Decryption.DefaultAgeNamespaces = sel
+	}
+	if sa := o.DefaultServiceAccount; sa != "" {
+		if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
+			return fmt.Errorf("--default-service-account %q: %s", sa, strings.Join(errs, "; "))
+		}
+	}
+	o.Decryption.VaultAllowlist = vault.ParseAllowlist(o.flags.vaultAllowlist)
+	return nil
+}

@@ -1,0 +1,166 @@
+// Package decryptor owns the decryption-Secret contract of the
+// Kustomization controller, Flux's: the entry names a decryption Secret
+// holds (*.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv,
+// sops.gcp-kms), how each entry becomes a key, and which keys a
+// Kustomization may use (its own Secret, the operator's default age
+// Secret, the controller's ambient cloud identity), behind the data-key
+// cache. The controller reads Secrets with it; `lacre create secret sops`
+// writes them with its names and checks them with Check.
+package decryptor
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/lacre/lacre/keys"
+	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/keys/awskms"
+	"github.com/lacre/lacre/keys/azkv"
+	"github.com/lacre/lacre/keys/gcpkms"
+	"github.com/lacre/lacre/keys/pgp"
+	"github.com/lacre/lacre/keys/vault"
+)
+
+// Entry names of a decryption Secret (Flux's).
+const (
+	// AgeKeySuffix ends the names of entries holding age identities.
+	AgeKeySuffix = ".agekey"
+	// PGPKeySuffix ends the names of entries holding armored PGP keys.
+	PGPKeySuffix = ".asc"
+	// VaultTokenEntry holds a Vault token.
+	VaultTokenEntry = "sops.vault-token"
+	// AWSKMSEntry holds static AWS credentials (YAML).
+	AWSKMSEntry = "sops.aws-kms"
+	// AzureKVEntry holds Azure credentials (JSON or YAML).
+	AzureKVEntry = "sops.azure-kv"
+	// GCPKMSEntry holds a Google credentials JSON file.
+	GCPKMSEntry = "sops.gcp-kms"
+	// Entries lists the entry names, for messages and help.
+	Entries = "*" + AgeKeySuffix + ", *" + PGPKeySuffix + ", " + VaultTokenEntry + ", " + AWSKMSEntry + ", " + AzureKVEntry + ", " + GCPKMSEntry
+)
+
+// ErrNoEntry is returned for a decryption Secret with no entry of the
+// contract.
+var ErrNoEntry = errors.New("holds no " + Entries + " entry")
+
+// Options configure where the Kustomization controller finds keys
+// besides the decryption Secret named by spec.decryption.secretRef.
+type Options struct {
+	// AmbientCloudCredentials lets every Kustomization use the
+	// controller's own cloud identity (EKS IRSA, GKE workload identity,
+	// Azure workload or managed identity) for KMS stanzas. Off by default:
+	// with it, any tenant can decrypt what the controller's identity can.
+	AmbientCloudCredentials bool
+	// DefaultAgeSecret, when set, is a Secret (in the controller's
+	// namespace) whose *.agekey entries are added for Kustomizations in the
+	// namespaces DefaultAgeNamespaces selects, and only those.
+	DefaultAgeSecret     types.NamespacedName
+	DefaultAgeNamespaces labels.Selector
+	// AWS, GCP and Azure are the base options of the cloud KMS clients
+	// (endpoints, transports); credentials come from the Secret's
+	// AWSKMSEntry, GCPKMSEntry and AzureKVEntry, or the ambient identity.
+	AWS   awskms.Options
+	GCP   gcpkms.Options
+	Azure azkv.Options
+	// VaultAllowlist holds the Vault address prefixes a VaultTokenEntry
+	// may be sent to (nil: any, as Flux). A file names its own
+	// vault_address, so without a list a commit can send the token to a
+	// server of its choosing.
+	VaultAllowlist []string
+}
+
+// entry parses one Secret entry into keys; nil, nil for a name outside
+// the contract. Errors never quote the content.
+func (o Options) entry(name string, v []byte) ([]keys.Identity, error) {
+	switch {
+	case strings.HasSuffix(name, AgeKeySuffix):
+		return agekeys.ParseIdentities(bytes.NewReader(v))
+	case strings.HasSuffix(name, PGPKeySuffix):
+		id, err := pgp.ParseArmoredIdentities(v)
+		if err != nil {
+			return nil, err
+		}
+		return []keys.Identity{id}, nil
+	case name == VaultTokenEntry:
+		return []keys.Identity{vault.NewIdentity(vault.Options{Token: strings.TrimSpace(string(v)), Allowlist: o.VaultAllowlist})}, nil
+	case name == AWSKMSEntry:
+		creds, err := awskms.ParseSecretCredentials(v)
+		if err != nil {
+			return nil, err
+		}
+		aws := o.AWS
+		aws.Credentials = creds
+		return []keys.Identity{awskms.NewIdentity(aws)}, nil
+	case name == AzureKVEntry:
+		cred, err := azkv.ParseSecretCredential(v)
+		if err != nil {
+			return nil, err
+		}
+		az := o.Azure
+		az.Credential = cred
+		return []keys.Identity{azkv.NewIdentity(az)}, nil
+	case name == GCPKMSEntry:
+		gcp := o.GCP
+		gcp.CredentialsJSON = bytes.Clone(v)
+		gcp.AccessToken = ""
+		return []keys.Identity{gcpkms.NewIdentity(gcp)}, nil
+	}
+	return nil, nil
+}
+
+// Check checks an entry the way the controller will read it, and a
+// GCPKMSEntry for a credentials file's "type". Errors never quote the
+// content.
+func Check(name string, v []byte) error {
+	if name == GCPKMSEntry {
+		var c struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(v, &c) != nil || c.Type == "" {
+			return errors.New("not a Google credentials JSON file (no \"type\")")
+		}
+		return nil
+	}
+	_, err := Options{}.entry(name, v)
+	return err
+}
+
+// SecretIdentities reads the entries of a decryption Secret, in name
+// order. Errors name the Secret and the entry, never its content.
+func (o Options) SecretIdentities(sec *corev1.Secret) ([]keys.Identity, error) {
+	var ids []keys.Identity
+	for _, n := range slices.Sorted(maps.Keys(sec.Data)) {
+		got, err := o.entry(n, sec.Data[n])
+		if err != nil {
+			return nil, fmt.Errorf("decryption Secret '%s/%s' entry %q: %v", sec.Namespace, sec.Name, n, err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
+
+// defaultAgeIdentities reads the AgeKeySuffix entries of the default age
+// Secret, and only those.
+func (o Options) defaultAgeIdentities(data map[string][]byte) ([]keys.Identity, error) {
+	var ids []keys.Identity
+	for _, n := range slices.Sorted(maps.Keys(data)) {
+		if !strings.HasSuffix(n, AgeKeySuffix) {
+			continue
+		}
+		got, err := agekeys.ParseIdentities(bytes.NewReader(data[n]))
+		if err != nil {
+			return nil, fmt.Errorf("default age Secret '%s' entry %q: %v", o.DefaultAgeSecret, n, err)
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
