@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -12,44 +11,10 @@ import (
 	"github.com/lacre/lacre/sops/stores/storetest"
 )
 
-func dataKey(t *testing.T, tree sops.Tree) []byte {
-	t.Helper()
-	if _, err := exec.LookPath("age"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("age is required in CI")
-		}
-		t.Skip("age is not installed")
-	}
-	cmd := exec.Command("age", "-d", "-i", "testdata/test.agekey")
-	cmd.Stdin = strings.NewReader(tree.Metadata.KeyGroups[0][0].Enc)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("age -d: %v", err)
-	}
-	return out
-}
-
 // TestSopsInterop reads a file the real sops wrote, re-emits it byte for
 // byte, decrypts it and compares with sops's own decryption.
 func TestSopsInterop(t *testing.T) {
-	enc, _ := os.ReadFile("testdata/sops.enc.json")
-	s := New(DefaultIndent)
-	tree, err := s.LoadEncryptedFile(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := s.EmitEncryptedFile(tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, enc) {
-		t.Fatalf("re-emitting sops's file changed it:\n%s", out)
-	}
-	c, _ := sops.NewCipher(dataKey(t, tree))
-	if err := tree.Decrypt(c, sops.DecryptOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	plain, _ := s.EmitPlainFile(tree.Branches)
+	plain := storetest.Decrypted(t, storetest.Case{New: func() sops.Store { return New(DefaultIndent) }, Encrypted: "testdata/sops.enc.json"}, "testdata/test.agekey")
 	want, _ := os.ReadFile("testdata/sops.dec.json")
 	if !bytes.Equal(plain, want) {
 		t.Fatalf("decrypted:\n%s\nwant:\n%s", plain, want)

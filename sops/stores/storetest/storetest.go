@@ -7,6 +7,8 @@ package storetest
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/lacre/lacre/sops"
@@ -42,6 +44,16 @@ func Seed(f *testing.F, paths ...string) {
 // SopsBytes re-emits a file the real sops wrote, byte for byte.
 func SopsBytes(t *testing.T, c Case) {
 	t.Helper()
+	tree := reemit(t, c)
+	if len(tree.Metadata.KeyGroups) != 1 || tree.Metadata.Version != SopsVersion {
+		t.Fatalf("metadata: %+v", tree.Metadata)
+	}
+}
+
+// reemit loads c.Encrypted, checks that the store writes it back byte for
+// byte and returns the loaded tree.
+func reemit(t *testing.T, c Case) sops.Tree {
+	t.Helper()
 	enc, err := os.ReadFile(c.Encrypted)
 	if err != nil {
 		t.Fatal(err)
@@ -51,9 +63,6 @@ func SopsBytes(t *testing.T, c Case) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tree.Metadata.KeyGroups) != 1 || tree.Metadata.Version != SopsVersion {
-		t.Fatalf("metadata: %+v", tree.Metadata)
-	}
 	out, err := s.EmitEncryptedFile(tree)
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +70,7 @@ func SopsBytes(t *testing.T, c Case) {
 	if !bytes.Equal(out, enc) {
 		t.Fatalf("re-emitted file differs:\n%s\n--- sops wrote:\n%s", out, enc)
 	}
+	return tree
 }
 
 // FuzzLoadPlain checks that a plain file that loads emits a file that
@@ -100,4 +110,42 @@ func FuzzLoadPlain(f *testing.F, c Case) {
 func FuzzLoadEncrypted(f *testing.F, c Case) {
 	Seed(f, c.Encrypted)
 	f.Fuzz(func(t *testing.T, in []byte) { _, _ = c.New().LoadEncryptedFile(in) })
+}
+
+// Decrypted re-emits c.Encrypted as SopsBytes does, decrypts it with the
+// data key that the real age CLI unwraps with keyFile, and returns the
+// store's plain output for the caller to compare with sops's.
+func Decrypted(t *testing.T, c Case, keyFile string) []byte {
+	t.Helper()
+	tree := reemit(t, c)
+	cipher, err := sops.NewCipher(ageDataKey(t, tree, keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tree.Decrypt(cipher, sops.DecryptOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := c.New().EmitPlainFile(tree.Branches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+// ageDataKey unwraps the file's first age stanza with the real age CLI.
+func ageDataKey(t *testing.T, tree sops.Tree, keyFile string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("age"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("age is required in CI")
+		}
+		t.Skip("age is not installed")
+	}
+	cmd := exec.Command("age", "-d", "-i", keyFile)
+	cmd.Stdin = strings.NewReader(tree.Metadata.KeyGroups[0][0].Enc)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("age -d: %v", err)
+	}
+	return out
 }

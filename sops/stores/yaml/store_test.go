@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -12,54 +11,8 @@ import (
 	"github.com/lacre/lacre/sops/stores/storetest"
 )
 
-// dataKey unwraps a sops file's age stanza with the real age CLI and the
-// test key in testdata.
-func dataKey(t *testing.T, tree sops.Tree) []byte {
-	t.Helper()
-	if _, err := exec.LookPath("age"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("age is required in CI")
-		}
-		t.Skip("age is not installed")
-	}
-	s := tree.Metadata.KeyGroups[0][0]
-	cmd := exec.Command("age", "-d", "-i", "testdata/test.agekey")
-	cmd.Stdin = strings.NewReader(s.Enc)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("age -d: %v", err)
-	}
-	return out
-}
-
 func TestRoundTripSopsBytes(t *testing.T) {
-	enc, err := os.ReadFile("testdata/sops.enc.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(0)
-	tree, err := s.LoadEncryptedFile(enc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := s.EmitEncryptedFile(tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, enc) {
-		t.Fatalf("re-emitting sops's file changed it:\n%s", out)
-	}
-	c, err := sops.NewCipher(dataKey(t, tree))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tree.Decrypt(c, sops.DecryptOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	plain, err := s.EmitPlainFile(tree.Branches)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := storetest.Decrypted(t, storetest.Case{New: func() sops.Store { return New(0) }, Encrypted: "testdata/sops.enc.yaml"}, "testdata/test.agekey")
 	want, _ := os.ReadFile("testdata/decrypted.golden.yaml")
 	if os.Getenv("UPDATE_GOLDEN") != "" {
 		os.WriteFile("testdata/decrypted.golden.yaml", plain, 0o644)
