@@ -145,7 +145,11 @@ func TestDefaultAgeSecretScopedByNamespace(t *testing.T) {
 func TestVaultAllowlist(t *testing.T) {
 	evil := vaulttest.New("tenant-vault-token")
 	defer evil.Close()
-	d := DecryptionOptions{VaultAllowlist: vault.ParseAllowlist("https://vault.internal.example:8200")}
+	list, err := vault.ParseAllowlist("https://vault.internal.example:8200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DecryptionOptions{VaultAllowlist: list}
 	ids, err := d.SecretIdentities(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "t", Name: "sops-hcvault"},
 		Data: map[string][]byte{"sops.vault-token": []byte("tenant-vault-token\n")}})
 	if err != nil || len(ids) != 1 {
