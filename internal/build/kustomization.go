@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
@@ -96,16 +97,29 @@ func checkRemote(fs filesys.FileSystem, dir string, seen map[string]bool) error 
 	return nil
 }
 
-// isRemote reports whether kustomize would fetch a path over the network
-// (an http(s) URL, or a git repository it would clone). Inline documents
-// (several lines) are not paths.
-func isRemote(p string) bool {
+// isRemote reports whether kustomize would load a path over the network:
+// a URL with a scheme (kustomize fetches http and https files, and clones
+// git::, ssh://, file:// and https repositories), or any path kustomize's
+// own git parser takes for a repository (user@host:path, host:org/repo,
+// github.com/org/repo …). kustomize (sigs.k8s.io/kustomize/api v0.21)
+// offers no way to replace its cloner or HTTP client, so its parser is
+// asked (resource.Origin.Append calls git.NewRepoSpecFromURL, the test
+// kustomize's loader makes before cloning) instead of a list of prefixes.
+// Inline documents (several lines) are not paths.
+func isRemote(p string) (remote bool) {
 	if strings.Contains(p, "\n") {
 		return false
 	}
 	p = strings.TrimSpace(p)
-	return strings.Contains(p, "://") || strings.HasPrefix(p, "github.com/") || strings.HasPrefix(p, "git@") ||
-		strings.HasPrefix(p, "git::") || strings.HasPrefix(p, "gh:")
+	if strings.Contains(p, "://") {
+		return true
+	}
+	defer func() {
+		if recover() != nil {
+			remote = true // kustomize's parser took it for a repository, then failed
+		}
+	}()
+	return (&resource.Origin{}).Append(p).Repo != ""
 }
 
 // stringsOf returns the strings of a YAML list (or a lone string).

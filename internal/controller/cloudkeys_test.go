@@ -11,6 +11,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -145,7 +146,11 @@ func TestDefaultAgeSecretScopedByNamespace(t *testing.T) {
 func TestVaultAllowlist(t *testing.T) {
 	evil := vaulttest.New("tenant-vault-token")
 	defer evil.Close()
-	d := DecryptionOptions{VaultAllowlist: vault.ParseAllowlist("https://vault.internal.example:8200")}
+	list, err := vault.ParseAllowlist("https://vault.internal.example:8200")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DecryptionOptions{VaultAllowlist: list}
 	ids, err := d.SecretIdentities(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "t", Name: "sops-hcvault"},
 		Data: map[string][]byte{"sops.vault-token": []byte("tenant-vault-token\n")}})
 	if err != nil || len(ids) != 1 {
@@ -265,4 +270,75 @@ func TestForceAnnotation(t *testing.T) {
 		g.Expect(c.Data["v"]).To(Equal("2"))
 		ksReady(g, ns, "my-secrets")
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+}
+
+// TestVaultAllowlistFlag: --sops-vault-allowlist unset leaves each
+// decryption Secret's sops.vault-address in charge; "all" is Flux's
+// behaviour; an entry with user information is refused, naming the flag.
+func TestVaultAllowlistFlag(t *testing.T) {
+	for _, c := range []struct {
+		arg     string
+		any, ok bool
+		list    []string
+	}{
+		{"", false, true, nil},
+		{"--sops-vault-allowlist=all", true, true, nil},
+		{"--sops-vault-allowlist=none", false, true, []string{}},
+		{"--sops-vault-allowlist=https://vault.corp:8200", false, true, []string{"https://vault.corp:8200"}},
+		{"--sops-vault-allowlist=http://127.0.0.1:8200@127.0.0.1:9999", false, false, nil},
+	} {
+		var o Options
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		o.BindFlags(fs)
+		args := []string{}
+		if c.arg != "" {
+			args = append(args, c.arg)
+		}
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		err := o.Complete()
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "--sops-vault-allowlist")) {
+			t.Errorf("%q: %v", c.arg, err)
+			continue
+		}
+		if c.ok && (o.Decryption.VaultAnyAddress != c.any || (o.Decryption.VaultAllowlist == nil) != (c.list == nil) || strings.Join(o.Decryption.VaultAllowlist, ",") != strings.Join(c.list, ",")) {
+			t.Errorf("%q: any %v list %#v", c.arg, o.Decryption.VaultAnyAddress, o.Decryption.VaultAllowlist)
+		}
+	}
+}
+
+// TestVaultAddressNotNamed: with no --sops-vault-allowlist, a decryption
+// Secret without sops.vault-address sends its token nowhere: the
+// Kustomization fails with DecryptionFailed naming the file's Vault
+// address and how to allow it; naming it in the Secret applies.
+func TestVaultAddressNotNamed(t *testing.T) {
+	g, ns := clusterTest(t)
+	const token = "hvs.TOKEN-CANARY-77b1"
+	vsrv := vaulttest.New(token)
+	defer vsrv.Close()
+	r, err := vault.NewRecipient(vsrv.URL+"/v1/sops/keys/firstkey", vault.Options{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := newGitRepo(t, "r")
+	c1 := repo.Commit("one", map[string]string{"apps/db.yaml": encryptFor(t, r, secretYAML(ns, "db", faultCanary))})
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sops-hcvault"}, StringData: map[string]string{"sops.vault-token": token}}
+	g.Expect(testClient.Create(testCtx, sec)).To(Succeed())
+	createSource(t, g, ns, repo.URL())
+	g.Expect(testClient.Create(testCtx, faultKS(ns, "sops-hcvault", nil))).To(Succeed())
+	ksFailing(g, ns, func(g Gomega, c *metav1.Condition) {
+		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
+		g.Expect(c.Message).To(ContainSubstring(vsrv.URL))
+		g.Expect(c.Message).To(ContainSubstring("sops.vault-address"))
+		g.Expect(c.Message).To(ContainSubstring("--sops-vault-allowlist"))
+		g.Expect(c.Message).NotTo(ContainSubstring(token))
+	})
+	g.Expect(vsrv.Decrypts.Load()).To(BeZero(), "the token was sent to an address the Secret does not name")
+
+	g.Expect(testClient.Get(testCtx, client.ObjectKeyFromObject(sec), sec)).To(Succeed())
+	sec.StringData = map[string]string{"sops.vault-address": vsrv.URL}
+	g.Expect(testClient.Update(testCtx, sec)).To(Succeed())
+	appliedAt(g, ns, c1, 90*time.Second)
+	g.Expect(secretValue(g, ns, "db")).To(Equal(faultCanary))
 }

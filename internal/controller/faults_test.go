@@ -91,7 +91,7 @@ func TestFaultVaultDown(t *testing.T) {
 		"apps/a.yaml":  cmYAML(ns, "a"),
 	})
 	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sops-hcvault"},
-		StringData: map[string]string{"sops.vault-token": token}})).To(Succeed())
+		StringData: map[string]string{"sops.vault-token": token, "sops.vault-address": vsrv.URL}})).To(Succeed())
 	createSource(t, g, ns, repo.URL())
 	g.Expect(testClient.Create(testCtx, faultKS(ns, "sops-hcvault", nil))).To(Succeed())
 	appliedAt(g, ns, c1, 90*time.Second)

@@ -176,7 +176,9 @@ func TestMissingDecryptionSecret(t *testing.T) {
 }
 
 // TestSeedGuideVault is the guide's Vault variant: files encrypted with a
-// transit key, the token in the sops-hcvault Secret as sops.vault-token.
+// transit key, the token in the sops-hcvault Secret as sops.vault-token,
+// the Vault's address as sops.vault-address (lacre sends a token only to
+// the addresses its Secret names, or --sops-vault-allowlist).
 func TestSeedGuideVault(t *testing.T) {
 	g, sys, app := guideTest(t)
 	vsrv := vaulttest.New("vault-root-token")
@@ -185,7 +187,7 @@ func TestSeedGuideVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guideRepo(t, g, sys, app, r, "sops-hcvault", map[string]string{"sops.vault-token": vsrv.Token})
+	guideRepo(t, g, sys, app, r, "sops-hcvault", map[string]string{"sops.vault-token": vsrv.Token, "sops.vault-address": vsrv.URL})
 	g.Eventually(func(g Gomega) {
 		ksReady(g, sys, "my-secrets")
 		g.Expect(secretValue(g, app, "basic-auth")).To(Equal(guideCanary))

@@ -29,7 +29,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.StorageAdvAddr, "storage-adv-addr", "", "artifact server address advertised in artifact URLs")
 	fs.StringVar(&o.flags.ageSecret, "sops-age-secret", "", "NAMESPACE/NAME of a Secret whose *"+decryptor.AgeKeySuffix+" entries every Kustomization in the selected namespaces may use")
 	fs.StringVar(&o.flags.ageNamespaces, "sops-age-secret-namespaces", "", "label selector of the namespaces --sops-age-secret applies to (\"*\": all)")
-	fs.StringVar(&o.flags.vaultAllowlist, "sops-vault-allowlist", "", "comma-separated Vault address prefixes a "+decryptor.VaultTokenEntry+" may be sent to (default: any, as Flux; \"none\" for none)")
+	fs.StringVar(&o.flags.vaultAllowlist, "sops-vault-allowlist", "", "comma-separated Vault addresses (scheme, host and port exact; path by prefix) a "+decryptor.VaultTokenEntry+" may be sent to (default: those its decryption Secret names in "+decryptor.VaultAddressEntry+"; \"all\": any, as Flux; \"none\": none)")
 	fs.BoolVar(&o.Decryption.AmbientCloudCredentials, "ambient-cloud-credentials", false, "let Kustomizations use the controller's own AWS/GCP/Azure identity for KMS keys")
 	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse Kustomizations whose sourceRef or dependsOn names another namespace (Ready=False, Stalled, AccessDenied)")
 	fs.StringVar(&o.DefaultServiceAccount, "default-service-account", "", "ServiceAccount impersonated, in the Kustomization's namespace, when spec.serviceAccountName is empty (default: the controller's own identity)")
@@ -64,6 +64,17 @@ func (o *Options) Complete() error {
 			return fmt.Errorf("--default-service-account %q: %s", sa, strings.Join(errs, "; "))
 		}
 	}
-	o.Decryption.VaultAllowlist = vault.ParseAllowlist(o.flags.vaultAllowlist)
+	switch v := strings.TrimSpace(o.flags.vaultAllowlist); v {
+	case "":
+		// The addresses each decryption Secret names (decryptor.VaultAddressEntry).
+	case "all":
+		o.Decryption.VaultAnyAddress = true
+	default:
+		list, err := vault.ParseAllowlist(v)
+		if err != nil {
+			return fmt.Errorf("--sops-vault-allowlist: %v", err)
+		}
+		o.Decryption.VaultAllowlist = list
+	}
 	return nil
 }

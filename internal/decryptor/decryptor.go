@@ -1,7 +1,7 @@
 // Package decryptor owns the decryption-Secret contract of the
 // Kustomization controller, Flux's: the entry names a decryption Secret
 // holds (*.agekey, *.asc, sops.vault-token, sops.aws-kms, sops.azure-kv,
-// sops.gcp-kms), how each entry becomes a key, and which keys a
+// sops.gcp-kms; and lacre's sops.vault-address), how each entry becomes a key, and which keys a
 // Kustomization may use (its own Secret, the operator's default age
 // Secret, the controller's ambient cloud identity), behind the data-key
 // cache. The controller reads Secrets with it; `lacre create secret sops`
@@ -38,6 +38,10 @@ const (
 	PGPKeySuffix = ".asc"
 	// VaultTokenEntry holds a Vault token.
 	VaultTokenEntry = "sops.vault-token"
+	// VaultAddressEntry (lacre's, not Flux's) lists the Vault addresses,
+	// comma- or newline-separated, the Secret's VaultTokenEntry may be
+	// sent to when the controller has no --sops-vault-allowlist.
+	VaultAddressEntry = "sops.vault-address"
 	// AWSKMSEntry holds static AWS credentials (YAML).
 	AWSKMSEntry = "sops.aws-kms"
 	// AzureKVEntry holds Azure credentials (JSON or YAML).
@@ -71,11 +75,39 @@ type Options struct {
 	AWS   awskms.Options
 	GCP   gcpkms.Options
 	Azure azkv.Options
-	// VaultAllowlist holds the Vault address prefixes a VaultTokenEntry
-	// may be sent to (nil: any, as Flux). A file names its own
-	// vault_address, so without a list a commit can send the token to a
-	// server of its choosing.
+	// VaultAllowlist holds the Vault addresses a VaultTokenEntry may be
+	// sent to (vault.AddressAllowed). nil: the addresses the decryption
+	// Secret itself names in VaultAddressEntry, and no other. A file names
+	// its own vault_address, so without a list a commit could send the
+	// token to a server of its choosing.
 	VaultAllowlist []string
+	// VaultAnyAddress sends a VaultTokenEntry to whatever address a file
+	// names (Flux's behaviour; --sops-vault-allowlist=all).
+	VaultAnyAddress bool
+
+	// secretVaultAddresses is the VaultAddressEntry of the Secret being
+	// read.
+	secretVaultAddresses string
+}
+
+// vaultOptions returns the options of a VaultTokenEntry: the token, and
+// the addresses it may be sent to with how to allow another.
+func (o Options) vaultOptions(token string) vault.Options {
+	vo := vault.Options{Token: token}
+	switch {
+	case o.VaultAnyAddress:
+	case o.VaultAllowlist != nil:
+		vo.Allowlist, vo.AllowHint = o.VaultAllowlist, "allow it with the controller's --sops-vault-allowlist"
+	default:
+		// An invalid entry is reported as that entry's error; it allows
+		// no address.
+		vo.Allowlist, _ = vault.ParseAllowlist(o.secretVaultAddresses)
+		if vo.Allowlist == nil {
+			vo.Allowlist = []string{}
+		}
+		vo.AllowHint = fmt.Sprintf("name it in the decryption Secret's %q entry, or in the controller's --sops-vault-allowlist", VaultAddressEntry)
+	}
+	return vo
 }
 
 // entry parses one Secret entry into keys; nil, nil for a name outside
@@ -91,7 +123,13 @@ func (o Options) entry(name string, v []byte) ([]keys.Identity, error) {
 		}
 		return []keys.Identity{id}, nil
 	case name == VaultTokenEntry:
-		return []keys.Identity{vault.NewIdentity(vault.Options{Token: strings.TrimSpace(string(v)), Allowlist: o.VaultAllowlist})}, nil
+		return []keys.Identity{vault.NewIdentity(o.vaultOptions(strings.TrimSpace(string(v))))}, nil
+	case name == VaultAddressEntry:
+		if strings.TrimSpace(string(v)) == "all" {
+			return nil, errors.New("list Vault addresses (\"all\" is the controller's --sops-vault-allowlist=all)")
+		}
+		_, err := vault.ParseAllowlist(string(v))
+		return nil, err
 	case name == AWSKMSEntry:
 		creds, err := awskms.ParseSecretCredentials(v)
 		if err != nil {
@@ -137,6 +175,7 @@ func Check(name string, v []byte) error {
 // SecretIdentities reads the entries of a decryption Secret, in name
 // order. Errors name the Secret and the entry, never its content.
 func (o Options) SecretIdentities(sec *corev1.Secret) ([]keys.Identity, error) {
+	o.secretVaultAddresses = string(sec.Data[VaultAddressEntry])
 	var ids []keys.Identity
 	for _, n := range slices.Sorted(maps.Keys(sec.Data)) {
 		got, err := o.entry(n, sec.Data[n])

@@ -24,7 +24,7 @@ func TestRuleOwners(t *testing.T) {
 		forbidden *regexp.Regexp
 	}{
 		{"internal/inventory", regexp.MustCompile(`%s_%s_%s_%s|Split\([^)]*"_"\)|"kustomize\.toolkit\.fluxcd\.io/(name|namespace)"|SSAAnnotation\] == "`)},
-		{"internal/decryptor", regexp.MustCompile(`"sops\.(vault-token|aws-kms|azure-kv|gcp-kms)"|"\*?\.asc"`)},
+		{"internal/decryptor", regexp.MustCompile(`"sops\.(vault-token|vault-address|aws-kms|azure-kv|gcp-kms)"|"\*?\.asc"`)},
 	}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

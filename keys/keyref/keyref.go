@@ -20,8 +20,10 @@
 package keyref
 
 import (
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -241,9 +243,9 @@ func AzureKeyURL(vaultURL, name, version string) string {
 // ParseVaultURI validates a Vault transit key URI of the form
 // https://host:8200/v1/<engine path>/keys/<name>.
 func ParseVaultURI(uri string) (address, enginePath, keyName string, err error) {
-	u, err := url.Parse(uri)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", "", "", fmt.Errorf("invalid vault transit URI %q: want https://host:8200/v1/<engine>/keys/<name>", uri)
+	u, err := ParseVaultAddress(uri)
+	if err != nil {
+		return "", "", "", fmt.Errorf("invalid vault transit URI %q: %w", uri, err)
 	}
 	p := strings.TrimPrefix(u.Path, "/")
 	rest, ok := strings.CutPrefix(p, "v1/")
@@ -255,6 +257,36 @@ func ParseVaultURI(uri string) (address, enginePath, keyName string, err error) 
 		return "", "", "", fmt.Errorf("invalid vault transit URI %q: want /v1/<engine>/keys/<name>", uri)
 	}
 	return u.Scheme + "://" + u.Host, rest[:i], rest[i+len("/keys/"):], nil
+}
+
+// ErrVaultUserinfo refuses a Vault address with user information
+// (user@host): http://vault:8200@other:9999 is a request to other.
+var ErrVaultUserinfo = errors.New("user information (user@) is not allowed in a vault address")
+
+// ParseVaultAddress parses a Vault address or URL: http or https, a host,
+// no user information (http://a:8200@b:9999 goes to b), no query or
+// fragment.
+func ParseVaultAddress(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return nil, errors.New("want https://host:8200/v1/<engine>/keys/<name>")
+	case u.User != nil || strings.Contains(u.Host, "@"):
+		return nil, ErrVaultUserinfo
+	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(raw, "?#"):
+		return nil, errors.New("a vault address has no query or fragment")
+	}
+	return u, nil
+}
+
+// VaultHostPort is u's lower-cased host and its port, made explicit (http
+// 80, https 443), for exact comparisons.
+func VaultHostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // ParseAzureKeyURL validates https://<vault>/keys/<name>[/<version>].

@@ -24,51 +24,29 @@ import (
 type Options struct {
 	// Token authenticates to Vault (never printed).
 	Token string
-	// Allowlist holds the address prefixes that may be contacted; nil
-	// allows every address, an empty non-nil list none (like
-	// SOPS_HC_VAULT_ALLOWLIST).
+	// Allowlist holds the Vault addresses that may be contacted (see
+	// AddressAllowed); nil allows every address, an empty non-nil list
+	// none (like SOPS_HC_VAULT_ALLOWLIST). An address with user
+	// information is refused whatever the list.
 	Allowlist []string
+	// AllowHint, when set, ends the error for an address outside the
+	// allowlist: how to allow it.
+	AllowHint string
 	// Namespace is sent as X-Vault-Namespace when set.
 	Namespace  string
 	HTTPClient *http.Client
 }
 
-// ParseAllowlist parses SOPS_HC_VAULT_ALLOWLIST: "all" (or empty), "none",
-// or comma-separated address prefixes.
-func ParseAllowlist(s string) []string {
-	switch strings.TrimSpace(s) {
-	case "", "all":
-		return nil
-	case "none":
-		return []string{}
-	}
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func (o Options) allowed(addr string) error {
-	if o.Allowlist == nil {
-		return nil
-	}
-	for _, p := range o.Allowlist {
-		if strings.HasPrefix(addr, p) {
-			return nil
-		}
-	}
-	return fmt.Errorf("vault address %q is not in the allowlist", addr)
-}
-
 func (o Options) call(ctx context.Context, addr, path string, body any) (map[string]any, error) {
-	if err := o.allowed(addr); err != nil {
+	target := strings.TrimSuffix(addr, "/") + "/v1/" + path
+	if err := AddressAllowed(o.Allowlist, target); err != nil {
+		if errors.Is(err, ErrNotAllowed) && o.AllowHint != "" {
+			err = fmt.Errorf("%w (%s)", err, o.AllowHint)
+		}
 		return nil, err
 	}
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(addr, "/")+"/v1/"+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}

@@ -49,14 +49,14 @@ func TestAllowlistAndErrors(t *testing.T) {
 		t.Fatalf("stanza: %+v", s)
 	}
 	before := srv.Decrypts.Load()
-	_, err = NewIdentity(Options{Token: "tok", Allowlist: ParseAllowlist("https://other.example")}).Unwrap(ctx, s)
+	_, err = NewIdentity(Options{Token: "tok", Allowlist: mustAllowlist(t, "https://other.example")}).Unwrap(ctx, s)
 	if err == nil || !strings.Contains(err.Error(), "allowlist") || srv.Decrypts.Load() != before {
 		t.Fatalf("allowlist: %v (requests %d)", err, srv.Decrypts.Load()-before)
 	}
-	if _, err := NewIdentity(Options{Token: "tok", Allowlist: ParseAllowlist("none")}).Unwrap(ctx, s); err == nil {
+	if _, err := NewIdentity(Options{Token: "tok", Allowlist: mustAllowlist(t, "none")}).Unwrap(ctx, s); err == nil {
 		t.Fatal("allowlist none allowed a request")
 	}
-	if _, err := NewIdentity(Options{Token: "tok", Allowlist: ParseAllowlist(srv.URL)}).Unwrap(ctx, s); err != nil {
+	if _, err := NewIdentity(Options{Token: "tok", Allowlist: mustAllowlist(t, srv.URL)}).Unwrap(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	_, err = NewIdentity(Options{Token: "bad-token-xyz"}).Unwrap(ctx, s)

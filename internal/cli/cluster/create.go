@@ -321,10 +321,10 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 
 func (a *app) createSecretSopsCommand() *cobra.Command {
 	var cf clusterFlags
-	var ageFiles, pgpFiles []string
+	var ageFiles, pgpFiles, vaultAddrs []string
 	var vaultToken, awsFile, azureFile, gcpFile string
 	cmd := &cobra.Command{
-		Use:   "sops NAME [--age-key-file F] [--pgp-key-file F] [--vault-token T] [--aws-kms-file F] [--azure-kv-file F] [--gcp-kms-file F]",
+		Use:   "sops NAME [--age-key-file F] [--pgp-key-file F] [--vault-token T --vault-address URL] [--aws-kms-file F] [--azure-kv-file F] [--gcp-kms-file F]",
 		Short: "Create the decryption Secret with Flux's entry names (" + decryptor.Entries + ")",
 		Example: `  gpg --export-secret-keys --armor "$KEY_FP" > key.asc
   lacre create secret sops sops-gpg --pgp-key-file=key.asc
@@ -344,6 +344,13 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 			}
 			if vaultToken != "" {
 				s.StringData[decryptor.VaultTokenEntry] = vaultToken
+			}
+			if len(vaultAddrs) > 0 {
+				v := strings.Join(vaultAddrs, ",")
+				if err := decryptor.Check(decryptor.VaultAddressEntry, []byte(v)); err != nil {
+					return cliapp.Codef(cliapp.CodeGeneric, "--vault-address: %v", err)
+				}
+				s.StringData[decryptor.VaultAddressEntry] = v
 			}
 			entries = append(entries, entry{"--aws-kms-file", awsFile, decryptor.AWSKMSEntry},
 				entry{"--azure-kv-file", azureFile, decryptor.AzureKVEntry}, entry{"--gcp-kms-file", gcpFile, decryptor.GCPKMSEntry})
@@ -378,6 +385,7 @@ func (a *app) createSecretSopsCommand() *cobra.Command {
 	f.StringSliceVar(&ageFiles, "age-key-file", nil, "age identities file (repeatable)")
 	f.StringSliceVar(&pgpFiles, "pgp-key-file", nil, "armored PGP private key (repeatable)")
 	f.StringVar(&vaultToken, "vault-token", "", "Vault token for transit decryption")
+	f.StringSliceVar(&vaultAddrs, "vault-address", nil, "Vault address the token may be sent to, stored as "+decryptor.VaultAddressEntry+" (repeatable; needed unless the controller runs with --sops-vault-allowlist)")
 	f.StringVar(&awsFile, "aws-kms-file", "", "AWS credentials YAML (aws_access_key_id, aws_secret_access_key[, aws_session_token]) stored as "+decryptor.AWSKMSEntry)
 	f.StringVar(&azureFile, "azure-kv-file", "", "Azure credentials JSON/YAML (tenantId, clientId, clientSecret, ...) stored as "+decryptor.AzureKVEntry)
 	f.StringVar(&gcpFile, "gcp-kms-file", "", "GCP service account key JSON stored as "+decryptor.GCPKMSEntry)

@@ -215,7 +215,7 @@ Name-Real: cluster0.yourdomain.com
 		defer vsrv.Close()
 		vsrv.CreateKey("sops", "firstkey")
 		t.Setenv("VAULT_TOKEN", vsrv.Token)
-		lacre("create", "secret", "sops", "sops-hcvault", "--namespace=flux-system", "--vault-token="+vsrv.Token)
+		lacre("create", "secret", "sops", "sops-hcvault", "--namespace=flux-system", "--vault-token="+vsrv.Token, "--vault-address="+vsrv.URL)
 		variant("vault", "hc_vault_transit_uri: "+vsrv.URL+"/v1/sops/keys/firstkey", "sops-hcvault")
 	}
 

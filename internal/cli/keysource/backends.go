@@ -20,7 +20,8 @@ func (b *Source) gpgOptions() pgp.GPGOptions {
 }
 
 // vaultOptions reads the token as sops does: VAULT_TOKEN, else
-// ~/.vault-token; and SOPS_HC_VAULT_ALLOWLIST.
+// ~/.vault-token; and SOPS_HC_VAULT_ALLOWLIST (an invalid list allows
+// no address).
 func (b *Source) vaultOptions() vault.Options {
 	tok := b.env("VAULT_TOKEN")
 	if tok == "" {
@@ -30,7 +31,13 @@ func (b *Source) vaultOptions() vault.Options {
 			}
 		}
 	}
-	return vault.Options{Token: tok, Namespace: b.env("VAULT_NAMESPACE"), Allowlist: vault.ParseAllowlist(b.env("SOPS_HC_VAULT_ALLOWLIST"))}
+	o := vault.Options{Token: tok, Namespace: b.env("VAULT_NAMESPACE")}
+	var err error
+	if o.Allowlist, err = vault.ParseAllowlist(b.env("SOPS_HC_VAULT_ALLOWLIST")); err != nil {
+		// An invalid list allows nothing (fail closed), and says why.
+		o.Allowlist, o.AllowHint = []string{}, "SOPS_HC_VAULT_ALLOWLIST: "+err.Error()
+	}
+	return o
 }
 
 func (b *Source) otherRecipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
