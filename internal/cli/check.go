@@ -206,6 +206,9 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 	if len(diff) > 0 {
 		report(file, "master keys differ from %s (run lacre updatekeys): %s", filepath.Base(cc.path), joinDiff(diff))
 	}
+	if sel := tree.Metadata.Selection.Diff(rule.Selection); len(sel) > 0 {
+		report(file, "selection rules differ from %s (later values could be stored in clear; set, edit, rotate and updatekeys refuse the file without --force): %s", filepath.Base(cc.path), joinDiff(sel))
+	}
 }
 
 func joinDiff(lines []string) string { return strings.Join(lines, "; ") }
