@@ -30,7 +30,11 @@ type ruleGuard struct {
 }
 
 func (g *ruleGuard) register(f *pflag.FlagSet) {
-	f.BoolVar(&g.force, "force", false, "proceed even when the file's selection rules or master keys differ from its .sops.yaml creation rule")
+	what := "selection rules"
+	if g.recipients {
+		what += " or master keys"
+	}
+	f.BoolVar(&g.force, "force", false, "proceed even when the file's "+what+" differ from its .sops.yaml creation rule")
 }
 
 // RuleMismatch lists how a file's metadata differs from its creation rule:
