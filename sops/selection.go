@@ -207,3 +207,23 @@ func (r *rules) shouldEncrypt(pathHit bool, comments [][]string, isComment bool)
 	}
 	return enc
 }
+
+// Diff lists how the selection s (a file's metadata) differs from want (a
+// .sops.yaml creation rule's), as SOPS encrypts with it: each selection rule
+// and mac_only_encrypted, one line per difference, naming the rule and both
+// values (selection rules are configuration, never secret). A want without
+// a rule compares as DefaultUnencryptedSuffix.
+func (s Selection) Diff(want Selection) []string {
+	want = want.WithDefault()
+	var lines []string
+	hf, wf := s.Fields(), want.Fields()
+	for i := range hf {
+		if h, w := *hf[i].Value, *wf[i].Value; h != w {
+			lines = append(lines, fmt.Sprintf("%s: %q, rule: %q", hf[i].Name, h, w))
+		}
+	}
+	if s.MACOnlyEncrypted != want.MACOnlyEncrypted {
+		lines = append(lines, fmt.Sprintf("mac_only_encrypted: %t, rule: %t", s.MACOnlyEncrypted, want.MACOnlyEncrypted))
+	}
+	return lines
+}

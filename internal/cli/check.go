@@ -36,7 +36,10 @@ with the file's path:
   - a file matched by a .sops.yaml creation rule's path_regex that is not
     SOPS-encrypted;
   - an encrypted file whose master keys differ from its creation rule's (as
-    lacre updatekeys --check).
+    lacre updatekeys --check), or whose selection rules do (set, edit,
+    rotate and updatekeys refuse it without --force);
+  - a value under data or stringData of an encrypted Secret whose ENC type
+    is not str (the type is not authenticated; Secret values are strings).
 
 No keys are needed and nothing is decrypted. The .sops.yaml is --config,
 $SOPS_CONFIG, or found by walking up from each argument. Exits 1 when there is
@@ -198,6 +201,9 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 		}
 		return
 	}
+	if types := secretTypeProblems(tree); len(types) > 0 {
+		report(file, "Secret values encrypted as a type other than str (Kubernetes Secret values are strings; the ENC type field is not authenticated, so it may have been edited): %s", joinDiff(types))
+	}
 	if cc == nil || ruleErr != nil || rule == nil {
 		a.Infof("%s: encrypted, no creation rule to compare its keys with", file)
 		return
@@ -205,6 +211,9 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 	diff := GroupDiff(tree.Metadata.KeyGroups, tree.Metadata.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
 	if len(diff) > 0 {
 		report(file, "master keys differ from %s (run lacre updatekeys): %s", filepath.Base(cc.path), joinDiff(diff))
+	}
+	if sel := tree.Metadata.Selection.Diff(rule.Selection); len(sel) > 0 {
+		report(file, "selection rules differ from %s (later values could be stored in clear; set, edit, rotate and updatekeys refuse the file without --force): %s", filepath.Base(cc.path), joinDiff(sel))
 	}
 }
 

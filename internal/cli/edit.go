@@ -24,6 +24,7 @@ func (a *app) editCommand() *cobra.Command {
 	var ef encryptFlags
 	var df decryptFlags
 	var ff formatFlags
+	g := ruleGuard{recipients: true}
 	cmd := &cobra.Command{
 		Use:   "edit [flags] FILE",
 		Short: "Edit an encrypted file in $SOPS_EDITOR or $EDITOR",
@@ -35,13 +36,14 @@ of .sops.yaml.`,
 		Example: `  EDITOR=nano lacre edit secret.enc.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return prefixErr(args[0], a.edit(cmd.Context(), args[0], &ef, &df, &ff))
+			return prefixErr(args[0], a.edit(cmd.Context(), args[0], &ef, &df, &ff, &g))
 		},
 	}
 	ef.register(cmd)
 	df.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&ff.inputType, "input-type", "", "file format: yaml, json, dotenv, ini or binary (default: by extension)")
+	g.register(f)
 	return cmd
 }
 
@@ -53,9 +55,9 @@ var exampleFiles = map[formats.Format]string{
 	formats.Binary: "example value\n",
 }
 
-func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decryptFlags, ff *formatFlags) error {
+func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decryptFlags, ff *formatFlags, g *ruleGuard) error {
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		_, err := a.rewrite(ctx, path, ff, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
+		_, err := a.rewrite(ctx, path, ff, nil, g, func(ctx context.Context, f *sopsFile) (bool, error) {
 			if err := f.decrypt(ctx, df); err != nil {
 				return false, err
 			}

@@ -85,7 +85,7 @@ func (a *app) groupsCommand() *cobra.Command {
 // changeGroups changes the key groups of file with change, keeping its
 // data key. threshold 0 keeps the file's, within the new number of groups.
 func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *keysource.Source, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int) error {
-	_, err := a.rewrite(ctx, file, ff, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
+	_, err := a.rewrite(ctx, file, ff, nil, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
 		dataKey, err := f.dataKey(ctx, df)
 		if err != nil {
 			return false, err

@@ -125,11 +125,15 @@ func (f *sopsFile) encode() ([]byte, error) {
 type change func(ctx context.Context, f *sopsFile) (bool, error)
 
 // transform is the one open → change → save sequence of the commands that
-// change encrypted files: it opens path (see openFile), applies ch, and
+// change encrypted files: it opens path (see openFile), compares it with
+// its creation rule (g.check; g nil compares nothing), applies ch, and
 // returns the file encrypted again, or false when ch changed nothing.
-func (a *app) transform(ctx context.Context, path string, ff *formatFlags, s *session, ch change) ([]byte, bool, error) {
+func (a *app) transform(ctx context.Context, path string, ff *formatFlags, s *session, g *ruleGuard, ch change) ([]byte, bool, error) {
 	f, err := a.openFile(path, ff, s)
 	if err != nil {
+		return nil, false, err
+	}
+	if err := g.check(f); err != nil {
 		return nil, false, err
 	}
 	changed, err := ch(ctx, f)
@@ -145,8 +149,8 @@ func (a *app) transform(ctx context.Context, path string, ff *formatFlags, s *se
 
 // rewrite is transform writing the file back in place, atomically. It
 // reports whether it wrote.
-func (a *app) rewrite(ctx context.Context, path string, ff *formatFlags, s *session, ch change) (bool, error) {
-	out, changed, err := a.transform(ctx, path, ff, s, ch)
+func (a *app) rewrite(ctx context.Context, path string, ff *formatFlags, s *session, g *ruleGuard, ch change) (bool, error) {
+	out, changed, err := a.transform(ctx, path, ff, s, g, ch)
 	if err != nil || !changed {
 		return false, err
 	}

@@ -18,6 +18,7 @@ func (a *app) rotateCommand() *cobra.Command {
 	var df decryptFlags
 	var bf batchFlags
 	var add, rm keysource.Flags
+	g := ruleGuard{recipients: true}
 	cmd := &cobra.Command{
 		Use:   "rotate [flags] FILE ...",
 		Short: "Re-encrypt files with a new data key, optionally adding or removing master keys",
@@ -34,7 +35,7 @@ func (a *app) rotateCommand() *cobra.Command {
 				return err
 			}
 			return a.runBatch(cmd.Context(), args, &bf, "rotating", parse, func(ctx context.Context, s *session, file string) ([]byte, error) {
-				out, _, err := a.transform(ctx, file, &bf.ff, s, func(ctx context.Context, f *sopsFile) (bool, error) {
+				out, _, err := a.transform(ctx, file, &bf.ff, s, &g, func(ctx context.Context, f *sopsFile) (bool, error) {
 					return true, f.rotate(ctx, &df, addKeys, rmKeys)
 				})
 				return out, err
@@ -47,6 +48,7 @@ func (a *app) rotateCommand() *cobra.Command {
 	rm.Register(f, "rm-", "remove")
 	f.StringVar(&add.EncryptionContext, "encryption-context", "", "AWS KMS encryption context for --add-kms keys")
 	bf.register(f, "rotate")
+	g.register(f)
 	f.StringVar(&bf.ff.inputType, "input-type", "", "file format (default: by extension)")
 	return cmd
 }

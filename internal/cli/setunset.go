@@ -22,6 +22,7 @@ func (a *app) setCommand() *cobra.Command {
 	var ff formatFlags
 	var valueFile string
 	var valueStdin, idempotent bool
+	g := ruleGuard{recipients: true}
 	cmd := &cobra.Command{
 		Use:   "set [flags] FILE PATH [VALUE]",
 		Short: "Set one value of an encrypted file",
@@ -65,7 +66,7 @@ write the file back. Other values keep their ciphertext.`,
 			if err != nil {
 				return cliapp.WithCode(cliapp.CodeInvalidSetFormat, fmt.Errorf("the value is not valid JSON: %v", err))
 			}
-			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
+			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, &g, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
 				if old, err := b.Get(path); err == nil && reflect.DeepEqual(old, value) && idempotent {
 					return b, false, nil
 				}
@@ -80,6 +81,7 @@ write the file back. Other values keep their ciphertext.`,
 	f.StringVar(&valueFile, "value-file", "", "read the JSON value from this file")
 	f.BoolVar(&valueStdin, "value-stdin", false, "read the JSON value from stdin")
 	f.BoolVar(&idempotent, "idempotent", false, "do not write the file when the value is already set")
+	g.register(f)
 	return cmd
 }
 
@@ -97,7 +99,7 @@ func (a *app) unsetCommand() *cobra.Command {
 			if err != nil {
 				return cliapp.WithCode(cliapp.CodeInvalidTreePathFormat, err)
 			}
-			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
+			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, nil, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
 				nb, err := b.Unset(path)
 				if errors.Is(err, sops.ErrKeyNotFound) && idempotent {
 					return b, false, nil
@@ -114,9 +116,10 @@ func (a *app) unsetCommand() *cobra.Command {
 }
 
 // modify decrypts a file, changes its first document and writes it back,
-// re-encrypting unchanged values to the same ciphertext.
-func (a *app) modify(ctx context.Context, path string, ff *formatFlags, df *decryptFlags, change func(sops.TreeBranch) (sops.TreeBranch, bool, error)) error {
-	_, err := a.rewrite(ctx, path, ff, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
+// re-encrypting unchanged values to the same ciphertext. g compares the
+// file with its creation rule first (see transform).
+func (a *app) modify(ctx context.Context, path string, ff *formatFlags, df *decryptFlags, g *ruleGuard, change func(sops.TreeBranch) (sops.TreeBranch, bool, error)) error {
+	_, err := a.rewrite(ctx, path, ff, nil, g, func(ctx context.Context, f *sopsFile) (bool, error) {
 		if err := f.decrypt(ctx, df); err != nil {
 			return false, err
 		}

@@ -15,6 +15,7 @@ func (a *app) updatekeysCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	var yes, check, recursive bool
+	var g ruleGuard // selection rules only: updatekeys makes the master keys match
 	cmd := &cobra.Command{
 		Use:   "updatekeys [flags] FILE|DIR ...",
 		Short: "Make files' master keys match .sops.yaml, keeping their data keys",
@@ -40,7 +41,7 @@ command exits 1 when any file's keys differ from .sops.yaml (for CI).`,
 			var failed error
 			stale := 0
 			for _, file := range files {
-				err := a.updateKeys(cmd.Context(), file, s, &ff, &df, yes, check, &stale)
+				err := a.updateKeys(cmd.Context(), file, s, &ff, &df, &g, yes, check, &stale)
 				if err != nil {
 					fmt.Fprintf(a.Stderr, "lacre: error: %s\n", prefixErr(file, err))
 					if failed == nil {
@@ -63,14 +64,15 @@ command exits 1 when any file's keys differ from .sops.yaml (for CI).`,
 	f.BoolVar(&check, "check", false, "only report files whose keys differ from .sops.yaml; exit 1 if any")
 	f.BoolVarP(&recursive, "recursive", "r", false, "process every file below the given directories")
 	f.StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
+	g.register(f)
 	return cmd
 }
 
 // updateKeys re-wraps one file's data key for the master keys of its
 // creation rule, after showing the differences and, without yes, asking.
 // With check it only counts the file in stale when they differ.
-func (a *app) updateKeys(ctx context.Context, file string, s *session, ff *formatFlags, df *decryptFlags, yes, check bool, stale *int) error {
-	wrote, err := a.rewrite(ctx, file, ff, s, func(ctx context.Context, f *sopsFile) (bool, error) {
+func (a *app) updateKeys(ctx context.Context, file string, s *session, ff *formatFlags, df *decryptFlags, g *ruleGuard, yes, check bool, stale *int) error {
+	wrote, err := a.rewrite(ctx, file, ff, s, g, func(ctx context.Context, f *sopsFile) (bool, error) {
 		tree := f.tree
 		rule, err := s.lc.rule(file)
 		if err != nil {

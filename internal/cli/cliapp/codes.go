@@ -30,6 +30,10 @@ const (
 	CodeFileHasNotBeenModified = 200
 	CodeNoEditorFound          = 201
 	CodeFileAlreadyEncrypted   = 203
+	// CodeFileDiffersFromRule is lacre's own, in sops's 2xx family of
+	// refusals to act on a file: the file's selection rules or master keys
+	// differ from its .sops.yaml creation rule (see --force).
+	CodeFileDiffersFromRule = 204
 )
 
 // ExitError carries an exit code with an error.
