@@ -54,45 +54,6 @@ func (a *app) readInput(path string) ([]byte, error) {
 	return data, nil
 }
 
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, synced, then renamed over the original, keeping its mode.
-func writeFileAtomic(path string, data []byte) error {
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".lacre-*")
-	if err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	if err := f.Sync(); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	if err := f.Close(); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	ok = true
-	return nil
-}
-
 // expandPaths turns the arguments into files. Directories need recursive;
 // then every regular file below them whose format is known (by extension) is
 // taken, hidden files and directories skipped.

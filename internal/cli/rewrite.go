@@ -150,7 +150,7 @@ func (a *app) rewrite(ctx context.Context, path string, ff *formatFlags, s *sess
 	if err != nil || !changed {
 		return false, err
 	}
-	return true, writeFileAtomic(path, out)
+	return true, writeFile(path, out)
 }
 
 // keyError adds the problems met loading keys to a failure to get the data
