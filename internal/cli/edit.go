@@ -96,9 +96,9 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 	if err := sopsfile.EncryptTree(ctx, &nt, groups, threshold); err != nil {
 		return cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
 	}
-	out, err := store.EmitEncryptedFile(nt)
+	out, err := emitEncrypted(path, in, s.storeOpts, &nt)
 	if err != nil {
-		return cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
+		return err
 	}
 	return writeFile(path, out)
 }

@@ -12,6 +12,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/lacre/lacre/internal/cli/clitest"
+	"github.com/lacre/lacre/sops/formats"
 )
 
 // fileEnv is a directory with an age key, a plain file plain.yaml and its
@@ -197,5 +198,23 @@ func TestInPlaceKeepsModeAndHardLinks(t *testing.T) {
 	e.ok("set", "h.yaml", `["other"]`, `"z"`)
 	if got := e.decrypted("h2.yaml"); !strings.Contains(got, "other: z") {
 		t.Fatalf("the hard link's other name kept the old content:\n%s", got)
+	}
+}
+
+// TestEncryptInPlaceRefusesUnreadableResult checks that encrypt -i leaves
+// the plaintext alone when the encrypted file would be larger than lacre
+// reads back (the limit is lowered for the test), and says so.
+func TestEncryptInPlaceRefusesUnreadableResult(t *testing.T) {
+	e := newFileEnv(t)
+	defer func(f func(formats.Format) int) { readBackLimit = f }(readBackLimit)
+	readBackLimit = func(formats.Format) int { return 600 }
+	plain := "a: " + strings.Repeat("x", 300) + "\n"
+	os.WriteFile("big.yaml", []byte(plain), 0o600)
+	code, _, stderr := e.run("encrypt", "-i", "--age", e.rcp, "big.yaml")
+	if code == 0 || !strings.Contains(stderr, "big.yaml") || !strings.Contains(stderr, "can read back") {
+		t.Fatalf("encrypt -i: exit %d: %s", code, stderr)
+	}
+	if got, _ := os.ReadFile("big.yaml"); string(got) != plain {
+		t.Fatalf("the plaintext was changed:\n%s", got)
 	}
 }
