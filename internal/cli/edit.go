@@ -121,9 +121,9 @@ func (a *app) editPlain(ctx context.Context, path string, store sops.Store, plai
 		if err := a.runEditor(ctx, tmp); err != nil {
 			return nil, err
 		}
-		edited, err := os.ReadFile(tmp)
+		edited, err := a.readInput(tmp)
 		if err != nil {
-			return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
+			return nil, err
 		}
 		if mustChange && bytes.Equal(edited, plain) {
 			return nil, cliapp.Codef(cliapp.CodeFileHasNotBeenModified, "file has not been modified")

@@ -35,7 +35,9 @@ func (a *app) readInput(path string) ([]byte, error) {
 		defer f.Close()
 		if st, err := f.Stat(); err == nil && st.IsDir() {
 			return nil, cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", path)
-		} else if err == nil && st.Mode().IsRegular() && st.Size() <= maxInputSize {
+		} else if err == nil && st.Mode().IsRegular() && st.Size() > maxInputSize {
+			return nil, errTooLarge(path)
+		} else if err == nil && st.Mode().IsRegular() {
 			size = int(st.Size())
 		}
 		r = f
@@ -49,9 +51,13 @@ func (a *app) readInput(path string) ([]byte, error) {
 		return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, fmt.Errorf("%s: %v", path, err))
 	}
 	if len(data) > maxInputSize {
-		return nil, cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s: file is larger than %d MiB", path, maxInputSize>>20)
+		return nil, errTooLarge(path)
 	}
 	return data, nil
+}
+
+func errTooLarge(path string) error {
+	return cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s: file is larger than %d MiB", path, maxInputSize>>20)
 }
 
 // expandPaths turns the arguments into files. Directories need recursive;

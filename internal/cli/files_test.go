@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -216,5 +217,47 @@ func TestEncryptInPlaceRefusesUnreadableResult(t *testing.T) {
 	}
 	if got, _ := os.ReadFile("big.yaml"); string(got) != plain {
 		t.Fatalf("the plaintext was changed:\n%s", got)
+	}
+}
+
+// TestHugeInputsRefusedBeforeReading checks that a 1 GiB input (a sparse
+// file: no disk used) is refused by its size, without reading it: as the
+// file to decrypt, as --value-file, as .sops.yaml and as an age key file.
+func TestHugeInputsRefusedBeforeReading(t *testing.T) {
+	e := newFileEnv(t)
+	huge := func(name string) {
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Truncate(1 << 30)
+		f.Close()
+	}
+	huge("huge.yaml")
+	huge("huge.bin")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	code, _, stderr := e.run("decrypt", "huge.yaml")
+	if code == 0 || !strings.Contains(stderr, "huge.yaml: file is larger than 512 MiB") {
+		t.Fatalf("decrypt: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = e.run("set", "--value-file", "huge.bin", "enc.yaml", `["a"]`)
+	if code == 0 || !strings.Contains(stderr, "huge.bin: file is larger than 512 MiB") {
+		t.Fatalf("set --value-file: exit %d: %s", code, stderr)
+	}
+	huge(".sops.yaml")
+	code, _, stderr = e.run("encrypt", "plain.yaml")
+	if code == 0 || !strings.Contains(stderr, ".sops.yaml") || !strings.Contains(stderr, "larger than") {
+		t.Fatalf("encrypt with a huge .sops.yaml: exit %d: %s", code, stderr)
+	}
+	os.Remove(".sops.yaml")
+	huge("key.txt")
+	code, _, stderr = e.run("decrypt", "enc.yaml")
+	if code == 0 || !strings.Contains(stderr, "key.txt") || !strings.Contains(stderr, "larger than") {
+		t.Fatalf("decrypt with a huge key file: exit %d: %s", code, stderr)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+		t.Fatalf("allocated %d MiB to refuse huge files", n>>20)
 	}
 }
