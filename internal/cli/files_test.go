@@ -37,9 +37,12 @@ func newFileEnv(t *testing.T) *fileEnv {
 	return e
 }
 
-func (e *fileEnv) run(args ...string) (int, string, string) {
+func (e *fileEnv) run(args ...string) (int, string, string) { return e.runEnv(nil, args...) }
+
+// runEnv is run with more environment variables.
+func (e *fileEnv) runEnv(more map[string]string, args ...string) (int, string, string) {
 	env := map[string]string{"HOME": e.dir, "XDG_CONFIG_HOME": e.dir, "SOPS_AGE_KEY_FILE": filepath.Join(e.dir, "key.txt")}
-	return clitest.Run(clitest.Env(env, nil), lacre, args...)
+	return clitest.Run(clitest.Env(more, env), lacre, args...)
 }
 
 func (e *fileEnv) ok(args ...string) string {

@@ -80,6 +80,9 @@ func removeTempsOnSignal(ch chan os.Signal) {
 // removeStaleTemps removes, once per run and directory, the temporary
 // files and directories of runs that died there (see staleTempAge).
 func removeStaleTemps(dir string) {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	temps.Lock()
 	if temps.swept == nil {
 		temps.swept = map[string]bool{}

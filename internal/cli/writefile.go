@@ -82,6 +82,10 @@ func writeThrough(path string, data []byte, sync bool) error {
 	return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 }
 
+// tempWritten, when set (by tests), sees each temporary file once its data
+// is written.
+var tempWritten func(tmp string)
+
 // replaceFile replaces path (whose current state is st, nil for none)
 // atomically with data.
 func replaceFile(path string, data []byte, st fs.FileInfo) error {
@@ -108,6 +112,9 @@ func replaceFile(path string, data []byte, st fs.FileInfo) error {
 	}
 	if err := f.Sync(); err != nil {
 		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
+	}
+	if tempWritten != nil {
+		tempWritten(tmp)
 	}
 	if st != nil {
 		if err := keepOwner(f, st); err != nil {
