@@ -3,6 +3,7 @@ package cli
 import (
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -262,5 +263,21 @@ func TestHugeInputsRefusedBeforeReading(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
 		t.Fatalf("allocated %d MiB to refuse huge files", n>>20)
+	}
+}
+
+// TestOutputToDevStdout checks that --output /dev/stdout writes to the
+// process's standard output (a pipe here), as a shell redirection would.
+func TestOutputToDevStdout(t *testing.T) {
+	e := newFileEnv(t)
+	bin := filepath.Join(t.TempDir(), "lacre")
+	if err := os.Symlink(os.Args[0], bin); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "decrypt", "--output", "/dev/stdout", "enc.yaml")
+	cmd.Env = append(os.Environ(), "HOME="+e.dir, "XDG_CONFIG_HOME="+e.dir, "SOPS_AGE_KEY_FILE="+filepath.Join(e.dir, "key.txt"))
+	out, err := cmd.Output()
+	if err != nil || string(out) != filePlain {
+		t.Fatalf("decrypt --output /dev/stdout: %v: %q", err, out)
 	}
 }

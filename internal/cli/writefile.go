@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/lacre/lacre/internal/cli/cliapp"
 )
@@ -24,6 +25,19 @@ const keptModeBits = os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky
 //     (setuid, setgid and sticky included) of the file it replaces, then
 //     renamed over it. A new file is 0600.
 func writeFile(path string, data []byte) error {
+	// Through the kernel's own resolution first: /dev/stdout and
+	// /proc/self/fd/N name a pipe or terminal that has no path to follow.
+	// Those names, and the rest of /dev and /proc, are written through
+	// even when they lead to a regular file (a shell's "> out" or ">> out"
+	// opened it): never replaced.
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		if !st.Mode().IsRegular() {
+			return writeThrough(path, data, false)
+		}
+		if abs, _ := filepath.Abs(path); strings.HasPrefix(abs, "/dev/") || strings.HasPrefix(abs, "/proc/") {
+			return writeThrough(path, data, true)
+		}
+	}
 	target, err := resolveLinks(path)
 	if err != nil {
 		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
