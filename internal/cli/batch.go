@@ -118,7 +118,7 @@ func (a *app) runFiles(ctx context.Context, files []string, of outputFlags, fn f
 				r := results[i]
 				r.out, r.err = fn(ctx, files[i])
 				if r.err == nil && of.inPlace {
-					r.err = writeFileAtomic(files[i], r.out)
+					r.err = writeFile(files[i], r.out)
 					r.out = nil
 				}
 				close(r.done)
@@ -158,9 +158,9 @@ func (a *app) runFiles(ctx context.Context, files []string, of outputFlags, fn f
 func (a *app) emit(path string, of outputFlags, out []byte) error {
 	switch {
 	case of.inPlace:
-		return prefixErr(path, writeFileAtomic(path, out))
+		return prefixErr(path, writeFile(path, out))
 	case of.output != "":
-		return prefixErr(of.output, writeFileAtomic(of.output, out))
+		return prefixErr(of.output, writeFile(of.output, out))
 	}
 	_, err := a.Stdout.Write(out)
 	return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)

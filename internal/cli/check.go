@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/internal/cli/cliapp"
+	"github.com/lacre/lacre/internal/cli/keysource"
 	"github.com/lacre/lacre/internal/kubesecret"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops"
@@ -86,7 +87,7 @@ func (a *app) checkSecrets(args []string) error {
 		if c, ok := configs[p]; ok {
 			return c, nil
 		}
-		data, err := os.ReadFile(p)
+		data, err := keysource.ReadBounded(p, keysource.MaxKeyFileSize)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/lacre/lacre/internal/cli/cliapp"
+	"github.com/lacre/lacre/internal/cli/keysource"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops/formats"
 )
@@ -34,7 +35,7 @@ func (a *app) loadConfig() (*loadedConfig, error) {
 		}
 		path = p
 	}
-	data, err := os.ReadFile(path)
+	data, err := keysource.ReadBounded(path, keysource.MaxKeyFileSize)
 	if err != nil {
 		return nil, cliapp.WithCode(cliapp.CodeGeneric, err)
 	}

@@ -98,11 +98,11 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 	if err := sopsfile.EncryptTree(ctx, &nt, groups, threshold); err != nil {
 		return cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
 	}
-	out, err := store.EmitEncryptedFile(nt)
+	out, err := emitEncrypted(path, in, s.storeOpts, &nt)
 	if err != nil {
-		return cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
+		return err
 	}
-	return writeFileAtomic(path, out)
+	return writeFile(path, out)
 }
 
 // editPlain runs the editor on plain, in a private temporary file named
@@ -114,6 +114,7 @@ func (a *app) editPlain(ctx context.Context, path string, store sops.Store, plai
 		return nil, cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
 	}
 	defer os.RemoveAll(dir)
+	defer trackTemp(dir)()
 	tmp := filepath.Join(dir, filepath.Base(path))
 	if err := os.WriteFile(tmp, plain, 0o600); err != nil {
 		return nil, cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
@@ -122,9 +123,9 @@ func (a *app) editPlain(ctx context.Context, path string, store sops.Store, plai
 		if err := a.runEditor(ctx, tmp); err != nil {
 			return nil, err
 		}
-		edited, err := os.ReadFile(tmp)
+		edited, err := a.readInput(tmp)
 		if err != nil {
-			return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
+			return nil, err
 		}
 		if mustChange && bytes.Equal(edited, plain) {
 			return nil, cliapp.Codef(cliapp.CodeFileHasNotBeenModified, "file has not been modified")
@@ -144,13 +145,14 @@ func (a *app) editPlain(ctx context.Context, path string, store sops.Store, plai
 }
 
 // privateTempDir makes a 0700 directory for plaintext, in memory-backed
-// /dev/shm when the system has it.
+// /dev/shm when the system has it (see tempfiles.go for its removal).
 func privateTempDir() (string, error) {
-	base := ""
+	base := os.TempDir()
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		base = "/dev/shm"
 	}
-	return os.MkdirTemp(base, "lacre-edit-")
+	removeStaleTemps(base)
+	return os.MkdirTemp(base, fmt.Sprintf("lacre-edit-%d-", os.Getpid()))
 }
 
 func (a *app) interactive() bool {

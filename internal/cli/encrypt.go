@@ -148,9 +148,5 @@ func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out
 	if err := sopsfile.EncryptTree(ctx, &tree, groups, threshold); err != nil {
 		return nil, cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
 	}
-	res, err := formats.NewStore(out, s.storeOpts).EmitEncryptedFile(tree)
-	if err != nil {
-		return nil, cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
-	}
-	return res, nil
+	return emitEncrypted(name, out, s.storeOpts, &tree)
 }

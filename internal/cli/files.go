@@ -35,7 +35,9 @@ func (a *app) readInput(path string) ([]byte, error) {
 		defer f.Close()
 		if st, err := f.Stat(); err == nil && st.IsDir() {
 			return nil, cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s is a directory (use -r to process directories)", path)
-		} else if err == nil && st.Mode().IsRegular() && st.Size() <= maxInputSize {
+		} else if err == nil && st.Mode().IsRegular() && st.Size() > maxInputSize {
+			return nil, errTooLarge(path)
+		} else if err == nil && st.Mode().IsRegular() {
 			size = int(st.Size())
 		}
 		r = f
@@ -49,48 +51,13 @@ func (a *app) readInput(path string) ([]byte, error) {
 		return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, fmt.Errorf("%s: %v", path, err))
 	}
 	if len(data) > maxInputSize {
-		return nil, cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s: file is larger than %d MiB", path, maxInputSize>>20)
+		return nil, errTooLarge(path)
 	}
 	return data, nil
 }
 
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, synced, then renamed over the original, keeping its mode.
-func writeFileAtomic(path string, data []byte) error {
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".lacre-*")
-	if err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	if err := f.Sync(); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	if err := f.Close(); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
-	}
-	ok = true
-	return nil
+func errTooLarge(path string) error {
+	return cliapp.Codef(cliapp.CodeCouldNotReadInputFile, "%s: file is larger than %d MiB", path, maxInputSize>>20)
 }
 
 // expandPaths turns the arguments into files. Directories need recursive;

@@ -112,11 +112,26 @@ func (f *sopsFile) encode() ([]byte, error) {
 			return nil, cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
 		}
 	}
-	out, err := formats.NewStore(f.out, f.s.storeOpts).EmitEncryptedFile(*f.tree)
+	return emitEncrypted(f.path, f.out, f.s.storeOpts, f.tree)
+}
+
+// readBackLimit is the size of the largest encrypted file lacre reads
+// (a variable for tests).
+var readBackLimit = formats.MaxSize
+
+// emitEncrypted emits the encrypted file name in format out, refusing a
+// result that lacre could not read back (see readBackLimit): written in
+// place, it would replace a file that can be decrypted with one that
+// cannot.
+func emitEncrypted(name string, out formats.Format, opts formats.Options, tree *sops.Tree) ([]byte, error) {
+	res, err := formats.NewStore(out, opts).EmitEncryptedFile(*tree)
 	if err != nil {
 		return nil, cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
 	}
-	return out, nil
+	if max := min(readBackLimit(out), maxInputSize); len(res) > max {
+		return nil, cliapp.Codef(cliapp.CodeCouldNotWriteOutput, "%s: the encrypted file would be %d bytes, more than the %d bytes lacre can read back; nothing was written", name, len(res), max)
+	}
+	return res, nil
 }
 
 // change changes an opened file: its values (after f.decrypt) or its
@@ -154,7 +169,7 @@ func (a *app) rewrite(ctx context.Context, path string, ff *formatFlags, s *sess
 	if err != nil || !changed {
 		return false, err
 	}
-	return true, writeFileAtomic(path, out)
+	return true, writeFile(path, out)
 }
 
 // keyError adds the problems met loading keys to a failure to get the data

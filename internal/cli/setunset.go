@@ -49,8 +49,8 @@ write the file back. Other values keep their ciphertext.`,
 					return cliapp.Codef(cliapp.CodeConflictingParameters, "give the value either as an argument or with --value-stdin")
 				}
 				var err error
-				if raw, err = io.ReadAll(io.LimitReader(a.Stdin, maxInputSize)); err != nil {
-					return cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
+				if raw, err = a.readInput("-"); err != nil {
+					return err
 				}
 			default:
 				if len(args) != 3 {

@@ -73,6 +73,20 @@ func orDefault(p *int, d int) int {
 	return *p
 }
 
+// MaxSize is the size of the largest file the store NewStore returns for
+// f reads.
+func MaxSize(f Format) int {
+	switch f {
+	case YAML:
+		return yamlstore.DefaultMaxSize
+	case Dotenv:
+		return dotenv.MaxSize
+	case INI:
+		return ini.MaxSize
+	}
+	return jsonstore.DefaultMaxSize // JSON, and binary's JSON envelope
+}
+
 // NewStore returns the store for a format.
 func NewStore(f Format, o Options) sops.Store {
 	switch f {

@@ -26,7 +26,7 @@ func (b *Source) vaultOptions() vault.Options {
 	tok := b.env("VAULT_TOKEN")
 	if tok == "" {
 		if home := b.env("HOME"); home != "" {
-			if data, err := os.ReadFile(filepath.Join(home, ".vault-token")); err == nil {
+			if data, err := ReadBounded(filepath.Join(home, ".vault-token"), MaxKeyFileSize); err == nil {
 				tok = strings.TrimSpace(string(data))
 			}
 		}
@@ -87,13 +87,17 @@ func (b *Source) Problems() []error {
 	return errs
 }
 
-// ReadBounded reads a small local file (credentials), refusing large ones.
+// ReadBounded reads a small local file (credentials, keys, .sops.yaml),
+// refusing large ones: a regular file by its size, before reading it.
 func ReadBounded(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err

@@ -23,6 +23,10 @@ import (
 	"github.com/lacre/lacre/rules"
 )
 
+// MaxKeyFileSize bounds the key files lacre reads (age and SSH keys,
+// ~/.vault-token).
+const MaxKeyFileSize = 16 << 20
+
 // Source builds recipients and identities from the environment, as the
 // sops CLI does. Only the CLI reads the environment; libraries get explicit
 // options.
@@ -108,7 +112,7 @@ func (b *Source) loadAgeIdentities() ([]keys.Identity, []error) {
 		ids = append(ids, got...)
 	}
 	addSSH := func(path string, required bool) {
-		data, err := os.ReadFile(path)
+		data, err := ReadBounded(path, MaxKeyFileSize)
 		if err != nil {
 			if required {
 				errs = append(errs, fmt.Errorf("ssh key %s: %v", path, err))
@@ -132,7 +136,7 @@ func (b *Source) loadAgeIdentities() ([]keys.Identity, []error) {
 		addText("SOPS_AGE_KEY", []byte(strings.Join(strings.Fields(v), "\n")))
 	}
 	if p := env("SOPS_AGE_KEY_FILE"); p != "" {
-		if data, err := os.ReadFile(p); err != nil {
+		if data, err := ReadBounded(p, MaxKeyFileSize); err != nil {
 			errs = append(errs, fmt.Errorf("SOPS_AGE_KEY_FILE: %v", err))
 		} else {
 			addText(p, data)
@@ -150,7 +154,7 @@ func (b *Source) loadAgeIdentities() ([]keys.Identity, []error) {
 	}
 	if dir := userConfigDir(env); dir != "" {
 		p := agekeys.DefaultKeysFile(dir)
-		if data, err := os.ReadFile(p); err == nil {
+		if data, err := ReadBounded(p, MaxKeyFileSize); err == nil {
 			addText(p, data)
 		} else if !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("%s: %v", p, err))
