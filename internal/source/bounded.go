@@ -18,13 +18,13 @@ const objectOverhead = 256
 
 // boundedStorage is go-git's in-memory storage that receives a fetched
 // pack whole (as a storer.PackfileWriter) and measures it before inflating
-// anything into memory: the pack itself, and the declared inflated size of
-// every object in it (a delta counts its own data and its result), may not
-// exceed limit bytes. A highly compressible repository (a few KB of pack
+// anything into memory: the pack itself and the declared inflated sizes of
+// its objects (a delta counts its own data and its result) may not exceed
+// lim.MaxTotalSize bytes, nor one object lim.MaxFileSize. A highly compressible repository (a few KB of pack
 // holding GBs of zeros) is refused from the object headers.
 type boundedStorage struct {
 	*memory.Storage
-	limit int64
+	lim artifact.Limits
 }
 
 // PackfileWriter implements storer.PackfileWriter.
@@ -38,8 +38,8 @@ type packBuffer struct {
 }
 
 func (p *packBuffer) Write(b []byte) (int, error) {
-	if int64(p.buf.Len()+len(b)) > p.s.limit {
-		return 0, fmt.Errorf("%w: the fetched pack exceeds %s", artifact.ErrTooLarge, artifact.FormatSize(p.s.limit))
+	if int64(p.buf.Len()+len(b)) > p.s.lim.MaxTotalSize {
+		return 0, fmt.Errorf("%w: the fetched pack exceeds %s", artifact.ErrTooLarge, artifact.FormatSize(p.s.lim.MaxTotalSize))
 	}
 	return p.buf.Write(b)
 }
@@ -49,36 +49,39 @@ func (p *packBuffer) Close() error {
 	if len(data) == 0 {
 		return nil
 	}
-	if err := measurePack(data, p.s.limit); err != nil {
+	if err := measurePack(data, p.s.lim); err != nil {
 		return err
 	}
 	return packfile.UpdateObjectStorage(p.s.Storage, bytes.NewReader(data))
 }
 
 // measurePack sums the declared inflated sizes of a pack's objects and
-// fails once they exceed limit. Only delta data is inflated (to a small
-// buffer: the result size is in its first bytes).
-func measurePack(data []byte, limit int64) error {
+// fails once one exceeds lim.MaxFileSize or all exceed lim.MaxTotalSize.
+// Only delta data is inflated (to a small buffer: the result size is in
+// its first bytes); other contents are skipped.
+func measurePack(data []byte, lim artifact.Limits) error {
 	sc := packfile.NewScanner(bytes.NewReader(data))
 	_, count, err := sc.Header()
 	if err != nil {
 		return err
 	}
 	var total int64
-	over := func() error {
-		return fmt.Errorf("%w: checkout exceeds %s (objects inflate to more than that)", artifact.ErrTooLarge, artifact.FormatSize(limit))
+	add := func(size int64) error {
+		if size < 0 || size > lim.MaxFileSize {
+			return fmt.Errorf("%w: the checkout holds an object of %d bytes, more than %s", artifact.ErrTooLarge, size, artifact.FormatSize(lim.MaxFileSize))
+		}
+		if total += size + objectOverhead; total > lim.MaxTotalSize {
+			return fmt.Errorf("%w: checkout exceeds %s (its objects inflate to more than that)", artifact.ErrTooLarge, artifact.FormatSize(lim.MaxTotalSize))
+		}
+		return nil
 	}
 	for i := uint32(0); i < count; i++ {
 		oh, err := sc.NextObjectHeader()
 		if err != nil {
 			return err
 		}
-		if oh.Length < 0 || oh.Length > limit {
-			return over()
-		}
-		total += oh.Length + objectOverhead
-		if total > limit {
-			return over()
+		if err := add(oh.Length); err != nil {
+			return err
 		}
 		if oh.Type != plumbing.OFSDeltaObject && oh.Type != plumbing.REFDeltaObject {
 			continue // the next header skips the content, inflating to io.Discard
@@ -87,9 +90,8 @@ func measurePack(data []byte, limit int64) error {
 		if _, _, err := sc.NextObject(&head); err != nil {
 			return err
 		}
-		total += head.targetSize()
-		if total > limit {
-			return over()
+		if err := add(head.targetSize()); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -311,7 +311,7 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 	if err != nil {
 		return nil, err
 	}
-	st := &boundedStorage{Storage: memory.NewStorage(), limit: lim.MaxTotalSize}
+	st := &boundedStorage{Storage: memory.NewStorage(), lim: lim}
 	repo, err := git.InitWithOptions(st, nil, git.InitOptions{DefaultBranch: plumbing.Master})
 	if err != nil {
 		return nil, err
