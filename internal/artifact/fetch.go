@@ -118,7 +118,7 @@ func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, e
 		}
 		e.done.Store(true)
 		if e.err == nil {
-			f.evict()
+			f.evict(digest, e)
 		}
 	})
 	if e.err != nil {
@@ -132,15 +132,22 @@ func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, e
 	return e, nil
 }
 
-// evict drops the oldest artifacts until the completed ones fit
-// CacheSize.
-func (f *Fetcher) evict() {
+// evict makes room for the artifact just fetched: one larger than
+// CacheSize is not kept; otherwise the oldest are dropped until the
+// completed ones fit.
+func (f *Fetcher) evict(digest string, e *cacheEntry) {
 	max := f.CacheSize
 	if max <= 0 {
 		max = DefaultCacheSize
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if e.size > max {
+		if f.cache[digest] == e {
+			f.remove(digest)
+		}
+		return
+	}
 	var total int64
 	for _, d := range f.order {
 		if e := f.cache[d]; e.done.Load() {
