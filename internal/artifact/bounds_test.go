@@ -7,23 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/lacre/lacre/internal/testsupport"
 )
 
 const mib = 1 << 20
-
-// allocated returns the bytes fn allocates (runtime.MemStats.TotalAlloc).
-func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // zeroTree is n files of size zeros each (one shared slice: the test holds
 // size bytes, the tree declares n × size).
@@ -42,7 +33,7 @@ func zeroTree(n, size int) fstest.MapFS {
 // content is held: the refusal allocates a small fraction of it.
 func TestDefaultTotalBounds(t *testing.T) {
 	var err error
-	if n := allocated(func() { _, err = Build(zeroTree(12, 30e6), nil, Limits{}) }); !errors.Is(err, ErrTooLarge) || n > 64*mib {
+	if n := testsupport.Allocated(func() { _, err = Build(zeroTree(12, 30e6), nil, Limits{}) }); !errors.Is(err, ErrTooLarge) || n > 64*mib {
 		t.Fatalf("build: %v, allocated %d MiB", err, n/mib)
 	}
 	zeros := make([]byte, 30e6)
@@ -53,7 +44,7 @@ func TestDefaultTotalBounds(t *testing.T) {
 		}
 	})
 	t.Logf("archive: %d KiB", len(data)>>10)
-	n := allocated(func() { _, err = Extract(data, Limits{}) })
+	n := testsupport.Allocated(func() { _, err = Extract(data, Limits{}) })
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "unpacked artifact exceeds 256 MiB") {
 		t.Fatalf("extract: %v", err)
 	}

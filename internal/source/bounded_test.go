@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/gittest"
+	"github.com/lacre/lacre/internal/testsupport"
 )
 
 // shared names one content at n paths.
@@ -19,16 +19,6 @@ func shared(n int, content string) map[string]string {
 		files[fmt.Sprintf("f%02d", i)] = content
 	}
 	return files
-}
-
-// allocated returns the bytes fn allocates (runtime.MemStats.TotalAlloc).
-func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // TestCheckoutSizeBounds: a small repository of highly compressible files
@@ -60,7 +50,7 @@ func TestCheckoutSizeBounds(t *testing.T) {
 			repo := srv.NewRepo(strings.ReplaceAll(tc.name, " ", "-"), "main")
 			repo.Commit("big", tc.files)
 			var err error
-			n := allocated(func() {
+			n := testsupport.Allocated(func() {
 				_, err = Checkout(context.Background(), repo.URL(), Ref{Branch: "main"}, nil, tc.lim)
 			})
 			if !errors.Is(err, artifact.ErrTooLarge) || !strings.Contains(err.Error(), tc.want) {
