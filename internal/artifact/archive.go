@@ -68,24 +68,42 @@ func ParseIgnore(text string, domain []string) []gitignore.Pattern {
 	return ps
 }
 
-// Limits bound what Build and Extract accept.
+// The default Limits: what one Git checkout, one artifact (packaged or
+// unpacked) may hold.
+const (
+	DefaultMaxFiles     = 100_000
+	DefaultMaxFileSize  = 64 << 20
+	DefaultMaxTotalSize = 256 << 20
+)
+
+// Limits bound what a Git checkout (source.Checkout), Build and Extract
+// accept; the zero value of a field means its default.
 type Limits struct {
-	MaxFiles     int   // 0: 100,000
-	MaxFileSize  int64 // 0: 64 MiB
-	MaxTotalSize int64 // 0: 1 GiB
+	MaxFiles     int   // 0: DefaultMaxFiles
+	MaxFileSize  int64 // 0: DefaultMaxFileSize
+	MaxTotalSize int64 // 0: DefaultMaxTotalSize, the sum of the files' sizes
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults fills the zero fields with the defaults.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxFiles == 0 {
-		l.MaxFiles = 100_000
+		l.MaxFiles = DefaultMaxFiles
 	}
 	if l.MaxFileSize == 0 {
-		l.MaxFileSize = 64 << 20
+		l.MaxFileSize = DefaultMaxFileSize
 	}
 	if l.MaxTotalSize == 0 {
-		l.MaxTotalSize = 1 << 30
+		l.MaxTotalSize = DefaultMaxTotalSize
 	}
 	return l
+}
+
+// FormatSize writes a byte count for messages: "256 MiB", "1500 bytes".
+func FormatSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // ErrTooLarge is returned when a tree or an archive exceeds the limits.
@@ -97,7 +115,7 @@ var ErrTooLarge = errors.New("artifact exceeds the size limits")
 // holds the spec's patterns (DefaultIgnore when nil); .sourceignore files
 // found in the tree add theirs for their directory.
 func Build(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]byte, error) {
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
 	if ignore == nil {
 		ignore = ParseIgnore(DefaultIgnore, nil)
 	}
@@ -224,61 +242,77 @@ type Files map[string][]byte
 
 // Extract unpacks a tar.gz artifact into memory. Only regular files are
 // kept; absolute paths, ".." components, links and devices are refused or
-// skipped; sizes are bounded (a gzip bomb stops at the limits).
+// skipped; sizes are bounded (a gzip bomb stops at the limits). A first
+// pass reads only the headers, so an archive over the limits (file count,
+// any file, the files' total) is refused before any content is held.
 func Extract(data []byte, lim Limits) (Files, error) {
-	lim = lim.withDefaults()
+	lim = lim.WithDefaults()
+	if err := walkArchive(data, lim, nil); err != nil {
+		return nil, err
+	}
+	out := Files{}
+	err := walkArchive(data, lim, func(name string, size int64, r io.Reader) error {
+		b := make([]byte, size)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return fmt.Errorf("corrupt artifact: %w", err)
+		}
+		out[name] = b
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// walkArchive checks every regular member of a tar.gz artifact against lim
+// and passes it to read (when not nil).
+func walkArchive(data []byte, lim Limits, read func(name string, size int64, r io.Reader) error) error {
 	gz, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("artifact is not a gzip file: %v", err)
+		return fmt.Errorf("artifact is not a gzip file: %v", err)
 	}
 	// Every decompressed byte counts, skipped members and headers too: a
 	// bomb of huge directory or device entries stops at the bound as well.
-	budget := &boundedReader{r: gz, left: 2*lim.MaxTotalSize + 1<<20}
-	tr := tar.NewReader(budget)
-	out := Files{}
+	bound := 2*lim.MaxTotalSize + 1<<20
+	tr := tar.NewReader(&boundedReader{r: gz, left: bound})
 	var total int64
+	var files int
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
+		}
+		if errors.Is(err, ErrTooLarge) {
+			return fmt.Errorf("%w: more than %d bytes decompressed", ErrTooLarge, bound)
 		}
 		if err != nil {
-			if errors.Is(err, ErrTooLarge) {
-				return nil, fmt.Errorf("%w: more than %d bytes decompressed", ErrTooLarge, 2*lim.MaxTotalSize+1<<20)
-			}
-			return nil, fmt.Errorf("corrupt artifact: %v", err)
+			return fmt.Errorf("corrupt artifact: %v", err)
 		}
-		switch hdr.Typeflag {
-		case tar.TypeReg:
-		case tar.TypeDir:
-			continue
-		default:
-			continue // links, devices, fifos
+		if hdr.Typeflag != tar.TypeReg {
+			continue // directories, links, devices, fifos
 		}
 		name, err := cleanPath(hdr.Name)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if len(out) >= lim.MaxFiles {
-			return nil, fmt.Errorf("%w: more than %d files", ErrTooLarge, lim.MaxFiles)
+		if files++; files > lim.MaxFiles {
+			return fmt.Errorf("%w: more than %d files", ErrTooLarge, lim.MaxFiles)
 		}
-		if hdr.Size > lim.MaxFileSize || total+hdr.Size > lim.MaxTotalSize {
-			return nil, fmt.Errorf("%w: %s", ErrTooLarge, name)
+		if hdr.Size < 0 || hdr.Size > lim.MaxFileSize {
+			return fmt.Errorf("%w: %s is larger than %s", ErrTooLarge, name, FormatSize(lim.MaxFileSize))
 		}
-		b, err := io.ReadAll(io.LimitReader(tr, lim.MaxFileSize+1))
-		if errors.Is(err, ErrTooLarge) {
-			return nil, fmt.Errorf("%w: more than %d bytes decompressed", ErrTooLarge, 2*lim.MaxTotalSize+1<<20)
+		if total += hdr.Size; total > lim.MaxTotalSize {
+			return fmt.Errorf("%w: unpacked artifact exceeds %s (at %s)", ErrTooLarge, FormatSize(lim.MaxTotalSize), name)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("corrupt artifact: %v", err)
+		if read != nil {
+			if err := read(name, hdr.Size, tr); errors.Is(err, ErrTooLarge) {
+				return fmt.Errorf("%w: more than %d bytes decompressed", ErrTooLarge, bound)
+			} else if err != nil {
+				return err
+			}
 		}
-		if int64(len(b)) > lim.MaxFileSize {
-			return nil, fmt.Errorf("%w: %s", ErrTooLarge, name)
-		}
-		total += int64(len(b))
-		out[name] = b
 	}
-	return out, nil
 }
 
 // boundedReader fails with ErrTooLarge once more than left bytes are read.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -15,13 +16,19 @@ import (
 // (it may have been garbage-collected; retry after the source reconciles).
 var ErrNotFound = errors.New("artifact not found")
 
+// DefaultCacheSize is the default Fetcher.CacheSize.
+const DefaultCacheSize = 256 << 20
+
 // A Fetcher downloads artifacts, verifies their digests, and keeps the
 // unpacked files of recent digests in memory so an unchanged revision is
 // neither downloaded nor unpacked again.
 type Fetcher struct {
-	Client  *http.Client
-	Limits  Limits
-	MaxKeep int // artifacts kept in memory (default 64)
+	Client *http.Client
+	Limits Limits
+	// CacheSize bounds the unpacked bytes (file names and contents) kept
+	// in memory, oldest artifacts evicted first (0: DefaultCacheSize). An
+	// artifact larger than that is returned but not kept.
+	CacheSize int64
 
 	mu    sync.Mutex
 	cache map[string]*cacheEntry
@@ -33,7 +40,16 @@ type cacheEntry struct {
 	files Files
 	dirs  map[string]bool
 	err   error
+	size  int64       // bytes of files, set before done
 	done  atomic.Bool // set after once ran
+}
+
+func filesSize(files Files) int64 {
+	var n int64
+	for name, data := range files {
+		n += int64(len(name) + len(data))
+	}
+	return n
 }
 
 // Dirs returns the directories of files, by relative name ("" is the root).
@@ -92,27 +108,23 @@ func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, e
 		e = &cacheEntry{}
 		f.cache[digest] = e
 		f.order = append(f.order, digest)
-		max := f.MaxKeep
-		if max == 0 {
-			max = 64
-		}
-		for len(f.order) > max {
-			delete(f.cache, f.order[0])
-			f.order = f.order[1:]
-		}
 	}
 	f.mu.Unlock()
 	e.once.Do(func() {
 		e.files, e.err = f.fetch(ctx, url, digest)
 		if e.err == nil {
 			e.dirs = Dirs(e.files)
+			e.size = filesSize(e.files)
 		}
 		e.done.Store(true)
+		if e.err == nil {
+			f.evict(digest, e)
+		}
 	})
 	if e.err != nil {
 		f.mu.Lock()
 		if f.cache[digest] == e {
-			delete(f.cache, digest)
+			f.remove(digest)
 		}
 		f.mu.Unlock()
 		return nil, e.err
@@ -120,8 +132,47 @@ func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, e
 	return e, nil
 }
 
+// evict makes room for the artifact just fetched: one larger than
+// CacheSize is not kept; otherwise the oldest are dropped until the
+// completed ones fit.
+func (f *Fetcher) evict(digest string, e *cacheEntry) {
+	max := f.CacheSize
+	if max <= 0 {
+		max = DefaultCacheSize
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e.size > max {
+		if f.cache[digest] == e {
+			f.remove(digest)
+		}
+		return
+	}
+	var total int64
+	for _, d := range f.order {
+		if e := f.cache[d]; e.done.Load() {
+			total += e.size
+		}
+	}
+	for i := 0; total > max && i < len(f.order); {
+		e := f.cache[f.order[i]]
+		if !e.done.Load() {
+			i++ // in progress: its fetch evicts when done
+			continue
+		}
+		total -= e.size
+		f.remove(f.order[i])
+	}
+}
+
+// remove drops digest from the cache; f.mu is held.
+func (f *Fetcher) remove(digest string) {
+	delete(f.cache, digest)
+	f.order = slices.DeleteFunc(f.order, func(d string) bool { return d == digest })
+}
+
 func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) {
-	lim := f.Limits.withDefaults()
+	lim := f.Limits.WithDefaults()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

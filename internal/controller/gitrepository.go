@@ -35,8 +35,8 @@ type GitRepositoryReconciler struct {
 	client.Client
 	Storage  *artifact.Store
 	Recorder record.EventRecorder
-	// MaxFiles bounds a repository's files (default 100,000).
-	MaxFiles int
+	// Limits bound a checkout and its artifact (artifact.Limits defaults).
+	Limits artifact.Limits
 	// Jitter is the fraction of the interval added at random (default 0.05).
 	Jitter float64
 	// Retain is how many older artifacts are kept per object (default 2).
@@ -124,21 +124,9 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	}
 
 	setCondition(conds, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, "fetching "+obj.Spec.URL)
-	commit, err := source.Checkout(gctx, obj.Spec.URL, ref, auth, r.MaxFiles)
+	commit, err := source.Checkout(gctx, obj.Spec.URL, ref, auth, r.Limits)
 	if err != nil {
-		reason := sourcev1.GitOperationFailedReason
-		if errors.Is(err, source.ErrAuth) || errors.Is(err, source.ErrInvalidSecret) {
-			reason = sourcev1.AuthenticationFailedReason
-		}
-		msg := "failed to checkout and determine revision: " + redactAuth(err, auth)
-		setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, reason, msg)
-		terminal := errors.Is(err, source.ErrInvalidRef) || errors.Is(err, source.ErrInvalidSecret)
-		markFailed(conds, gen, reason, msg, terminal)
-		emit(r.Recorder, obj, corev1.EventTypeWarning, reason, msg)
-		if terminal {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{RequeueAfter: r.jitter(min(interval, 30*time.Second))}, nil
+		return r.checkoutFailed(obj, err, auth, interval), nil
 	}
 	apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
 
@@ -146,11 +134,14 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if obj.Spec.Ignore != nil {
 		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
 	}
-	data, err := artifact.Build(commit.Files, patterns, artifact.Limits{})
+	data, err := artifact.Build(commit.Files, patterns, r.Limits)
 	if err != nil {
-		msg := "failed to package the artifact: " + err.Error()
-		markFailed(conds, gen, sourcev1.StorageOperationFailedReason, msg, errors.Is(err, artifact.ErrTooLarge))
-		emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.StorageOperationFailedReason, msg)
+		msg, reason := "failed to package the artifact: "+err.Error(), sourcev1.StorageOperationFailedReason
+		if errors.Is(err, artifact.ErrTooLarge) {
+			reason = sourcev1.ArtifactTooLargeReason
+		}
+		markFailed(conds, gen, reason, msg, errors.Is(err, artifact.ErrTooLarge))
+		emit(r.Recorder, obj, corev1.EventTypeWarning, reason, msg)
 		return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 	}
 	stored, err := r.Storage.Put(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, data)
@@ -179,6 +170,30 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	setCondition(conds, gen, sourcev1.ArtifactInStorageCondition, metav1.ConditionTrue, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", commit.Revision))
 	markReady(conds, gen, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", commit.Revision))
 	return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+}
+
+// checkoutFailed records a failed checkout and says when to retry.
+func (r *GitRepositoryReconciler) checkoutFailed(obj *sourcev1.GitRepository, err error, auth *source.Auth, interval time.Duration) ctrl.Result {
+	conds, gen := &obj.Status.Conditions, obj.Generation
+	reason := sourcev1.GitOperationFailedReason
+	switch {
+	case errors.Is(err, source.ErrAuth) || errors.Is(err, source.ErrInvalidSecret):
+		reason = sourcev1.AuthenticationFailedReason
+	case errors.Is(err, artifact.ErrTooLarge):
+		reason = sourcev1.ArtifactTooLargeReason
+	}
+	msg := "failed to checkout and determine revision: " + redactAuth(err, auth)
+	setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, reason, msg)
+	terminal := errors.Is(err, source.ErrInvalidRef) || errors.Is(err, source.ErrInvalidSecret)
+	markFailed(conds, gen, reason, msg, terminal)
+	emit(r.Recorder, obj, corev1.EventTypeWarning, reason, msg)
+	switch {
+	case terminal:
+		return ctrl.Result{}
+	case reason == sourcev1.ArtifactTooLargeReason:
+		return ctrl.Result{RequeueAfter: r.jitter(interval)} // until a new commit
+	}
+	return ctrl.Result{RequeueAfter: r.jitter(min(interval, 30*time.Second))}
 }
 
 func (r *GitRepositoryReconciler) retain() int {

@@ -68,8 +68,18 @@ type Options struct {
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
 
+	// Limits bound one Git checkout and one artifact, packaged and
+	// unpacked (artifact.Limits; zero fields: the defaults).
+	Limits artifact.Limits
+	// ArtifactCacheSize bounds the unpacked artifacts the Kustomization
+	// controller keeps in memory, in bytes (0: artifact.DefaultCacheSize).
+	ArtifactCacheSize int64
+
 	// flags holds the flag values Complete parses.
-	flags struct{ ageSecret, ageNamespaces, vaultAllowlist string }
+	flags struct {
+		ageSecret, ageNamespaces, vaultAllowlist string
+		maxArtifactMiB, artifactCacheMiB         int64
+	}
 }
 
 // Manager is a running-ready controller manager and its artifact server.
@@ -110,6 +120,7 @@ func NewManager(opts Options) (*Manager, error) {
 		Client:   mgr.GetClient(),
 		Storage:  store,
 		Recorder: mgr.GetEventRecorderFor("lacre-source-controller"),
+		Limits:   opts.Limits,
 	}
 	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
 		return nil, err
@@ -123,7 +134,7 @@ func NewManager(opts Options) (*Manager, error) {
 		Direct:    direct,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Fetcher:   &artifact.Fetcher{},
+		Fetcher:   &artifact.Fetcher{Limits: opts.Limits, CacheSize: opts.ArtifactCacheSize},
 		Recorder:  mgr.GetEventRecorderFor("lacre-kustomize-controller"),
 		KeyCache:  &keys.Cache{},
 

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/decryptor"
 	"github.com/lacre/lacre/keys/vault"
 )
@@ -33,12 +35,16 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Decryption.AmbientCloudCredentials, "ambient-cloud-credentials", false, "let Kustomizations use the controller's own AWS/GCP/Azure identity for KMS keys")
 	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse Kustomizations whose sourceRef or dependsOn names another namespace (Ready=False, Stalled, AccessDenied)")
 	fs.StringVar(&o.DefaultServiceAccount, "default-service-account", "", "ServiceAccount impersonated, in the Kustomization's namespace, when spec.serviceAccountName is empty (default: the controller's own identity)")
+	fs.Int64Var(&o.flags.maxArtifactMiB, "max-artifact-size", artifact.DefaultMaxTotalSize>>20, "MiB a Git checkout or an artifact may hold, packed or unpacked (over it: Ready=False, "+sourcev1.ArtifactTooLargeReason+")")
+	fs.IntVar(&o.Limits.MaxFiles, "max-artifact-files", artifact.DefaultMaxFiles, "files a Git checkout or an artifact may hold")
+	fs.Int64Var(&o.flags.artifactCacheMiB, "artifact-cache-size", artifact.DefaultCacheSize>>20, "MiB of unpacked artifacts the Kustomization controller keeps in memory")
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 }
 
 // Complete parses the flags BindFlags bound as strings
 // (--sops-age-secret, --sops-age-secret-namespaces,
-// --sops-vault-allowlist) and checks --default-service-account. Errors
+// --sops-vault-allowlist) or in MiB (--max-artifact-size,
+// --artifact-cache-size) and checks --default-service-account. Errors
 // name the flag.
 func (o *Options) Complete() error {
 	if s := o.flags.ageSecret; s != "" {
@@ -63,6 +69,21 @@ func (o *Options) Complete() error {
 		if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {
 			return fmt.Errorf("--default-service-account %q: %s", sa, strings.Join(errs, "; "))
 		}
+	}
+	if n := o.flags.maxArtifactMiB; n != 0 {
+		if n < 0 || n > 1<<20 {
+			return fmt.Errorf("--max-artifact-size must be between 1 and %d MiB, got %d", 1<<20, n)
+		}
+		o.Limits.MaxTotalSize = n << 20
+	}
+	if n := o.flags.artifactCacheMiB; n != 0 {
+		if n < 0 || n > 1<<20 {
+			return fmt.Errorf("--artifact-cache-size must be between 1 and %d MiB, got %d", 1<<20, n)
+		}
+		o.ArtifactCacheSize = n << 20
+	}
+	if o.Limits.MaxFiles < 0 {
+		return fmt.Errorf("--max-artifact-files must not be negative, got %d", o.Limits.MaxFiles)
 	}
 	switch v := strings.TrimSpace(o.flags.vaultAllowlist); v {
 	case "":

@@ -26,6 +26,8 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/memory"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/lacre/lacre/internal/artifact"
 )
 
 // Ref is the reference to check out; precedence commit > name > semver >
@@ -294,8 +296,13 @@ func resolveFromList(refs []*plumbing.Reference, ref Ref) (hash, revision string
 }
 
 // Checkout fetches the commit a ref resolves to into memory and returns its
-// files. Branches and tags are fetched shallow (depth 1).
-func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, maxFiles int) (*Commit, error) {
+// files. Branches and tags are fetched shallow (depth 1). lim bounds the
+// checkout (artifact.ErrTooLarge): the fetched objects by their declared
+// sizes before they are inflated, then the tree's files by count, each
+// file and their total size, from the tree's entries before any content
+// is read.
+func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact.Limits) (*Commit, error) {
+	lim = lim.WithDefaults()
 	hash, revision, err := LsRemote(ctx, rawURL, ref, a)
 	if err != nil {
 		return nil, err
@@ -304,7 +311,7 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, maxFiles int
 	if err != nil {
 		return nil, err
 	}
-	st := memory.NewStorage()
+	st := &boundedStorage{Storage: memory.NewStorage(), lim: lim}
 	repo, err := git.InitWithOptions(st, nil, git.InitOptions{DefaultBranch: plumbing.Master})
 	if err != nil {
 		return nil, err
@@ -358,15 +365,44 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, maxFiles int
 			}
 		}
 	}
+	files, err := readTree(commit, lim)
+	if err != nil {
+		return nil, err
+	}
+	return &Commit{Hash: commit.Hash.String(), Revision: strings.Replace(revision, hash, commit.Hash.String(), 1), Files: files}, nil
+}
+
+// readTree reads a commit's regular files. A first pass checks lim on the
+// files' count and sizes (from their object headers), so a tree over the
+// limits is refused before any content is copied: one blob named by
+// thousands of paths counts once per path.
+func readTree(commit *object.Commit, lim artifact.Limits) (fstest.MapFS, error) {
 	tree, err := commit.Tree()
+	if err != nil {
+		return nil, err
+	}
+	var count int
+	var total int64
+	err = tree.Files().ForEach(func(f *object.File) error {
+		if count++; count > lim.MaxFiles {
+			return fmt.Errorf("%w: checkout has more than %d files", artifact.ErrTooLarge, lim.MaxFiles)
+		}
+		if f.Mode != filemode.Regular && f.Mode != filemode.Executable {
+			return nil
+		}
+		if f.Size > lim.MaxFileSize {
+			return fmt.Errorf("%w: %q is %d bytes, more than %s", artifact.ErrTooLarge, f.Name, f.Size, artifact.FormatSize(lim.MaxFileSize))
+		}
+		if total += f.Size; total > lim.MaxTotalSize {
+			return fmt.Errorf("%w: checkout exceeds %s (at %q)", artifact.ErrTooLarge, artifact.FormatSize(lim.MaxTotalSize), f.Name)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	files := fstest.MapFS{}
 	err = tree.Files().ForEach(func(f *object.File) error {
-		if maxFiles > 0 && len(files) >= maxFiles {
-			return fmt.Errorf("repository has more than %d files", maxFiles)
-		}
 		if f.Mode != filemode.Regular && f.Mode != filemode.Executable {
 			return nil // symlinks and submodules are not part of artifacts
 		}
@@ -389,5 +425,5 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, maxFiles int
 	if err != nil {
 		return nil, err
 	}
-	return &Commit{Hash: commit.Hash.String(), Revision: strings.Replace(revision, hash, commit.Hash.String(), 1), Files: files}, nil
+	return files, nil
 }

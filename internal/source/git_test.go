@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/gittest"
 )
 
@@ -41,7 +42,7 @@ func TestCheckoutRefs(t *testing.T) {
 		{"commit beats tag", Ref{Tag: "v1.1.0", Commit: c1}, c1, "sha1:" + c1, "a: 1\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Checkout(ctx, repo.URL(), tc.ref, auth, 0)
+			c, err := Checkout(ctx, repo.URL(), tc.ref, auth, artifact.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +77,7 @@ func TestCheckoutRefs(t *testing.T) {
 			{"ftp url", "ftp://example.com/x", Ref{}, nil, ErrInvalidURL},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				_, err := Checkout(ctx, tc.url, tc.ref, tc.auth, 0)
+				_, err := Checkout(ctx, tc.url, tc.ref, tc.auth, artifact.Limits{})
 				if !errors.Is(err, tc.want) {
 					t.Fatalf("got %v, want %v", err, tc.want)
 				}
@@ -91,13 +92,13 @@ func TestCheckoutRefs(t *testing.T) {
 		repo.Run("checkout", "-q", "feature")
 		repo.Run("reset", "-q", "--hard", c1)
 		c4 := repo.Commit("rewritten", map[string]string{"d.yaml": "d\n"})
-		c, err := Checkout(ctx, repo.URL(), Ref{Branch: "feature"}, auth, 0)
+		c, err := Checkout(ctx, repo.URL(), Ref{Branch: "feature"}, auth, artifact.Limits{})
 		if err != nil || c.Hash != c4 {
 			t.Fatalf("after force push: %v %v", c, err)
 		}
 		repo.Run("push", "-q", "origin", "--delete", "feature")
 		repo.Run("checkout", "-q", "main")
-		if _, err := Checkout(ctx, repo.URL(), Ref{Branch: "feature"}, auth, 0); !errors.Is(err, ErrRefNotFound) {
+		if _, err := Checkout(ctx, repo.URL(), Ref{Branch: "feature"}, auth, artifact.Limits{}); !errors.Is(err, ErrRefNotFound) {
 			t.Fatalf("deleted branch: %v", err)
 		}
 	})
@@ -114,7 +115,7 @@ func TestCheckoutManyFiles(t *testing.T) {
 		files[fmt.Sprintf("d%02d/f%05d.yaml", i%50, i)] = fmt.Sprintf("i: %d\n", i)
 	}
 	repo.Commit("many", files)
-	c, err := Checkout(context.Background(), repo.URL(), Ref{Branch: "main"}, nil, 0)
+	c, err := Checkout(context.Background(), repo.URL(), Ref{Branch: "main"}, nil, artifact.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/gittest"
 )
 
@@ -20,7 +21,7 @@ func TestCheckoutSSH(t *testing.T) {
 	sshSrv := srv.ServeSSH(t)
 	ctx := context.Background()
 	auth := &Auth{Identity: sshSrv.ClientKey, KnownHosts: sshSrv.KnownHosts}
-	c, err := Checkout(ctx, sshSrv.URL(repo), Ref{Branch: "main"}, auth, 0)
+	c, err := Checkout(ctx, sshSrv.URL(repo), Ref{Branch: "main"}, auth, artifact.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,16 +31,16 @@ func TestCheckoutSSH(t *testing.T) {
 	// A key the server does not know.
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	blk, _ := ssh.MarshalPrivateKey(other, "")
-	if _, err := Checkout(ctx, sshSrv.URL(repo), Ref{Branch: "main"}, &Auth{Identity: pem.EncodeToMemory(blk), KnownHosts: sshSrv.KnownHosts}, 0); !errors.Is(err, ErrAuth) {
+	if _, err := Checkout(ctx, sshSrv.URL(repo), Ref{Branch: "main"}, &Auth{Identity: pem.EncodeToMemory(blk), KnownHosts: sshSrv.KnownHosts}, artifact.Limits{}); !errors.Is(err, ErrAuth) {
 		t.Fatalf("unknown key: %v", err)
 	}
 	// A host key that is not in known_hosts.
 	other2 := srv.ServeSSH(t)
-	if _, err := Checkout(ctx, sshSrv.URL(repo), Ref{Branch: "main"}, &Auth{Identity: sshSrv.ClientKey, KnownHosts: other2.KnownHosts}, 0); err == nil {
+	if _, err := Checkout(ctx, sshSrv.URL(repo), Ref{Branch: "main"}, &Auth{Identity: sshSrv.ClientKey, KnownHosts: other2.KnownHosts}, artifact.Limits{}); err == nil {
 		t.Fatal("unknown host key accepted")
 	}
 	// known_hosts is required.
-	if _, err := Checkout(ctx, sshSrv.URL(repo), Ref{Branch: "main"}, &Auth{Identity: sshSrv.ClientKey}, 0); !errors.Is(err, ErrInvalidSecret) {
+	if _, err := Checkout(ctx, sshSrv.URL(repo), Ref{Branch: "main"}, &Auth{Identity: sshSrv.ClientKey}, artifact.Limits{}); !errors.Is(err, ErrInvalidSecret) {
 		t.Fatalf("missing known_hosts: %v", err)
 	}
 }

@@ -1,10 +1,11 @@
 // Package testsupport owns the small helpers that tests of several
 // packages share and that belong to no fixture of their own (the control
 // plane is internal/testcluster's, the Git server internal/gittest's):
-// a goroutine-safe buffer for logs and command output.
+// a goroutine-safe buffer for logs and command output, and Allocated.
 package testsupport
 
 import (
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -25,4 +26,15 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Allocated returns the bytes fn allocates (runtime.MemStats.TotalAlloc,
+// after a GC): a bound on the memory a refusal spends.
+func Allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }

@@ -29,6 +29,9 @@ const (
 	NewRevisionReason            = "NewRevision"
 	StorageOperationFailedReason = "StorageOperationFailed"
 	URLInvalidReason             = "URLInvalid"
+	// ArtifactTooLargeReason: the checkout or its artifact exceeds the
+	// controller's size limits (--max-artifact-size, --max-artifact-files).
+	ArtifactTooLargeReason = "ArtifactTooLarge"
 )
 
 // GitRepositorySpec specifies the Git repository to fetch and how.
