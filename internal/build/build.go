@@ -27,7 +27,6 @@ import (
 	"github.com/lacre/lacre/internal/kubesecret"
 	"github.com/lacre/lacre/internal/redact"
 	"github.com/lacre/lacre/keys"
-	"github.com/lacre/lacre/sops/formats"
 )
 
 // MaxEncryptedFileSize bounds each encrypted file (Flux: 5 MiB).
@@ -49,7 +48,8 @@ type Options struct {
 	Identities      []keys.Identity
 	DecryptionOrder []string
 	// RequireEncryptedSecrets refuses Secret manifests stored in Git without
-	// SOPS encryption.
+	// SOPS encryption, and every built Secret with a value that did not
+	// come out of decryption (kubesecret.Unproven).
 	RequireEncryptedSecrets bool
 	// Dirs, when set, are the artifact's directories (artifact.Dirs), so
 	// a build does not compute them again.
@@ -93,15 +93,15 @@ type Result struct {
 func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, error) {
 	res := &Result{}
 	if opts.RequireEncryptedSecrets {
-		// Every file, read or not: a plain Secret anywhere is refused.
+		// Every file, read or not: a plain Secret anywhere is refused. The
+		// built Secrets are checked below.
 		for _, n := range slices.Sorted(maps.Keys(files)) {
-			data := files[n]
-			if _, enc := formats.Sniff(n, data); !enc && kubesecret.Plain(n, data) {
+			if kubesecret.Plain(n, files[n]) {
 				return nil, &FileError{n, ErrPlaintextSecret}
 			}
 		}
 	}
-	dfs := &lazyFS{FileSystem: filesys.MakeFsInMemory(), files: files, ctx: ctx, opts: opts, res: res, done: map[string]bool{}}
+	dfs := &lazyFS{FileSystem: filesys.MakeFsInMemory(), files: files, ctx: ctx, opts: opts, res: res, done: map[string]bool{}, prov: proven{}}
 	var fs filesys.FileSystem = dfs
 	dir, err := cleanPath(opts.Path)
 	if err != nil {
@@ -141,11 +141,16 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 			return nil, fmt.Errorf("%s/%s/%s %w", u.GetKind(), u.GetNamespace(), u.GetName(), ErrEncryptedNotDecrypted)
 		}
 		if opts.Decrypt && u.GetKind() == "Secret" && u.GetAPIVersion() == "v1" && u.GetAnnotations()[kustomizev1.DecryptAnnotation] != kustomizev1.DisabledValue {
-			n, err := decryptSecretData(ctx, u, opts)
+			n, err := decryptSecretData(ctx, u, opts, dfs.prov)
 			if err != nil {
 				return nil, err
 			}
 			res.Decrypted += n
+		}
+		if opts.RequireEncryptedSecrets {
+			if err := dfs.prov.checkSecret(u); err != nil {
+				return nil, err
+			}
 		}
 		applyCommonMetadata(u, opts.Spec.CommonMetadata)
 		res.Objects = append(res.Objects, u)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/sops/formats"
-	"github.com/lacre/lacre/sopsfile"
 )
 
 // lazyFS is the build's file system: an in-memory file system that a
@@ -24,6 +23,7 @@ type lazyFS struct {
 	ctx   context.Context
 	opts  Options
 	res   *Result
+	prov  proven          // hashes of the values decryption produced
 	dirs  map[string]bool // the artifact's directories (relative), from Options.Dirs or built on first use
 	done  map[string]bool // absolute paths loaded or written
 	err   error           // the first check or decryption error
@@ -90,9 +90,7 @@ func (l *lazyFS) load(p string) error {
 		if len(data) > MaxEncryptedFileSize {
 			return l.fail(&FileError{n, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)})
 		}
-		plain, err := sopsfile.Decrypt(l.ctx, data, sopsfile.DecryptOptions{
-			InputFormat: f, OutputFormat: f, Identities: l.opts.Identities, DecryptionOrder: l.opts.DecryptionOrder,
-		})
+		plain, err := l.prov.decryptFile(l.ctx, data, f, l.opts)
 		if err != nil {
 			return l.fail(&FileError{n, err})
 		}
