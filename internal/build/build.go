@@ -16,6 +16,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -123,6 +124,11 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	if err != nil {
 		if dfs.err != nil {
 			return nil, dfs.err
+		}
+		if strings.Contains(err.Error(), "invalid utf8") {
+			if fe := dfs.invalidUTF8(); fe != nil {
+				return nil, fe
+			}
 		}
 		return nil, errors.New("kustomize build failed: " + redact.Error(err))
 	}

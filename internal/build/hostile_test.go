@@ -19,6 +19,7 @@ import (
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/sopsfile"
 )
 
 // buildWithin runs Build with a deadline: a hostile input must end, with
@@ -230,3 +231,22 @@ func testKey(t *testing.T) (keys.Identity, keys.Recipient) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestInvalidUTF8EnvFile: kustomize's error for an env file line with
+// invalid UTF-8 quotes the line (the decrypted value); the build names the
+// file and line instead (issue 17 item 5), encrypted or not.
+func TestInvalidUTF8EnvFile(t *testing.T) {
+	id, r := testKey(t)
+	const env = "A=ok\nPASSWORD=" + canary + "\xff\xfe\n"
+	for name, data := range map[string][]byte{
+		"encrypted": encrypt(t, r, "app.env", env, sopsfile.Rules{}),
+		"plain":     []byte(env),
+	} {
+		files := artifact.Files{"app/kustomization.yaml": []byte("secretGenerator:\n  - name: g\n    envs: [app.env]\n"), "app/app.env": data}
+		_, err := buildWithin(t, files, Options{Path: "app", Decrypt: true, Identities: []keys.Identity{id}})
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Path != "app/app.env" || !errors.Is(err, ErrInvalidUTF8) || !strings.Contains(err.Error(), "line 2 ") || strings.Contains(err.Error(), canary) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}

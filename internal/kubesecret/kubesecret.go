@@ -9,7 +9,8 @@ package kubesecret
 import (
 	"bytes"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 
@@ -38,12 +39,7 @@ func Unproven(obj map[string]any, proven func(field, value string) bool) []strin
 	}
 	for _, field := range []string{"data", "stringData"} {
 		m, _ := obj[field].(map[string]any)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			v := m[k]
 			if v == nil {
 				continue
