@@ -250,3 +250,23 @@ func TestInvalidUTF8EnvFile(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidUTF8EachStore: a value with invalid UTF-8, encrypted in each
+// store that accepts it, builds or fails without the value in the error.
+func TestInvalidUTF8EachStore(t *testing.T) {
+	id, r := testKey(t)
+	bad := canary + "\xff\xfe"
+	for name, tc := range map[string]struct{ file, plain, kust string }{
+		"json resource": {"cm.json", `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "` + bad + `"}}`, "resources: [cm.json]\n"},
+		"dotenv envs":   {"app.env", "K=" + bad + "\n", "secretGenerator:\n  - name: g\n    envs: [app.env]\n"},
+		"ini files":     {"app.ini", "[s]\nk = " + bad + "\n", "secretGenerator:\n  - name: g\n    files: [app.ini]\n"},
+		"binary files":  {"app.bin", bad, "secretGenerator:\n  - name: g\n    files: [app.bin]\n"},
+	} {
+		files := artifact.Files{"app/kustomization.yaml": []byte(tc.kust), "app/" + tc.file: encrypt(t, r, tc.file, tc.plain, sopsfile.Rules{})}
+		_, err := buildWithin(t, files, Options{Path: "app", Decrypt: true, Identities: []keys.Identity{id}})
+		if err != nil && strings.Contains(err.Error(), canary) {
+			t.Errorf("%s: %v", name, err)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+}
