@@ -16,6 +16,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -27,7 +28,6 @@ import (
 	"github.com/lacre/lacre/internal/kubesecret"
 	"github.com/lacre/lacre/internal/redact"
 	"github.com/lacre/lacre/keys"
-	"github.com/lacre/lacre/sops/formats"
 )
 
 // MaxEncryptedFileSize bounds each encrypted file (Flux: 5 MiB).
@@ -49,7 +49,8 @@ type Options struct {
 	Identities      []keys.Identity
 	DecryptionOrder []string
 	// RequireEncryptedSecrets refuses Secret manifests stored in Git without
-	// SOPS encryption.
+	// SOPS encryption, and every built Secret with a value that did not
+	// come out of decryption (kubesecret.Unproven).
 	RequireEncryptedSecrets bool
 	// Dirs, when set, are the artifact's directories (artifact.Dirs), so
 	// a build does not compute them again.
@@ -93,15 +94,15 @@ type Result struct {
 func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, error) {
 	res := &Result{}
 	if opts.RequireEncryptedSecrets {
-		// Every file, read or not: a plain Secret anywhere is refused.
+		// Every file, read or not: a plain Secret anywhere is refused. The
+		// built Secrets are checked below.
 		for _, n := range slices.Sorted(maps.Keys(files)) {
-			data := files[n]
-			if _, enc := formats.Sniff(n, data); !enc && kubesecret.Plain(n, data) {
+			if kubesecret.Plain(n, files[n]) {
 				return nil, &FileError{n, ErrPlaintextSecret}
 			}
 		}
 	}
-	dfs := &lazyFS{FileSystem: filesys.MakeFsInMemory(), files: files, ctx: ctx, opts: opts, res: res, done: map[string]bool{}}
+	dfs := &lazyFS{FileSystem: filesys.MakeFsInMemory(), files: files, ctx: ctx, opts: opts, res: res, done: map[string]bool{}, prov: proven{}}
 	var fs filesys.FileSystem = dfs
 	dir, err := cleanPath(opts.Path)
 	if err != nil {
@@ -124,6 +125,11 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		if dfs.err != nil {
 			return nil, dfs.err
 		}
+		if strings.Contains(err.Error(), "invalid utf8") {
+			if fe := dfs.invalidUTF8(); fe != nil {
+				return nil, fe
+			}
+		}
 		return nil, errors.New("kustomize build failed: " + redact.Error(err))
 	}
 	for _, r := range rm.Resources() {
@@ -141,11 +147,16 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 			return nil, fmt.Errorf("%s/%s/%s %w", u.GetKind(), u.GetNamespace(), u.GetName(), ErrEncryptedNotDecrypted)
 		}
 		if opts.Decrypt && u.GetKind() == "Secret" && u.GetAPIVersion() == "v1" && u.GetAnnotations()[kustomizev1.DecryptAnnotation] != kustomizev1.DisabledValue {
-			n, err := decryptSecretData(ctx, u, opts)
+			n, err := decryptSecretData(ctx, u, opts, dfs.prov)
 			if err != nil {
 				return nil, err
 			}
 			res.Decrypted += n
+		}
+		if opts.RequireEncryptedSecrets {
+			if err := dfs.prov.checkSecret(u); err != nil {
+				return nil, err
+			}
 		}
 		applyCommonMetadata(u, opts.Spec.CommonMetadata)
 		res.Objects = append(res.Objects, u)

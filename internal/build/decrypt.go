@@ -60,7 +60,7 @@ func decryptDisabled(f formats.Format, data []byte) bool {
 
 // decryptSecretData decrypts SOPS payloads inside a Secret's data, with
 // the format taken from the key's extension (as Flux does).
-func decryptSecretData(ctx context.Context, u *unstructured.Unstructured, opts Options) (int, error) {
+func decryptSecretData(ctx context.Context, u *unstructured.Unstructured, opts Options, prov proven) (int, error) {
 	data, ok, _ := unstructured.NestedStringMap(u.Object, "data")
 	if !ok {
 		return 0, nil
@@ -86,6 +86,7 @@ func decryptSecretData(ctx context.Context, u *unstructured.Unstructured, opts O
 			return n, fmt.Errorf("Secret %s/%s key %q: %w", u.GetNamespace(), u.GetName(), k, err)
 		}
 		data[k] = base64.StdEncoding.EncodeToString(plain)
+		prov.add(string(plain))
 		n++
 	}
 	if n > 0 {

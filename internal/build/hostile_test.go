@@ -19,6 +19,7 @@ import (
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/keys"
 	agekeys "github.com/lacre/lacre/keys/age"
+	"github.com/lacre/lacre/sopsfile"
 )
 
 // buildWithin runs Build with a deadline: a hostile input must end, with
@@ -230,3 +231,42 @@ func testKey(t *testing.T) (keys.Identity, keys.Recipient) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestInvalidUTF8EnvFile: kustomize's error for an env file line with
+// invalid UTF-8 quotes the line (the decrypted value); the build names the
+// file and line instead (issue 17 item 5), encrypted or not.
+func TestInvalidUTF8EnvFile(t *testing.T) {
+	id, r := testKey(t)
+	const env = "A=ok\nPASSWORD=" + canary + "\xff\xfe\n"
+	for name, data := range map[string][]byte{
+		"encrypted": encrypt(t, r, "app.env", env, sopsfile.Rules{}),
+		"plain":     []byte(env),
+	} {
+		files := artifact.Files{"app/kustomization.yaml": []byte("secretGenerator:\n  - name: g\n    envs: [app.env]\n"), "app/app.env": data}
+		_, err := buildWithin(t, files, Options{Path: "app", Decrypt: true, Identities: []keys.Identity{id}})
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.Path != "app/app.env" || !errors.Is(err, ErrInvalidUTF8) || !strings.Contains(err.Error(), "line 2 ") || strings.Contains(err.Error(), canary) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
+
+// TestInvalidUTF8EachStore: a value with invalid UTF-8, encrypted in each
+// store that accepts it, builds or fails without the value in the error.
+func TestInvalidUTF8EachStore(t *testing.T) {
+	id, r := testKey(t)
+	bad := canary + "\xff\xfe"
+	for name, tc := range map[string]struct{ file, plain, kust string }{
+		"json resource": {"cm.json", `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "` + bad + `"}}`, "resources: [cm.json]\n"},
+		"dotenv envs":   {"app.env", "K=" + bad + "\n", "secretGenerator:\n  - name: g\n    envs: [app.env]\n"},
+		"ini files":     {"app.ini", "[s]\nk = " + bad + "\n", "secretGenerator:\n  - name: g\n    files: [app.ini]\n"},
+		"binary files":  {"app.bin", bad, "secretGenerator:\n  - name: g\n    files: [app.bin]\n"},
+	} {
+		files := artifact.Files{"app/kustomization.yaml": []byte(tc.kust), "app/" + tc.file: encrypt(t, r, tc.file, tc.plain, sopsfile.Rules{})}
+		_, err := buildWithin(t, files, Options{Path: "app", Decrypt: true, Identities: []keys.Identity{id}})
+		if err != nil && strings.Contains(err.Error(), canary) {
+			t.Errorf("%s: %v", name, err)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+}

@@ -1,17 +1,21 @@
 package build
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/sops/formats"
-	"github.com/lacre/lacre/sopsfile"
 )
 
 // lazyFS is the build's file system: an in-memory file system that a
@@ -24,6 +28,7 @@ type lazyFS struct {
 	ctx   context.Context
 	opts  Options
 	res   *Result
+	prov  proven          // hashes of the values decryption produced
 	dirs  map[string]bool // the artifact's directories (relative), from Options.Dirs or built on first use
 	done  map[string]bool // absolute paths loaded or written
 	err   error           // the first check or decryption error
@@ -90,9 +95,7 @@ func (l *lazyFS) load(p string) error {
 		if len(data) > MaxEncryptedFileSize {
 			return l.fail(&FileError{n, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)})
 		}
-		plain, err := sopsfile.Decrypt(l.ctx, data, sopsfile.DecryptOptions{
-			InputFormat: f, OutputFormat: f, Identities: l.opts.Identities, DecryptionOrder: l.opts.DecryptionOrder,
-		})
+		plain, err := l.prov.decryptFile(l.ctx, data, f, l.opts)
 		if err != nil {
 			return l.fail(&FileError{n, err})
 		}
@@ -229,4 +232,35 @@ func (l *lazyFS) Create(p string) (filesys.File, error) {
 		return nil, err
 	}
 	return l.FileSystem.Create(p)
+}
+
+// ErrInvalidUTF8 names a line of an env file that kustomize refuses for
+// invalid UTF-8 (its own message quotes the line).
+var ErrInvalidUTF8 = errors.New("holds invalid UTF-8 (kustomize reads env files as UTF-8 text)")
+
+// invalidUTF8 returns, for kustomize's "line ... has invalid utf8 bytes"
+// error, the file and line it means: the first loaded file (dotenv files
+// first) with a line that is not valid UTF-8. Nil when there is none.
+func (l *lazyFS) invalidUTF8() error {
+	names := slices.Sorted(maps.Keys(l.done))
+	for _, envFirst := range []bool{true, false} {
+		for _, p := range names {
+			n, ok := rel(p)
+			if !ok || (formats.FormatForPath(n) == formats.Dotenv) != envFirst || !l.FileSystem.Exists(p) || l.FileSystem.IsDir(p) {
+				continue
+			}
+			data, err := l.FileSystem.ReadFile(p)
+			if err != nil || utf8.Valid(data) {
+				continue
+			}
+			i := 0
+			for line := range bytes.Lines(data) {
+				i++
+				if !utf8.Valid(line) {
+					return &FileError{n, fmt.Errorf("line %d %w", i, ErrInvalidUTF8)}
+				}
+			}
+		}
+	}
+	return nil
 }

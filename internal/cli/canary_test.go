@@ -26,6 +26,17 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	os.WriteFile("plain.env", []byte("SECRET="+canary+"\n"), 0o600)
 	os.WriteFile("broken.yaml", []byte("secret: ["+canary+"\n"), 0o600)
 	os.WriteFile("dup.json", []byte(`{"a": "`+canary+`", "a": "`+canary+`"}`), 0o600)
+	os.WriteFile("bad.ini", []byte("[s]\nk = v\n"+canary+"\n"), 0o600)  // no delimiter: the INI parser quotes the line
+	os.WriteFile("badtag.yaml", []byte("k: !!int "+canary+"\n"), 0o600) // yaml quotes the value
+	// Invalid UTF-8 after the canary, in each store (issue 17 item 5).
+	invalid := []struct{ name, data string }{
+		{"u.yaml", "k: " + canary + "\xff\xfe\n"}, {"u.json", `{"k": "` + canary + "\xff\xfe" + `"}`},
+		{"u.env", "K=" + canary + "\xff\xfe\n"}, {"u.ini", "[s]\nk = " + canary + "\xff\xfe\n"},
+		{"u.bin", canary + "\xff\xfe"}, {"u2.ini", "[s]\n" + canary + "\xff\xfe\n"},
+	}
+	for _, f := range invalid {
+		os.WriteFile(f.name, []byte(f.data), 0o600)
+	}
 
 	home := map[string]string{"HOME": dir, "XDG_CONFIG_HOME": dir}
 	run := func(env map[string]string, args ...string) (int, string, string) {
@@ -59,6 +70,9 @@ func TestCanaryNeverLeaks(t *testing.T) {
 		{"rotate", "tampered.yaml"},
 		{"updatekeys", "--check", "enc.yaml"},
 		{"keys", "plain.yaml"},
+	}
+	for _, f := range append(invalid, struct{ name, data string }{"bad.ini", ""}, struct{ name, data string }{"badtag.yaml", ""}) {
+		cases = append(cases, []string{"encrypt", "--age", id.Recipient().String(), f.name})
 	}
 	envs := []map[string]string{
 		nil, withKey,

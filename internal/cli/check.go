@@ -20,8 +20,8 @@ import (
 	"github.com/lacre/lacre/sopsfile"
 )
 
-// checkMaxFileSize bounds the files check secrets reads; larger ones are
-// skipped (as sops, which refuses files that large to edit anyway).
+// checkMaxFileSize bounds the files check secrets reads; a larger one is
+// reported as a problem (not checked), never skipped in silence.
 const checkMaxFileSize = 16 << 20
 
 func (a *app) checkCommand() *cobra.Command {
@@ -32,15 +32,21 @@ func (a *app) checkCommand() *cobra.Command {
 		Long: `Walk the directories (default ".", .git skipped) and report, one line per problem
 with the file's path:
 
-  - a Kubernetes Secret manifest (kind: Secret in any YAML or JSON document) that
-    is not SOPS-encrypted;
+  - a Kubernetes Secret manifest (kind: Secret in any YAML or JSON document of
+    any file, kind: List items included) that is not SOPS-encrypted, or that has
+    a data or stringData value in clear;
   - a file matched by a .sops.yaml creation rule's path_regex that is not
     SOPS-encrypted;
   - an encrypted file whose master keys differ from its creation rule's (as
     lacre updatekeys --check), or whose selection rules do (set, edit,
     rotate and updatekeys refuse it without --force);
   - a value under data or stringData of an encrypted Secret whose ENC type
-    is not str (the type is not authenticated; Secret values are strings).
+    is not str (the type is not authenticated; Secret values are strings);
+  - a file larger than 16 MiB (not checked).
+
+It reads one file at a time: a Secret that a kustomization builds from other
+objects (a patch that changes a kind) is refused by the controller's
+--require-encrypted-secrets, which checks the built objects.
 
 No keys are needed and nothing is decrypted. The .sops.yaml is --config,
 $SOPS_CONFIG, or found by walking up from each argument. Exits 1 when there is
@@ -173,7 +179,7 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 		return
 	}
 	if info.Size() > checkMaxFileSize {
-		a.Infof("%s: skipped, larger than %d MiB", file, checkMaxFileSize>>20)
+		report(file, "larger than %d MiB: not checked", checkMaxFileSize>>20)
 		return
 	}
 	data, err := os.ReadFile(file)
@@ -188,13 +194,13 @@ func (a *app) checkFile(file string, cc *checkConfig, report func(file, format s
 		abs, _ := filepath.Abs(file)
 		rule, ruleErr = cc.cfg.Rule(abs, filepath.Dir(cc.path))
 	}
+	if kubesecret.Plain(file, data) {
+		report(file, "Kubernetes Secret is not SOPS-encrypted")
+		return
+	}
 	if tree == nil {
 		if encErr != nil {
 			report(file, "looks SOPS-encrypted but its metadata cannot be read: %v", encErr)
-			return
-		}
-		if kubesecret.Plain(file, data) {
-			report(file, "Kubernetes Secret is not SOPS-encrypted")
 			return
 		}
 		if rule != nil && rule.PathRegex != nil {

@@ -18,6 +18,9 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/internal/testsupport"
+	"github.com/lacre/lacre/keys"
+	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
 )
 
 // TestNoLeaksControllers runs a canary Secret through a controller of its
@@ -77,6 +80,16 @@ func TestNoLeaksControllers(t *testing.T) {
 		g.Expect(c.Message).To(ContainSubstring("Secret/" + ns + "/db"))
 	})
 
+	// An encrypted .env in a secretGenerator whose value holds invalid
+	// UTF-8: kustomize's error quotes the line (issue 17 item 5).
+	envOut, err := sopsfile.Encrypt(testCtx, []byte("PASSWORD="+canary+"\xff\xfe\n"), sopsfile.EncryptOptions{
+		InputFormat: formats.Dotenv, OutputFormat: formats.Dotenv, Groups: [][]keys.Recipient{{r}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	repo.Commit("env", map[string]string{"apps/db.yaml": good, "apps/app.env": string(envOut),
+		"apps/kustomization.yaml": "resources: [db.yaml, a.yaml]\nsecretGenerator:\n  - name: gen\n    envs: [app.env]\n"})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	ksFailing(g, ns, func(g Gomega, c *metav1.Condition) { g.Expect(c.Message).To(ContainSubstring("apps/app.env: line 1")) })
+
 	// A wrong Git password.
 	sec := &corev1.Secret{}
 	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "git-auth"}, sec)).To(Succeed())
@@ -92,7 +105,7 @@ func TestNoLeaksControllers(t *testing.T) {
 	// Fixed again: converges.
 	sec.StringData = map[string]string{"username": "git", "password": gitPass}
 	g.Expect(testClient.Update(testCtx, sec)).To(Succeed())
-	c5 := repo.Commit("good", map[string]string{"apps/db.yaml": good})
+	c5 := repo.Commit("good", map[string]string{"apps/db.yaml": good, "apps/kustomization.yaml": "resources: [db.yaml, a.yaml]\n"})
 	requestReconcile(g, getRepo(g, ns, "my-secrets"))
 	appliedAt(g, ns, c5, 60*time.Second)
 

@@ -14,7 +14,10 @@
 //     BadRequest, admission denials and the rest may quote the object
 //     that was sent.
 //   - Any other error (kustomize's, a YAML parser's) keeps its first line,
-//     at most MaxLen bytes: the lines after it quote the document.
+//     at most MaxLen bytes: the lines after it quote the document. A first
+//     line that quotes file content (kustomize's "line [..] has invalid
+//     utf8 bytes : KEY=value", "invalid literal source KEY=value") is cut
+//     where the quote starts.
 //
 // Values known to the caller (a Git password) are removed with Values.
 package redact
@@ -22,6 +25,7 @@ package redact
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -57,7 +61,28 @@ func Error(err error) string {
 	if errors.As(err, &se) {
 		return apiStatus(se.Status())
 	}
-	return FirstLine(err.Error())
+	return unquote(FirstLine(err.Error()))
+}
+
+// quoting are first lines known to quote file content, with what replaces
+// the quoting part.
+var quoting = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	// kustomize's env reader prints the line as bytes and as text.
+	{regexp.MustCompile(`line \[[^\]]*\] has invalid utf8 bytes.*`), "a line has invalid UTF-8 bytes (not shown)"},
+	{regexp.MustCompile(`line .* has invalid utf8 bytes.*`), "a line has invalid UTF-8 bytes (not shown)"},
+	{regexp.MustCompile(`invalid literal source .*`), "invalid literal source (not shown), expected key=value"},
+}
+
+func unquote(line string) string {
+	for _, q := range quoting {
+		if loc := q.re.FindStringIndex(line); loc != nil {
+			return line[:loc[0]] + q.with
+		}
+	}
+	return line
 }
 
 func apiStatus(s metav1.Status) string {

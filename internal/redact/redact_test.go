@@ -30,6 +30,8 @@ func TestErrorCanary(t *testing.T) {
 		{"webhook denial", apierrors.NewForbidden(secrets, "db", errors.New(`admission webhook "v" denied the request: `+canary)), []string{"Forbidden (403)"}},
 		{"wrapped invalid", fmt.Errorf("Secret/db apply: %w", apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "db", field.ErrorList{field.Invalid(field.NewPath("data"), canary, "x")})), []string{"Invalid (422)"}},
 		{"kustomize", errors.New("map[string]interface {}: yaml: line 3: mapping values are not allowed\n  password: " + canary), []string{"mapping values are not allowed"}},
+		{"kustomize invalid utf8", fmt.Errorf("accumulating resources: %w", fmt.Errorf("line %v has invalid utf8 bytes : %v", []byte("PASSWORD="+canary+"\xff"), "PASSWORD="+canary+"\xff")), []string{"accumulating resources", "invalid UTF-8"}},
+		{"kustomize literal", errors.New("secretGenerator g: invalid literal source " + canary + ", expected key=value"), []string{"secretGenerator g", "invalid literal source"}},
 		{"long", errors.New(strings.Repeat("é", MaxLen) + canary), []string{"..."}},
 		{"not found", apierrors.NewNotFound(secrets, "db"), []string{`secrets "db" not found`}},
 		{"forbidden", apierrors.NewForbidden(schema.GroupResource{Resource: "configmaps"}, "cm", errors.New(`User "system:serviceaccount:t:deployer" cannot get resource`)), []string{"forbidden", "system:serviceaccount:t:deployer"}},

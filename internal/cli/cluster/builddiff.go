@@ -42,6 +42,7 @@ type buildFlags struct {
 	kfile       string
 	decrypt     bool
 	showSecrets bool
+	requireEnc  bool
 }
 
 func (bf *buildFlags) register(cmd *cobra.Command) {
@@ -53,6 +54,7 @@ func (bf *buildFlags) register(cmd *cobra.Command) {
 	f.StringVar(&bf.kfile, "kustomization-file", "", "YAML file holding the Kustomization (instead of reading it from the cluster)")
 	f.BoolVar(&bf.decrypt, "decrypt", false, "decrypt SOPS-encrypted resources with the keys at hand (as lacre decrypt finds them)")
 	f.BoolVar(&bf.showSecrets, "show-secrets", false, "print Secret values instead of masking them (with --decrypt: decrypted values)")
+	f.BoolVar(&bf.requireEnc, "require-encrypted-secrets", false, "refuse Secrets whose values were not SOPS-encrypted in the directory, as the controller's flag does")
 }
 
 // readLocalTree reads the regular files below root into memory, skipping
@@ -225,7 +227,7 @@ func (a *app) localBuild(ctx context.Context, bf *buildFlags, ks *kustomizev1.Ku
 	if err != nil {
 		return nil, err
 	}
-	opts := build.Options{Path: rel, Spec: ks.Spec, KeepEncrypted: !bf.decrypt}
+	opts := build.Options{Path: rel, Spec: ks.Spec, KeepEncrypted: !bf.decrypt, RequireEncryptedSecrets: bf.requireEnc}
 	if bf.decrypt {
 		ids, order, problems := a.DecryptionKeys()
 		opts.Decrypt, opts.Identities, opts.DecryptionOrder = true, ids, order

@@ -43,7 +43,7 @@ func (s *Store) load(in []byte) (sops.TreeBranch, error) {
 	}
 	f, err := ini.LoadSources(ini.LoadOptions{AllowNonUniqueSections: true}, in)
 	if err != nil {
-		return nil, fmt.Errorf("invalid INI: %v", err)
+		return nil, fmt.Errorf("invalid INI: %s", iniError(err, in))
 	}
 	var b sops.TreeBranch
 	for _, sec := range f.Sections() {
@@ -201,4 +201,20 @@ func (s *Store) EmitValue(v any) ([]byte, error) {
 		return s.EmitPlainFile(sops.TreeBranches{b})
 	}
 	return json.Marshal(v)
+}
+
+// iniError returns the INI parser's message without the line it quotes
+// ("key-value delimiter not found: <line>"), naming the line by number.
+func iniError(err error, in []byte) string {
+	msg, quoted, ok := strings.Cut(err.Error(), ": ")
+	if !ok {
+		return msg
+	}
+	quoted = strings.TrimSpace(quoted)
+	for i, line := range strings.Split(string(in), "\n") {
+		if quoted != "" && strings.TrimSpace(line) == quoted {
+			return fmt.Sprintf("line %d: %s", i+1, msg)
+		}
+	}
+	return msg
 }

@@ -90,7 +90,8 @@ func (l *loader) scalar(n *yaml.Node) (any, error) {
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
-		return nil, fmt.Errorf("line %d: %v", n.Line, err)
+		// yaml's message quotes the value: name the line and tag only.
+		return nil, fmt.Errorf("line %d: cannot decode the value as %s", n.Line, n.Tag)
 	}
 	switch x := v.(type) {
 	case uint64:
