@@ -81,6 +81,21 @@ func (s Selection) WithDefault() Selection {
 	return s
 }
 
+// SingleValue returns the selection of a file whose plaintext is one value
+// that is always encrypted (the binary store), as sops 3.13 encrypts it: no
+// selection rule, not even the default, and a MAC over everything. ignored
+// names the rules of s that are dropped and that sops warns about
+// (unencrypted_comment_regex and mac_only_encrypted, which can change
+// nothing there, are dropped silently, as by sops).
+func (s Selection) SingleValue() (sel Selection, ignored []string) {
+	for _, r := range s.Fields() {
+		if *r.Value != "" && r.Name != "unencrypted_comment_regex" {
+			ignored = append(ignored, r.Name)
+		}
+	}
+	return Selection{}, ignored
+}
+
 // SetSelection validates s and makes it the metadata's selection, with
 // DefaultUnencryptedSuffix when no rule is set, as SOPS encrypts.
 func (m *Metadata) SetSelection(s Selection) error {

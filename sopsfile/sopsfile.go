@@ -55,6 +55,19 @@ func EncryptTree(ctx context.Context, tree *sops.Tree, groups [][]keys.Recipient
 	return tree.Encrypt(c)
 }
 
+// SetSelection makes r the selection rules of a new file of format in: for
+// a binary file (one value, always encrypted) every rule is dropped and no
+// default is written, as sops 3.13 does, and ignored names the dropped rules
+// (sops warns about them); for the other formats it is
+// sops.Metadata.SetSelection.
+func SetSelection(m *sops.Metadata, in formats.Format, r Rules) (ignored []string, err error) {
+	if in == formats.Binary {
+		m.Selection, ignored = r.SingleValue()
+		return ignored, nil
+	}
+	return nil, m.SetSelection(r)
+}
+
 // Encrypt encrypts a plaintext file.
 func Encrypt(ctx context.Context, plaintext []byte, opts EncryptOptions) ([]byte, error) {
 	in := formats.NewStore(opts.InputFormat, opts.Store)
@@ -63,7 +76,7 @@ func Encrypt(ctx context.Context, plaintext []byte, opts EncryptOptions) ([]byte
 		return nil, err
 	}
 	tree := sops.Tree{Branches: branches}
-	if err := tree.Metadata.SetSelection(opts.Rules); err != nil {
+	if _, err := SetSelection(&tree.Metadata, opts.InputFormat, opts.Rules); err != nil {
 		return nil, err
 	}
 	if err := EncryptTree(ctx, &tree, opts.Groups, opts.ShamirThreshold); err != nil {

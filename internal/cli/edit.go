@@ -92,7 +92,7 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 		return err
 	}
 	nt := sops.Tree{Branches: branches}
-	if err := nt.Metadata.SetSelection(r); err != nil {
+	if err := a.setSelection(&nt.Metadata, in, r); err != nil {
 		return cliapp.WithCode(cliapp.CodeConflictingParameters, err)
 	}
 	if err := sopsfile.EncryptTree(ctx, &nt, groups, threshold); err != nil {

@@ -134,6 +134,8 @@ func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out
 			return nil, cliapp.WithCode(cliapp.CodeFileAlreadyEncrypted, errors.New("the file is already encrypted"))
 		case errors.Is(err, sops.ErrNoDocuments):
 			return nil, cliapp.WithCode(cliapp.CodeNeedAtLeastOneDocument, err)
+		case errors.Is(err, sops.ErrIntegerOutOfRange):
+			return nil, cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
 		}
 		return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 	}
@@ -142,7 +144,7 @@ func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out
 		return nil, err
 	}
 	tree := sops.Tree{Branches: branches, FilePath: name}
-	if err := tree.Metadata.SetSelection(r); err != nil {
+	if err := a.setSelection(&tree.Metadata, in, r); err != nil {
 		return nil, cliapp.WithCode(cliapp.CodeConflictingParameters, err)
 	}
 	if err := sopsfile.EncryptTree(ctx, &tree, groups, threshold); err != nil {

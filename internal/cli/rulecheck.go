@@ -18,7 +18,19 @@ import (
 	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/rules"
 	"github.com/lacre/lacre/sops"
+	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
 )
+
+// setSelection sets a new file's selection rules (sopsfile.SetSelection),
+// warning about those a binary file ignores, as sops does.
+func (a *app) setSelection(m *sops.Metadata, in formats.Format, r sopsfile.Rules) error {
+	ignored, err := sopsfile.SetSelection(m, in, r)
+	for _, name := range ignored {
+		fmt.Fprintf(a.Stderr, "lacre: warning: %s is ignored for binary files: their one value is always encrypted\n", name)
+	}
+	return err
+}
 
 // ruleGuard is what a command that changes a file compares with its
 // creation rule before changing it, and --force.
@@ -63,6 +75,14 @@ func (g *ruleGuard) check(f *sopsFile) error {
 		return cliapp.WithCode(cliapp.CodeGeneric, fmt.Errorf("error loading config: %w", err))
 	}
 	diff := RuleMismatch(&f.tree.Metadata, rule, g.recipients)
+	if f.in == formats.Binary {
+		// A binary file has no selection rules (sopsfile.SetSelection).
+		diff = nil
+		if g.recipients {
+			m := &f.tree.Metadata
+			diff = GroupDiff(m.KeyGroups, m.ShamirThreshold, rule.KeyGroups, rule.ShamirThreshold)
+		}
+	}
 	if len(diff) == 0 {
 		return nil
 	}

@@ -259,10 +259,8 @@ func resolvePlain(s string) (any, bool) {
 		if err := n.Decode(&v); err != nil {
 			return nil, false
 		}
-		switch x := v.(type) {
-		case uint64:
-			return float64(x), true
-		case int64:
+		switch v.(type) {
+		case uint64, int64:
 			return nil, false
 		}
 		return v, true

@@ -95,7 +95,9 @@ func (l *loader) scalar(n *yaml.Node) (any, error) {
 	}
 	switch x := v.(type) {
 	case uint64:
-		return float64(x), nil
+		// sops 3.13 refuses integers between 2^63 and 2^64-1 ("Cannot walk
+		// value, unknown type: uint64"); larger ones are floats there too.
+		return nil, fmt.Errorf("line %d: %w", n.Line, sops.ErrIntegerOutOfRange)
 	case int64:
 		if x >= math.MinInt && x <= math.MaxInt {
 			return int(x), nil
@@ -450,6 +452,10 @@ func appendBranch(b sops.TreeBranch, m *yaml.Node) error {
 		c, ok := b[i].Key.(sops.Comment)
 		return c, ok
 	}, func(i int) (*yaml.Node, *yaml.Node, error) {
+		if isMerge(b[i]) {
+			v, err := toNode(b[i].Value)
+			return mergeKeyNode(), v, err
+		}
 		k, err := toNode(b[i].Key)
 		if err != nil {
 			return nil, nil, err
@@ -457,6 +463,39 @@ func appendBranch(b sops.TreeBranch, m *yaml.Node) error {
 		v, err := toNode(b[i].Value)
 		return k, v, err
 	})
+}
+
+// isMerge reports whether it is a YAML merge key: the key "<<" with a
+// mapping, or a sequence of mappings, as its value. sops 3.13 writes it as
+// `!!merge <<:`; a "<<" key with any other value stays a quoted string key
+// (sops writes `!!merge <<:` there too, which no YAML reader, sops
+// included, reads back).
+func isMerge(it sops.TreeItem) bool {
+	if k, ok := it.Key.(string); !ok || k != "<<" {
+		return false
+	}
+	switch v := it.Value.(type) {
+	case sops.TreeBranch:
+		return true
+	case []any:
+		n := 0
+		for _, e := range v {
+			switch e.(type) {
+			case sops.Comment:
+			case sops.TreeBranch:
+				n++
+			default:
+				return false
+			}
+		}
+		return n > 0
+	}
+	return false
+}
+
+// mergeKeyNode is a merge key with its tag written, as sops 3.13 writes it.
+func mergeKeyNode() *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!merge", Value: "<<", Style: yaml.TaggedStyle}
 }
 
 func (s *Store) indent() int {
