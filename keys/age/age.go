@@ -18,6 +18,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	"filippo.io/age/armor"
+	"filippo.io/age/plugin"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/lacre/lacre/keys"
@@ -38,21 +39,48 @@ var (
 	_ keys.Typed     = (*Identity)(nil)
 )
 
+// Options say how recipients and identities are parsed. The zero value
+// allows no plugin.
+type Options struct {
+	// Plugins allows age plugins, as sops does: age1<name>1... recipients
+	// and AGE-PLUGIN-<NAME>-1... identities run the age-plugin-<name>
+	// binary found on PATH when they wrap or unwrap a data key.
+	Plugins bool
+	// UI is how a plugin talks to the user (nil: it cannot).
+	UI *plugin.ClientUI
+}
+
 // ParseRecipient parses an age recipient: age1... (X25519), age1pq1...
-// (post-quantum hybrid), or an ssh-ed25519 / ssh-rsa public key.
-func ParseRecipient(s string) (*Recipient, error) {
+// (post-quantum hybrid), or an ssh-ed25519 / ssh-rsa public key. Plugin
+// recipients need Options.Plugins.
+func ParseRecipient(s string) (*Recipient, error) { return Options{}.ParseRecipient(s) }
+
+// isPluginRecipient reports whether s is age1<name>1...: bech32 data has
+// no '1', so a second one ends a plugin name (sops's test).
+func isPluginRecipient(s string) bool {
+	return strings.HasPrefix(s, "age1") && !strings.HasPrefix(s, "age1pq1") && strings.Count(s, "1") > 1
+}
+
+// ParseRecipient parses an age recipient, and with o.Plugins a plugin
+// recipient age1<name>1....
+func (o Options) ParseRecipient(s string) (*Recipient, error) {
 	s = strings.TrimSpace(s)
 	var r age.Recipient
 	var err error
 	switch {
 	case strings.HasPrefix(s, "age1pq1"):
 		r, err = age.ParseHybridRecipient(s)
+	case isPluginRecipient(s):
+		if !o.Plugins {
+			return nil, fmt.Errorf("age plugin recipient %q: plugins are not enabled here", s)
+		}
+		r, err = plugin.NewRecipient(s, o.ui())
 	case strings.HasPrefix(s, "age1"):
 		r, err = age.ParseX25519Recipient(s)
 	case strings.HasPrefix(s, "ssh-"):
 		r, err = agessh.ParseRecipient(s)
 	default:
-		return nil, fmt.Errorf("unknown age recipient %q: expected age1..., age1pq1... or an ssh public key", s)
+		return nil, fmt.Errorf("unknown age recipient %q: expected age1..., age1pq1..., age1<plugin>1... or an ssh public key", s)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("malformed age recipient %q: %v", s, err)
@@ -60,12 +88,24 @@ func ParseRecipient(s string) (*Recipient, error) {
 	return &Recipient{r: r, str: s}, nil
 }
 
+func (o Options) ui() *plugin.ClientUI {
+	if o.UI != nil {
+		return o.UI
+	}
+	return &plugin.ClientUI{}
+}
+
 // RecipientFromStanza returns the recipient of an existing age stanza.
 func RecipientFromStanza(s *keys.Stanza) (keys.Recipient, error) {
+	return Options{}.RecipientFromStanza(s)
+}
+
+// RecipientFromStanza returns the recipient of an existing age stanza.
+func (o Options) RecipientFromStanza(s *keys.Stanza) (keys.Recipient, error) {
 	if s.Type != keys.TypeAge {
 		return nil, fmt.Errorf("not an age stanza: %q", s.Type)
 	}
-	return ParseRecipient(s.Field("recipient"))
+	return o.ParseRecipient(s.Field("recipient"))
 }
 
 // String returns the public recipient.
@@ -96,13 +136,24 @@ func (r *Recipient) Wrap(_ context.Context, dataKey []byte) (*keys.Stanza, error
 type Identity struct {
 	id     age.Identity
 	public string
+	// plugin is the plugin's name, for a plugin identity (public is then
+	// empty: the identity string is secret).
+	plugin string
 	// canonical says public is the exact recipient string sops records, so
 	// stanzas for other recipients can be skipped without trying.
 	canonical bool
 }
 
 // Describe implements keys.Describer with the public recipient.
-func (i *Identity) Describe() string { return "age identity " + i.public }
+func (i *Identity) Describe() string {
+	if i.plugin != "" {
+		return "age plugin identity (age-plugin-" + i.plugin + ")"
+	}
+	return "age identity " + i.public
+}
+
+// Plugin returns the plugin's name for a plugin identity, else "".
+func (i *Identity) Plugin() string { return i.plugin }
 
 // Recipient returns the public recipient string.
 func (i *Identity) Recipient() string { return i.public }
@@ -128,6 +179,9 @@ func (i *Identity) Unwrap(_ context.Context, s *keys.Stanza) ([]byte, error) {
 		if errors.As(err, &nm) {
 			return nil, keys.ErrIncorrectIdentity
 		}
+		if i.plugin != "" {
+			return nil, fmt.Errorf("age plugin %q: %v", i.plugin, err)
+		}
 		return nil, fmt.Errorf("malformed or tampered age stanza: %v", err)
 	}
 	key, err := io.ReadAll(io.LimitReader(d, 1024))
@@ -141,7 +195,11 @@ func (i *Identity) Unwrap(_ context.Context, s *keys.Stanza) ([]byte, error) {
 // '#' comments and blank lines skipped. X25519 and hybrid post-quantum
 // identities are supported; plugin identities are refused with a clear error.
 // Errors name the line, never its content.
-func ParseIdentities(r io.Reader) ([]keys.Identity, error) {
+func ParseIdentities(r io.Reader) ([]keys.Identity, error) { return Options{}.ParseIdentities(r) }
+
+// ParseIdentities is ParseIdentities, with plugin identities
+// (AGE-PLUGIN-...) when o.Plugins.
+func (o Options) ParseIdentities(r io.Reader) ([]keys.Identity, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxIdentitiesSize+1))
 	if err != nil {
 		return nil, err
@@ -159,7 +217,7 @@ func ParseIdentities(r io.Reader) ([]keys.Identity, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		id, err := parseIdentity(line)
+		id, err := o.parseIdentity(line)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
@@ -176,9 +234,9 @@ func ParseIdentities(r io.Reader) ([]keys.Identity, error) {
 
 // ParseIdentity parses one AGE-SECRET-KEY-1... or AGE-SECRET-KEY-PQ-1...
 // identity.
-func ParseIdentity(s string) (*Identity, error) { return parseIdentity(strings.TrimSpace(s)) }
+func ParseIdentity(s string) (*Identity, error) { return Options{}.parseIdentity(strings.TrimSpace(s)) }
 
-func parseIdentity(line string) (*Identity, error) {
+func (o Options) parseIdentity(line string) (*Identity, error) {
 	switch {
 	case strings.HasPrefix(line, "AGE-SECRET-KEY-PQ-1"):
 		id, err := age.ParseHybridIdentity(line)
@@ -193,7 +251,14 @@ func parseIdentity(line string) (*Identity, error) {
 		}
 		return &Identity{id: id, public: id.Recipient().String(), canonical: true}, nil
 	case strings.HasPrefix(line, "AGE-PLUGIN-"):
-		return nil, errors.New("age plugin identities are not supported")
+		if !o.Plugins {
+			return nil, errors.New("age plugin identities are not supported here")
+		}
+		id, err := plugin.NewIdentity(line, o.ui())
+		if err != nil {
+			return nil, errors.New("malformed age plugin identity")
+		}
+		return &Identity{id: id, plugin: id.Name()}, nil
 	}
 	return nil, errors.New("not an age identity (expected AGE-SECRET-KEY-1...)")
 }
