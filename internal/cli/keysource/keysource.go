@@ -6,20 +6,15 @@
 package keysource
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/lacre/lacre/internal/cli/cloudproto"
 	"github.com/lacre/lacre/keys"
-	agekeys "github.com/lacre/lacre/keys/age"
 	"github.com/lacre/lacre/rules"
 )
 
@@ -50,7 +45,7 @@ func New(env func(string) string, stderr io.Writer, cloud cloudproto.Keys) *Sour
 func (b *Source) Recipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
 	switch k.Type {
 	case keys.TypeAge:
-		r, err := agekeys.ParseRecipient(k.Value)
+		r, err := b.ageOptions().ParseRecipient(k.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +58,7 @@ func (b *Source) Recipient(ctx context.Context, k rules.Key) (keys.Recipient, er
 func (b *Source) RecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
 	switch s.Type {
 	case keys.TypeAge:
-		return agekeys.RecipientFromStanza(s)
+		return b.ageOptions().RecipientFromStanza(s)
 	}
 	return b.otherRecipientFromStanza(ctx, s)
 }
@@ -94,73 +89,6 @@ func (b *Source) Identities() []keys.Identity {
 		b.errs = append(b.errs, errs...)
 	})
 	return b.ids
-}
-
-// loadAgeIdentities collects age identities from every source sops reads:
-// SSH keys, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and the default
-// keys.txt.
-func (b *Source) loadAgeIdentities() ([]keys.Identity, []error) {
-	env := b.env
-	var ids []keys.Identity
-	var errs []error
-	addText := func(source string, data []byte) {
-		got, err := agekeys.ParseIdentities(bytes.NewReader(data))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("age identities from %s: %w", source, err))
-			return
-		}
-		ids = append(ids, got...)
-	}
-	addSSH := func(path string, required bool) {
-		data, err := ReadBounded(path, MaxKeyFileSize)
-		if err != nil {
-			if required {
-				errs = append(errs, fmt.Errorf("ssh key %s: %v", path, err))
-			}
-			return
-		}
-		id, err := agekeys.ParseSSHIdentity(data)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("ssh key %s: %w", path, err))
-			return
-		}
-		ids = append(ids, id)
-	}
-	if p := env("SOPS_AGE_SSH_PRIVATE_KEY_FILE"); p != "" {
-		addSSH(p, true)
-	} else if home, err := os.UserHomeDir(); err == nil {
-		addSSH(filepath.Join(home, ".ssh", "id_ed25519"), false)
-		addSSH(filepath.Join(home, ".ssh", "id_rsa"), false)
-	}
-	if v := env("SOPS_AGE_KEY"); v != "" {
-		addText("SOPS_AGE_KEY", []byte(strings.Join(strings.Fields(v), "\n")))
-	}
-	if p := env("SOPS_AGE_KEY_FILE"); p != "" {
-		if data, err := ReadBounded(p, MaxKeyFileSize); err != nil {
-			errs = append(errs, fmt.Errorf("SOPS_AGE_KEY_FILE: %v", err))
-		} else {
-			addText(p, data)
-		}
-	}
-	if c := env("SOPS_AGE_KEY_CMD"); c != "" {
-		cmd := exec.Command("sh", "-c", c)
-		cmd.Stderr = b.stderr
-		out, err := cmd.Output()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("SOPS_AGE_KEY_CMD failed: %v", err))
-		} else {
-			addText("SOPS_AGE_KEY_CMD", out)
-		}
-	}
-	if dir := userConfigDir(env); dir != "" {
-		p := agekeys.DefaultKeysFile(dir)
-		if data, err := ReadBounded(p, MaxKeyFileSize); err == nil {
-			addText(p, data)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("%s: %v", p, err))
-		}
-	}
-	return ids, errs
 }
 
 // userConfigDir is os.UserConfigDir with the environment passed in.
