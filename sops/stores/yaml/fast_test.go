@@ -125,6 +125,7 @@ func TestFastPathGoldens(t *testing.T) {
 func FuzzFastPath(f *testing.F) {
 	storetest.Seed(f, "testdata/plain.yaml", "testdata/sops.enc.yaml")
 	f.Add([]byte("a:\n    - b: 1\n      c: |\n        x\n\n        y\n    - []\nd: {}\n"))
+	f.Add([]byte("d:\n    !!merge <<:\n        x: 1\n    <<: {y: 2}\nbig: 18446744073709551615\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		got, ok := fastLoad(in)
 		if !ok {

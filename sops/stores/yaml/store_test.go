@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -108,6 +109,9 @@ var testCase = storetest.Case{
 func FuzzLoadPlain(f *testing.F) {
 	storetest.Seed(f, "testdata/sops.enc.yaml")
 	f.Add([]byte("a: &x [1, 2]\nb: *x\n"))
+	f.Add([]byte("b: &b\n  x: 1\nd:\n  <<: *b\n  y: 2\ne:\n  <<: [*b, {z: 3}]\n"))
+	f.Add([]byte("d:\n    !!merge <<:\n        x: 1\n\"<<\": v\n"))
+	f.Add([]byte("big: 12345678901234567890\nneg: -12345678901234567890\nhex: 0xffffffffffffffff\nmax: 9223372036854775807\n"))
 	storetest.FuzzLoadPlain(f, testCase)
 }
 
@@ -146,5 +150,49 @@ func TestChunkedEmitIsIdentical(t *testing.T) {
 				t.Fatalf("%s with %d pairs per chunk:\n%s\n--- one run:\n%s", f, n, got, whole)
 			}
 		}
+	}
+}
+
+// A merge key round-trips as a merge key, written as sops 3.13 writes it;
+// a "<<" key with a scalar value stays a quoted string key.
+func TestMergeKey(t *testing.T) {
+	s := New(0)
+	in := "b: &b\n  x: 1\nd:\n  <<: *b\n  k: 2\nl:\n  <<: [*b]\n\"<<\": v\n"
+	tree, err := s.LoadPlainFile([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.EmitPlainFile(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "b:\n    x: 1\nd:\n    !!merge <<:\n        x: 1\n    k: 2\nl:\n    !!merge <<:\n        - x: 1\n\"<<\": v\n"
+	if string(out) != want {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+	again, err := s.LoadPlainFile(out)
+	if err != nil || !reflect.DeepEqual(again, tree) {
+		t.Fatalf("reload: %v\n%#v\n%#v", err, again, tree)
+	}
+}
+
+// Integers between 2^63 and 2^64-1 are refused, as sops refuses them;
+// beyond, they are floats, as in sops.
+func TestIntegerBeyondInt64(t *testing.T) {
+	s := New(0)
+	for _, in := range []string{"a: 12345678901234567890\n", "a: 0xffffffffffffffff\n", "a: 9223372036854775808\n"} {
+		if _, err := s.LoadPlainFile([]byte(in)); !errors.Is(err, sops.ErrIntegerOutOfRange) {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+	tree, err := s.LoadPlainFile([]byte("a: 123456789012345678901234\nb: 9223372036854775807\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tree[0][0].Value.(float64); !ok {
+		t.Errorf("a: %T", tree[0][0].Value)
+	}
+	if v, ok := tree[0][1].Value.(int); !ok || v != 1<<63-1 {
+		t.Errorf("b: %#v", tree[0][1].Value)
 	}
 }
