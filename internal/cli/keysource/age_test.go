@@ -13,6 +13,9 @@ import (
 // SOPS_AGE_KEY="$(cat keys.txt)": comment lines are skipped, every word
 // of the other lines is an identity, as sops reads it.
 func TestAgeKeyWords(t *testing.T) {
+	home := t.TempDir() // no ~/.ssh keys, no keys.txt
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", home)
 	a, _ := age.GenerateX25519Identity()
 	b, _ := age.GenerateX25519Identity()
 	v := "# created: 2026-01-01T00:00:00Z\n# public key: " + a.Recipient().String() + "\n" + a.String() + "\n\n  " + b.String() + " " + a.String() + "\n"
