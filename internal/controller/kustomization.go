@@ -51,6 +51,8 @@ type KustomizationReconciler struct {
 	// spec.serviceAccountName, so no tenant applies with the controller's
 	// own rights.
 	DefaultServiceAccount string
+	// OverrideManagers: see Options.OverrideManagers.
+	OverrideManagers []string
 	// Config and Direct reach the API server without the cache, for the
 	// applied objects (any kind: no informer per kind); Config is also the
 	// base of impersonating clients for spec.serviceAccountName.
@@ -180,7 +182,7 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 	if err != nil {
 		return ctrl.Result{}, fail(kustomizev1.ReconciliationFailedReason, err.Error())
 	}
-	entries, changed, err := r.apply(ctx, kc, obj, objs)
+	entries, applied, changed, err := r.apply(ctx, kc, obj, objs)
 	if err != nil {
 		return ctrl.Result{}, fail(kustomizev1.ReconciliationFailedReason, err.Error())
 	}
@@ -191,7 +193,7 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
 	sameRevision := obj.Status.LastAppliedRevision == art.Revision
 	obj.Status.LastAppliedRevision = art.Revision
-	if f := r.health(ctx, kc, obj, objs); f != nil {
+	if f := r.health(ctx, kc, obj, applied); f != nil {
 		return ctrl.Result{}, f
 	}
 	msg := "Applied revision: " + art.Revision

@@ -67,6 +67,9 @@ type Options struct {
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
+	// OverrideManagers are field managers whose fields the Kustomization
+	// controller takes over like kubectl's (Flux's --override-manager).
+	OverrideManagers []string
 
 	// Limits bound one Git checkout and one artifact, packaged and
 	// unpacked (artifact.Limits; zero fields: the defaults).
@@ -142,6 +145,7 @@ func NewManager(opts Options) (*Manager, error) {
 		Decryption:              opts.Decryption,
 		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
 		DefaultServiceAccount:   opts.DefaultServiceAccount,
+		OverrideManagers:        opts.OverrideManagers,
 	}
 	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
 		return nil, err

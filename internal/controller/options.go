@@ -38,6 +38,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.flags.maxArtifactMiB, "max-artifact-size", artifact.DefaultMaxTotalSize>>20, "MiB a Git checkout or an artifact may hold, packed or unpacked (over it: Ready=False, "+sourcev1.ArtifactTooLargeReason+")")
 	fs.IntVar(&o.Limits.MaxFiles, "max-artifact-files", artifact.DefaultMaxFiles, "files a Git checkout or an artifact may hold")
 	fs.Int64Var(&o.flags.artifactCacheMiB, "artifact-cache-size", artifact.DefaultCacheSize>>20, "MiB of unpacked artifacts the Kustomization controller keeps in memory")
+	fs.StringArrayVar(&o.OverrideManagers, "override-manager", nil, "field manager whose fields are taken over and reverted like kubectl's unless ssa: Merge (repeatable; Flux's flag)")
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 }
 

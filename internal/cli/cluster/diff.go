@@ -130,7 +130,7 @@ func (a *app) diffObject(ctx context.Context, c client.Client, u *unstructured.U
 	if !exists {
 		live = nil
 	}
-	if !inventory.ShouldApply(u, exists) {
+	if !inventory.ShouldApply(u, live) {
 		return 0, nil
 	}
 	if _, enc := u.Object["sops"]; enc {
