@@ -28,6 +28,7 @@ func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, o
 		Force:            obj.Spec.Force,
 		Timeout:          obj.GetTimeout(),
 		OverrideManagers: r.OverrideManagers,
+		StageKinds:       r.CustomStageKinds,
 	})
 	written := 0
 	for _, ch := range changes {

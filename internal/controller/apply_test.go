@@ -2,10 +2,12 @@ package controller
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -238,4 +240,31 @@ func TestApplyForceWaitsUntilGone(t *testing.T) {
 	cm := getCM(g, ns, "imm")
 	g.Expect(cm.Data).To(Equal(map[string]string{"a": "two"}))
 	g.Expect(cm.UID).NotTo(Equal(old.UID))
+}
+
+// TestApplyFlags: Flux's --override-manager and --custom-apply-stage-kinds
+// reach the options; a malformed kind list is refused naming the flag.
+func TestApplyFlags(t *testing.T) {
+	var o Options
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	o.BindFlags(fs)
+	if err := fs.Parse([]string{"--override-manager=helm", "--override-manager=argocd", "--custom-apply-stage-kinds=example.com/Widget,LimitRange"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(o.OverrideManagers, ",") != "helm,argocd" || len(o.CustomStageKinds) != 2 ||
+		!o.CustomStageKinds[schema.GroupKind{Group: "example.com", Kind: "Widget"}] {
+		t.Errorf("options %v %v", o.OverrideManagers, o.CustomStageKinds)
+	}
+	var bad Options
+	fs = pflag.NewFlagSet("t", pflag.ContinueOnError)
+	bad.BindFlags(fs)
+	if err := fs.Parse([]string{"--custom-apply-stage-kinds=a/b/c"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Complete(); err == nil || !strings.Contains(err.Error(), "--custom-apply-stage-kinds") {
+		t.Errorf("Complete: %v", err)
+	}
 }

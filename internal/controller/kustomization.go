@@ -21,6 +21,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/keys"
 )
 
@@ -51,8 +52,9 @@ type KustomizationReconciler struct {
 	// spec.serviceAccountName, so no tenant applies with the controller's
 	// own rights.
 	DefaultServiceAccount string
-	// OverrideManagers: see Options.OverrideManagers.
+	// OverrideManagers, CustomStageKinds: see Options.
 	OverrideManagers []string
+	CustomStageKinds inventory.StageKinds
 	// Config and Direct reach the API server without the cache, for the
 	// applied objects (any kind: no informer per kind); Config is also the
 	// base of impersonating clients for spec.serviceAccountName.

@@ -20,6 +20,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/keys"
 )
 
@@ -70,6 +71,9 @@ type Options struct {
 	// OverrideManagers are field managers whose fields the Kustomization
 	// controller takes over like kubectl's (Flux's --override-manager).
 	OverrideManagers []string
+	// CustomStageKinds are applied in a stage of their own
+	// (--custom-apply-stage-kinds).
+	CustomStageKinds inventory.StageKinds
 
 	// Limits bound one Git checkout and one artifact, packaged and
 	// unpacked (artifact.Limits; zero fields: the defaults).
@@ -82,6 +86,7 @@ type Options struct {
 	flags struct {
 		ageSecret, ageNamespaces, vaultAllowlist string
 		maxArtifactMiB, artifactCacheMiB         int64
+		customStageKinds                         string
 	}
 }
 
@@ -146,6 +151,7 @@ func NewManager(opts Options) (*Manager, error) {
 		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
 		DefaultServiceAccount:   opts.DefaultServiceAccount,
 		OverrideManagers:        opts.OverrideManagers,
+		CustomStageKinds:        opts.CustomStageKinds,
 	}
 	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
 		return nil, err

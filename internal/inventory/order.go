@@ -1,10 +1,12 @@
 package inventory
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // The order of apply, as Flux's (fluxcd/pkg/ssa): stages, each applied
@@ -19,12 +21,39 @@ const (
 	// StageClasses: kinds named "…Class" (StorageClass, IngressClass,
 	// GatewayClass, …), ready before the rest.
 	StageClasses
+	// StageCustom: the kinds of StageKinds (Flux's
+	// --custom-apply-stage-kinds), applied before the rest, not waited for.
+	StageCustom
 	// StageObjects: everything else.
 	StageObjects
 )
 
-// Stage returns u's stage of apply.
-func Stage(u *unstructured.Unstructured) int {
+// StageKinds are the kinds given a stage of their own (StageCustom).
+type StageKinds map[schema.GroupKind]bool
+
+// ParseStageKinds reads Flux's --custom-apply-stage-kinds:
+// comma-separated "group/Kind", or "Kind" for the core group.
+func ParseStageKinds(s string) (StageKinds, error) {
+	out := StageKinds{}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		group, kind, ok := strings.Cut(item, "/")
+		if !ok {
+			group, kind = "", item
+		}
+		if kind == "" || strings.Contains(kind, "/") {
+			return nil, fmt.Errorf("%q is not group/Kind", item)
+		}
+		out[schema.GroupKind{Group: group, Kind: kind}] = true
+	}
+	return out, nil
+}
+
+// Stage returns u's stage of apply, given the custom stage's kinds.
+func Stage(u *unstructured.Unstructured, custom StageKinds) int {
 	kind, av := u.GetKind(), u.GetAPIVersion()
 	switch {
 	case strings.EqualFold(kind, "CustomResourceDefinition") && strings.HasPrefix(av, "apiextensions.k8s.io/"),
@@ -33,6 +62,8 @@ func Stage(u *unstructured.Unstructured) int {
 		return StageDefinitions
 	case strings.HasSuffix(kind, "Class"):
 		return StageClasses
+	case custom[u.GroupVersionKind().GroupKind()]:
+		return StageCustom
 	}
 	return StageObjects
 }
@@ -56,8 +87,8 @@ var kindOrder = func() map[string]int {
 
 // applyLess orders a before b: stage, kind rank, group, kind, namespace,
 // name.
-func applyLess(a, b *unstructured.Unstructured) bool {
-	if sa, sb := Stage(a), Stage(b); sa != sb {
+func applyLess(a, b *unstructured.Unstructured, custom StageKinds) bool {
+	if sa, sb := Stage(a, custom), Stage(b, custom); sa != sb {
 		return sa < sb
 	}
 	oa, ob := Of(a), Of(b)
@@ -76,8 +107,8 @@ func applyLess(a, b *unstructured.Unstructured) bool {
 	return oa.Name < ob.Name
 }
 
-// SortForApply orders objs in the order they are applied: by stage, then
-// kind, namespace and name.
-func SortForApply(objs []*unstructured.Unstructured) {
-	sort.SliceStable(objs, func(i, j int) bool { return applyLess(objs[i], objs[j]) })
+// SortForApply orders objs in the order they are applied: by stage (with
+// the custom stage's kinds), then kind, namespace and name.
+func SortForApply(objs []*unstructured.Unstructured, custom StageKinds) {
+	sort.SliceStable(objs, func(i, j int) bool { return applyLess(objs[i], objs[j], custom) })
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 )
@@ -88,7 +89,8 @@ func TestRulesOnLiveObject(t *testing.T) {
 	}
 }
 
-// TestSortForApply: Flux's stages and kind order.
+// TestSortForApply: Flux's stages (with --custom-apply-stage-kinds) and
+// kind order.
 func TestSortForApply(t *testing.T) {
 	objs := []*unstructured.Unstructured{
 		obj("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "", "w"),
@@ -102,16 +104,24 @@ func TestSortForApply(t *testing.T) {
 		obj("v1", "Namespace", "", "a"),
 		obj("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "widgets.example.com"),
 	}
-	SortForApply(objs)
+	custom, err := ParseStageKinds(" example.com/Widget, LimitRange")
+	if err != nil || len(custom) != 2 || !custom[schema.GroupKind{Kind: "LimitRange"}] {
+		t.Fatalf("ParseStageKinds: %v %v", custom, err)
+	}
+	if _, err := ParseStageKinds("a/b/c"); err == nil {
+		t.Error("ParseStageKinds accepted a/b/c")
+	}
+	SortForApply(objs, custom)
 	var got []string
 	for _, u := range objs {
-		got = append(got, fmt.Sprintf("%d:%s", Stage(u), Of(u)))
+		got = append(got, fmt.Sprintf("%d:%s", Stage(u, custom), Of(u)))
 	}
 	want := []string{
 		"0:CustomResourceDefinition/widgets.example.com", "0:Namespace/a", "0:ClusterRole/cr",
 		"1:IngressClass/ic",
-		"2:ClusterRoleBinding/crb", "2:ConfigMap/a/c", "2:ConfigMap/b/c", "2:Deployment/b/d", "2:Widget/a/w",
-		"2:ValidatingWebhookConfiguration/w",
+		"2:Widget/a/w",
+		"3:ClusterRoleBinding/crb", "3:ConfigMap/a/c", "3:ConfigMap/b/c", "3:Deployment/b/d",
+		"3:ValidatingWebhookConfiguration/w",
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("order:\n got %v\nwant %v", got, want)

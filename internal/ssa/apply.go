@@ -3,7 +3,8 @@
 //
 //   - in stages (inventory.Stage): CRDs, Namespaces and ClusterRoles, then
 //     the "…Class" kinds, each waited for until ready (kstatus Current:
-//     a CRD Established) before the next stage, then everything else;
+//     a CRD Established) before the next stage, then the custom stage's
+//     kinds, then everything else;
 //   - each stage dry-run whole before it writes anything: a dry-run error
 //     stops the run, naming the object, with nothing of that stage
 //     written;
@@ -66,6 +67,9 @@ type Options struct {
 	// OverrideManagers are further field managers whose fields are taken
 	// over (Flux's --override-manager).
 	OverrideManagers []string
+	// StageKinds are applied in a stage of their own, after the classes
+	// (Flux's --custom-apply-stage-kinds).
+	StageKinds inventory.StageKinds
 }
 
 // Apply applies objs in stages and returns the change of each object, in
@@ -77,11 +81,11 @@ func Apply(ctx context.Context, c client.Client, objs []*unstructured.Unstructur
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Minute
 	}
-	inventory.SortForApply(objs)
+	inventory.SortForApply(objs, opts.StageKinds)
 	var out []Change
 	for i := 0; i < len(objs); {
-		j := i
-		for j < len(objs) && inventory.Stage(objs[j]) == inventory.Stage(objs[i]) {
+		stage, j := inventory.Stage(objs[i], opts.StageKinds), i
+		for j < len(objs) && inventory.Stage(objs[j], opts.StageKinds) == stage {
 			j++
 		}
 		changes, err := applyStage(ctx, c, objs[i:j], opts)
@@ -89,7 +93,7 @@ func Apply(ctx context.Context, c client.Client, objs []*unstructured.Unstructur
 		if err != nil {
 			return out, err
 		}
-		if inventory.Stage(objs[i]) != inventory.StageObjects {
+		if stage == inventory.StageDefinitions || stage == inventory.StageClasses {
 			if err := waitReady(ctx, c, changes, opts); err != nil {
 				return out, err
 			}

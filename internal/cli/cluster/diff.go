@@ -86,7 +86,7 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 	if err != nil {
 		return 0, err
 	}
-	inventory.SortForApply(objs)
+	inventory.SortForApply(objs, nil)
 	owner := inventory.OwnerOf(ks)
 	changed := 0
 	var keep []kustomizev1.ResourceRef
