@@ -138,6 +138,7 @@ func applyStage(ctx context.Context, c client.Client, objs []*unstructured.Unstr
 // plan reads u's live object and dry-runs u; nothing is written.
 func plan(ctx context.Context, c client.Client, u *unstructured.Unstructured, opts Options) (step, error) {
 	s := step{u: u}
+	dropInvalidCABundle(u)
 	live, err := get(ctx, c, u)
 	if err != nil {
 		return s, err

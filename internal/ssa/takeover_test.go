@@ -1,10 +1,20 @@
 package ssa
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 func entry(manager string, op metav1.ManagedFieldsOperationType, sub, fields string) metav1.ManagedFieldsEntry {
@@ -49,4 +59,50 @@ func TestMergeManagers(t *testing.T) {
 	if len(out) != 1 || out[0].Manager != own || out[0].Operation != apply {
 		t.Errorf("renamed entry %+v", out)
 	}
+}
+
+// TestDropInvalidCABundle: a CRD's placeholder CA bundle is dropped, a
+// real one kept, other kinds untouched.
+func TestDropInvalidCABundle(t *testing.T) {
+	const truncatedCA = "-----BEGIN CERTIFICATE-----\nMIIBeTCCAR+gAwIBAgIUQ3m6Yw1d0cT6Wc4b6o5kB6m6mYkwCgYIKoZIzj0EAwIw\n-----END CERTIFICATE-----\n"
+	crd := func(bundle string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition"}}
+		_ = unstructured.SetNestedField(u.Object, bundle, caBundlePath...)
+		return u
+	}
+	for _, c := range []struct {
+		u    *unstructured.Unstructured
+		kept bool
+	}{
+		{crd("Cg=="), false},
+		{crd("not base64!"), false},
+		{crd(base64.StdEncoding.EncodeToString([]byte(truncatedCA))), false},
+		{crd(base64.StdEncoding.EncodeToString(testCA(t))), true},
+	} {
+		dropInvalidCABundle(c.u)
+		if _, ok, _ := unstructured.NestedString(c.u.Object, caBundlePath...); ok != c.kept {
+			t.Errorf("kept=%v, want %v", ok, c.kept)
+		}
+	}
+	other := crd("Cg==")
+	other.SetKind("Widget")
+	dropInvalidCABundle(other)
+	if _, ok, _ := unstructured.NestedString(other.Object, caBundlePath...); !ok {
+		t.Error("changed another kind")
+	}
+}
+
+// testCA is a self-signed certificate, PEM-encoded.
+func testCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca"}, NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
