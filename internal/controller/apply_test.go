@@ -268,3 +268,22 @@ func TestApplyFlags(t *testing.T) {
 		t.Errorf("Complete: %v", err)
 	}
 }
+
+// TestApplySecretStringData: as Flux, a Secret's stringData is applied as
+// data, so a key removed from Git is removed from the cluster.
+func TestApplySecretStringData(t *testing.T) {
+	g, ns := clusterTest(t)
+	sec := func(keys string) string {
+		return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: " + ns + "\nstringData:\n" + keys
+	}
+	repo := newGitRepo(t, "r")
+	c1 := repo.Commit("one", map[string]string{"apps/s.yaml": sec("  a: one\n  b: two\n")})
+	applyKS(t, g, ns, repo.URL(), nil)
+	appliedAt(g, ns, c1, 90*time.Second)
+	c2 := repo.Commit("two", map[string]string{"apps/s.yaml": sec("  a: three\n")})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	appliedAt(g, ns, c2, 60*time.Second)
+	s := &corev1.Secret{}
+	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "s"}, s)).To(Succeed())
+	g.Expect(s.Data).To(Equal(map[string][]byte{"a": []byte("three")}))
+}

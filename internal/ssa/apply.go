@@ -11,6 +11,8 @@
 //   - the fields of kubectl's field managers taken over and the
 //     last-applied-configuration annotation dropped unless ssa: Merge
 //     (Takeover);
+//   - normalized first (a Secret's stringData applied as data, default
+//     port protocols), as Flux;
 //   - only objects whose dry run differs from the live one written;
 //   - with force, an object refused for an immutable field deleted, and
 //     waited for until gone, before it is created again.
@@ -138,6 +140,7 @@ func applyStage(ctx context.Context, c client.Client, objs []*unstructured.Unstr
 // plan reads u's live object and dry-runs u; nothing is written.
 func plan(ctx context.Context, c client.Client, u *unstructured.Unstructured, opts Options) (step, error) {
 	s := step{u: u}
+	normalize(u)
 	dropInvalidCABundle(u)
 	live, err := get(ctx, c, u)
 	if err != nil {

@@ -106,3 +106,36 @@ func testCA(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// TestNormalize: Flux's normalization before apply.
+func TestNormalize(t *testing.T) {
+	sec := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret",
+		"data":       map[string]any{"a": "b2xk", "k": "aw=="},
+		"stringData": map[string]any{"a": "new"},
+		"status":     map[string]any{},
+	}}
+	normalize(sec)
+	if _, ok := sec.Object["stringData"]; ok || sec.Object["data"].(map[string]any)["a"] != "bmV3" || sec.Object["status"] != nil {
+		t.Errorf("secret %v", sec.Object)
+	}
+	dep := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{
+			map[string]any{"name": "c", "ports": []any{map[string]any{"containerPort": int64(80)}, map[string]any{"containerPort": int64(53), "protocol": "UDP"}}},
+		}}}},
+	}}
+	normalize(dep)
+	ports, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	p := ports[0].(map[string]any)["ports"].([]any)
+	if p[0].(map[string]any)["protocol"] != "TCP" || p[1].(map[string]any)["protocol"] != "UDP" {
+		t.Errorf("ports %v", p)
+	}
+	svc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Service", "spec": map[string]any{"ports": []any{map[string]any{"port": int64(80)}}},
+	}}
+	normalize(svc)
+	if sp, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports"); sp[0].(map[string]any)["protocol"] != "TCP" {
+		t.Errorf("service ports %v", sp)
+	}
+}
