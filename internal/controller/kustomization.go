@@ -21,6 +21,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/keys"
 )
 
@@ -51,6 +52,9 @@ type KustomizationReconciler struct {
 	// spec.serviceAccountName, so no tenant applies with the controller's
 	// own rights.
 	DefaultServiceAccount string
+	// OverrideManagers, CustomStageKinds: see Options.
+	OverrideManagers []string
+	CustomStageKinds inventory.StageKinds
 	// Config and Direct reach the API server without the cache, for the
 	// applied objects (any kind: no informer per kind); Config is also the
 	// base of impersonating clients for spec.serviceAccountName.
@@ -180,7 +184,7 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 	if err != nil {
 		return ctrl.Result{}, fail(kustomizev1.ReconciliationFailedReason, err.Error())
 	}
-	entries, changed, err := r.apply(ctx, kc, obj, objs)
+	entries, applied, changed, err := r.apply(ctx, kc, obj, objs)
 	if err != nil {
 		return ctrl.Result{}, fail(kustomizev1.ReconciliationFailedReason, err.Error())
 	}
@@ -191,7 +195,7 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
 	sameRevision := obj.Status.LastAppliedRevision == art.Revision
 	obj.Status.LastAppliedRevision = art.Revision
-	if f := r.health(ctx, kc, obj, objs); f != nil {
+	if f := r.health(ctx, kc, obj, applied); f != nil {
 		return ctrl.Result{}, f
 	}
 	msg := "Applied revision: " + art.Revision

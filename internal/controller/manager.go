@@ -20,6 +20,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/keys"
 )
 
@@ -67,6 +68,12 @@ type Options struct {
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
+	// OverrideManagers are field managers whose fields the Kustomization
+	// controller takes over like kubectl's (Flux's --override-manager).
+	OverrideManagers []string
+	// CustomStageKinds are applied in a stage of their own
+	// (--custom-apply-stage-kinds).
+	CustomStageKinds inventory.StageKinds
 
 	// Limits bound one Git checkout and one artifact, packaged and
 	// unpacked (artifact.Limits; zero fields: the defaults).
@@ -79,6 +86,7 @@ type Options struct {
 	flags struct {
 		ageSecret, ageNamespaces, vaultAllowlist string
 		maxArtifactMiB, artifactCacheMiB         int64
+		customStageKinds                         string
 	}
 }
 
@@ -142,6 +150,8 @@ func NewManager(opts Options) (*Manager, error) {
 		Decryption:              opts.Decryption,
 		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
 		DefaultServiceAccount:   opts.DefaultServiceAccount,
+		OverrideManagers:        opts.OverrideManagers,
+		CustomStageKinds:        opts.CustomStageKinds,
 	}
 	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
 		return nil, err

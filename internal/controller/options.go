@@ -13,6 +13,7 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/decryptor"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/keys/vault"
 )
 
@@ -38,6 +39,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.flags.maxArtifactMiB, "max-artifact-size", artifact.DefaultMaxTotalSize>>20, "MiB a Git checkout or an artifact may hold, packed or unpacked (over it: Ready=False, "+sourcev1.ArtifactTooLargeReason+")")
 	fs.IntVar(&o.Limits.MaxFiles, "max-artifact-files", artifact.DefaultMaxFiles, "files a Git checkout or an artifact may hold")
 	fs.Int64Var(&o.flags.artifactCacheMiB, "artifact-cache-size", artifact.DefaultCacheSize>>20, "MiB of unpacked artifacts the Kustomization controller keeps in memory")
+	fs.StringArrayVar(&o.OverrideManagers, "override-manager", nil, "field manager whose fields are taken over and reverted like kubectl's unless ssa: Merge (repeatable; Flux's flag)")
+	fs.StringVar(&o.flags.customStageKinds, "custom-apply-stage-kinds", "", "comma-separated group/Kind (Kind for the core group) applied in a stage of their own, after CRDs, Namespaces, ClusterRoles and classes (Flux's flag)")
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 }
 
@@ -84,6 +87,13 @@ func (o *Options) Complete() error {
 	}
 	if o.Limits.MaxFiles < 0 {
 		return fmt.Errorf("--max-artifact-files must not be negative, got %d", o.Limits.MaxFiles)
+	}
+	if s := o.flags.customStageKinds; s != "" {
+		kinds, err := inventory.ParseStageKinds(s)
+		if err != nil {
+			return fmt.Errorf("--custom-apply-stage-kinds: %v", err)
+		}
+		o.CustomStageKinds = kinds
 	}
 	switch v := strings.TrimSpace(o.flags.vaultAllowlist); v {
 	case "":

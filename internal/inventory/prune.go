@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -11,27 +10,6 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/internal/redact"
 )
-
-// stage orders kinds for apply: CRDs, then Namespaces, then RBAC and
-// service accounts, then ConfigMaps and Secrets, then the rest.
-func stage(u *unstructured.Unstructured) int {
-	switch u.GetKind() {
-	case "CustomResourceDefinition":
-		return 0
-	case "Namespace":
-		return 1
-	case "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Role", "RoleBinding":
-		return 2
-	case "ConfigMap", "Secret":
-		return 3
-	}
-	return 4
-}
-
-// SortForApply orders objs (stably) in the order they are applied.
-func SortForApply(objs []*unstructured.Unstructured) {
-	sort.SliceStable(objs, func(i, j int) bool { return stage(objs[i]) < stage(objs[j]) })
-}
 
 // Stale walks the entries of old that keep no longer holds, newest first,
 // and calls fn with each one's live object when Prunable lets it go.

@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"strings"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
@@ -12,8 +14,10 @@ const (
 	NamespaceLabel = "kustomize.toolkit.fluxcd.io/namespace"
 )
 
-// Values of kustomizev1.SSAAnnotation (Flux's). Merge and Override apply
-// as usual; Ignore leaves the object alone; IfNotPresent creates it only.
+// Values of kustomizev1.SSAAnnotation (Flux's), as a label or an
+// annotation, in any case. Override (the default) takes over what kubectl
+// changed; Merge keeps it; Ignore leaves the object alone; IfNotPresent
+// creates it only.
 const (
 	SSAIgnore       = "Ignore"
 	SSAIfNotPresent = "IfNotPresent"
@@ -45,30 +49,59 @@ func (o Owner) Owns(u *unstructured.Unstructured) bool {
 	return l[NameLabel] == o.Name && l[NamespaceLabel] == o.Namespace
 }
 
-// Ignored reports whether the controller leaves u alone: reconcile:
-// disabled or ssa: Ignore. It stays in the inventory, but is neither
-// applied, waited for, nor pruned.
-func Ignored(u *unstructured.Unstructured) bool {
-	a := u.GetAnnotations()
-	return a[kustomizev1.ReconcileAnnotation] == kustomizev1.DisabledValue || a[kustomizev1.SSAAnnotation] == SSAIgnore
-}
-
-// ShouldApply reports whether the built object u is applied, given
-// whether it exists in the cluster: not when Ignored, nor when it exists
-// and says ssa: IfNotPresent.
-func ShouldApply(u *unstructured.Unstructured, exists bool) bool {
-	if Ignored(u) {
+// Has reports whether u carries key=value as a label or an annotation,
+// the value compared case-insensitively: how Flux reads its apply, prune
+// and force policies (ssa.AnyInMetadata). False for nil.
+func Has(u *unstructured.Unstructured, key, value string) bool {
+	if u == nil {
 		return false
 	}
-	return !exists || u.GetAnnotations()[kustomizev1.SSAAnnotation] != SSAIfNotPresent
+	if v := u.GetLabels()[key]; v != "" && strings.EqualFold(v, value) {
+		return true
+	}
+	v := u.GetAnnotations()[key]
+	return v != "" && strings.EqualFold(v, value)
+}
+
+// Ignored reports whether the controller leaves u alone: reconcile:
+// disabled or ssa: Ignore. It stays in the inventory, but is neither
+// applied, waited for, nor pruned. Flux reads it on both the object from
+// Git and the live one; see ShouldApply.
+func Ignored(u *unstructured.Unstructured) bool {
+	return Has(u, kustomizev1.ReconcileAnnotation, kustomizev1.DisabledValue) || Has(u, kustomizev1.SSAAnnotation, SSAIgnore)
+}
+
+// ShouldApply reports whether the built object u is applied, given its
+// live object (nil when absent): not when either is Ignored, nor when it
+// exists and u says ssa: IfNotPresent (read on u only, as Flux does).
+func ShouldApply(u, live *unstructured.Unstructured) bool {
+	if Ignored(u) || Ignored(live) {
+		return false
+	}
+	return live == nil || !Has(u, kustomizev1.SSAAnnotation, SSAIfNotPresent)
+}
+
+// Forced reports whether the live object is deleted and created again
+// when applying u fails on an immutable field: spec.force (force), or
+// force: enabled on u or on the live object.
+func Forced(u, live *unstructured.Unstructured, force bool) bool {
+	return force || Has(u, kustomizev1.ForceAnnotation, kustomizev1.EnabledValue) || Has(live, kustomizev1.ForceAnnotation, kustomizev1.EnabledValue)
+}
+
+// TakesOver reports whether, before applying u, the controller takes
+// over the fields of kubectl's field managers and drops the
+// last-applied-configuration annotation (Flux's default, Override): not
+// when u or its live object says ssa: Merge, which keeps what other tools
+// added.
+func TakesOver(u, live *unstructured.Unstructured) bool {
+	return !Has(u, kustomizev1.SSAAnnotation, SSAMerge) && !Has(live, kustomizev1.SSAAnnotation, SSAMerge)
 }
 
 // Prunable reports whether the live object, gone from the build, is
 // deleted: it carries owner's labels, is not Ignored, and does not say
 // prune: disabled.
 func Prunable(live *unstructured.Unstructured, owner Owner) bool {
-	return owner.Owns(live) && !Ignored(live) &&
-		live.GetAnnotations()[kustomizev1.PruneAnnotation] != kustomizev1.DisabledValue
+	return owner.Owns(live) && !Ignored(live) && !Has(live, kustomizev1.PruneAnnotation, kustomizev1.DisabledValue)
 }
 
 // Normalize returns a copy of u without status and server-managed

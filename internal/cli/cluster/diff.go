@@ -86,7 +86,7 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 	if err != nil {
 		return 0, err
 	}
-	inventory.SortForApply(objs)
+	inventory.SortForApply(objs, nil)
 	owner := inventory.OwnerOf(ks)
 	changed := 0
 	var keep []kustomizev1.ResourceRef
@@ -130,7 +130,7 @@ func (a *app) diffObject(ctx context.Context, c client.Client, u *unstructured.U
 	if !exists {
 		live = nil
 	}
-	if !inventory.ShouldApply(u, exists) {
+	if !inventory.ShouldApply(u, live) {
 		return 0, nil
 	}
 	if _, enc := u.Object["sops"]; enc {
