@@ -55,6 +55,10 @@ type Options struct {
 	// Dirs, when set, are the artifact's directories (artifact.Dirs), so
 	// a build does not compute them again.
 	Dirs map[string]bool
+	// AllowRemote lets kustomize fetch remote bases and resources (git
+	// repositories, http(s) URLs), as Flux does without --no-remote-bases.
+	// Off, every form kustomize would fetch is refused before it runs.
+	AllowRemote bool
 	// KeepEncrypted returns objects that still hold SOPS metadata as they
 	// are instead of refusing them (for the CLI's build and diff without
 	// decryption). The controller never sets it.
@@ -104,6 +108,9 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	}
 	dfs := &lazyFS{FileSystem: filesys.MakeFsInMemory(), files: files, ctx: ctx, opts: opts, res: res, done: map[string]bool{}, prov: proven{}}
 	var fs filesys.FileSystem = dfs
+	if opts.AllowRemote {
+		fs = newRouteFS(dfs)
+	}
 	dir, err := cleanPath(opts.Path)
 	if err != nil {
 		return nil, err
@@ -112,8 +119,10 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	if !fs.IsDir(dir) {
 		return nil, fmt.Errorf("path %q not found in the artifact", opts.Path)
 	}
-	if err := checkRemote(fs, dir, map[string]bool{}); err != nil {
-		return nil, dfs.firstErr(err)
+	if !opts.AllowRemote {
+		if err := checkRemote(fs, dir, map[string]bool{}); err != nil {
+			return nil, dfs.firstErr(err)
+		}
 	}
 	if err := prepareKustomization(fs, dir, opts.Spec); err != nil {
 		return nil, dfs.firstErr(err)

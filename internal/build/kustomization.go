@@ -84,13 +84,12 @@ func checkRemote(fs filesys.FileSystem, dir string, seen map[string]bool) error 
 			return &FileError{strings.TrimPrefix(kf, root+"/"), fmt.Errorf("remote resource %q is not allowed", r)}
 		}
 	}
-	for _, field := range []string{"resources", "components", "bases"} {
-		for _, r := range stringsOf(k[field]) {
-			sub := path.Join(dir, r)
-			if fs.IsDir(sub) {
-				if err := checkRemote(fs, sub, seen); err != nil {
-					return err
-				}
+	// Every local directory it names: resources, components, bases, and
+	// generators, transformers or validators given as kustomizations.
+	for _, r := range kustomizationPaths(k) {
+		if sub := path.Join(dir, r); !strings.Contains(r, "\n") && fs.IsDir(sub) {
+			if err := checkRemote(fs, sub, seen); err != nil {
+				return err
 			}
 		}
 	}
