@@ -55,6 +55,10 @@ type Options struct {
 	// Dirs, when set, are the artifact's directories (artifact.Dirs), so
 	// a build does not compute them again.
 	Dirs map[string]bool
+	// AllowRemote lets kustomize fetch remote bases and resources (git
+	// repositories, http(s) URLs), as Flux does without --no-remote-bases.
+	// Off, every form kustomize would fetch is refused before it runs.
+	AllowRemote bool
 	// KeepEncrypted returns objects that still hold SOPS metadata as they
 	// are instead of refusing them (for the CLI's build and diff without
 	// decryption). The controller never sets it.
@@ -74,9 +78,45 @@ type FileError struct {
 func (e *FileError) Error() string { return e.Path + ": " + e.Err.Error() }
 func (e *FileError) Unwrap() error { return e.Err }
 
-// ErrEncryptedNotDecrypted is returned when an object still holds SOPS
-// metadata after the build and decryption was not configured.
+// ErrEncryptedNotDecrypted is returned for a Secret that still holds SOPS
+// metadata after the build when decryption was not configured.
 var ErrEncryptedNotDecrypted = errors.New("is SOPS encrypted, configuring decryption is required")
+
+// ErrStillEncrypted is returned, with decryption configured, for an object
+// that still holds SOPS metadata after the build without being annotated
+// kustomize.toolkit.fluxcd.io/decrypt: disabled.
+var ErrStillEncrypted = errors.New("is still SOPS encrypted after the build (lacre decrypts files of the artifact, checking their MAC, not built objects: it came from a file that was not decrypted, such as one with the decrypt: disabled annotation on another document, or from a remote base); annotate it kustomize.toolkit.fluxcd.io/decrypt: disabled to apply it as it is")
+
+// finish checks and completes a built object: SOPS metadata left after
+// the build, a Secret's encrypted data entries, the built-Secret check,
+// commonMetadata.
+func finish(ctx context.Context, u *unstructured.Unstructured, opts Options, prov proven, res *Result) error {
+	if _, ok := u.Object["sops"]; ok && !opts.KeepEncrypted && !isDecryptDisabled(u) {
+		// As in Flux: without decryption, only a Secret is refused (a
+		// SopsSecret custom resource, for one, is applied as it is).
+		isSecret := u.GetKind() == "Secret" && u.GetAPIVersion() == "v1"
+		if opts.Decrypt {
+			return fmt.Errorf("%s/%s/%s %w", u.GetKind(), u.GetNamespace(), u.GetName(), ErrStillEncrypted)
+		}
+		if isSecret {
+			return fmt.Errorf("%s/%s/%s %w", u.GetKind(), u.GetNamespace(), u.GetName(), ErrEncryptedNotDecrypted)
+		}
+	}
+	if opts.Decrypt && u.GetKind() == "Secret" && u.GetAPIVersion() == "v1" && !isDecryptDisabled(u) {
+		n, err := decryptSecretData(ctx, u, opts, prov)
+		if err != nil {
+			return err
+		}
+		res.Decrypted += n
+	}
+	if opts.RequireEncryptedSecrets {
+		if err := prov.checkSecret(u); err != nil {
+			return err
+		}
+	}
+	applyCommonMetadata(u, opts.Spec.CommonMetadata)
+	return nil
+}
 
 // Result is a build's output.
 type Result struct {
@@ -104,6 +144,9 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	}
 	dfs := &lazyFS{FileSystem: filesys.MakeFsInMemory(), files: files, ctx: ctx, opts: opts, res: res, done: map[string]bool{}, prov: proven{}}
 	var fs filesys.FileSystem = dfs
+	if opts.AllowRemote {
+		fs = newRouteFS(dfs)
+	}
 	dir, err := cleanPath(opts.Path)
 	if err != nil {
 		return nil, err
@@ -112,7 +155,17 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	if !fs.IsDir(dir) {
 		return nil, fmt.Errorf("path %q not found in the artifact", opts.Path)
 	}
-	if err := checkRemote(fs, dir, map[string]bool{}); err != nil {
+	// Before anything else reads a file: remote forms, and the roles of
+	// generator inputs (which decide how they are decrypted).
+	dfs.roles = generatorInputs{}
+	visit := func(kf, d string, k map[string]any) error {
+		dfs.roles.add(d, k)
+		if opts.AllowRemote {
+			return nil
+		}
+		return checkRemote(kf, d, k)
+	}
+	if err := walkKustomizations(fs, dir, map[string]bool{}, visit); err != nil {
 		return nil, dfs.firstErr(err)
 	}
 	if err := prepareKustomization(fs, dir, opts.Spec); err != nil {
@@ -142,23 +195,9 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 		if err := u.UnmarshalJSON(data); err != nil {
 			return nil, errors.New("built object is invalid: " + redact.Error(err))
 		}
-		m := u.Object
-		if _, ok := m["sops"]; ok && !opts.KeepEncrypted {
-			return nil, fmt.Errorf("%s/%s/%s %w", u.GetKind(), u.GetNamespace(), u.GetName(), ErrEncryptedNotDecrypted)
+		if err := finish(ctx, u, opts, dfs.prov, res); err != nil {
+			return nil, err
 		}
-		if opts.Decrypt && u.GetKind() == "Secret" && u.GetAPIVersion() == "v1" && u.GetAnnotations()[kustomizev1.DecryptAnnotation] != kustomizev1.DisabledValue {
-			n, err := decryptSecretData(ctx, u, opts, dfs.prov)
-			if err != nil {
-				return nil, err
-			}
-			res.Decrypted += n
-		}
-		if opts.RequireEncryptedSecrets {
-			if err := dfs.prov.checkSecret(u); err != nil {
-				return nil, err
-			}
-		}
-		applyCommonMetadata(u, opts.Spec.CommonMetadata)
 		res.Objects = append(res.Objects, u)
 	}
 	return res, nil

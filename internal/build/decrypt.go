@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -50,13 +51,90 @@ func checkAliases(name string, data []byte) error {
 	}
 }
 
+// decryptDisabledRe finds the annotation kustomize.toolkit.fluxcd.io/decrypt:
+// disabled (any case, quoted or not) in a YAML or JSON file.
+var decryptDisabledRe = regexp.MustCompile(`kustomize\.toolkit\.fluxcd\.io/decrypt["']?\s*:\s*["']?(?i:disabled)(?:["'\s,}]|$)`)
+
+// decryptDisabled reports whether an encrypted manifest carries the
+// annotation (in clear): its file is then left as it is. lacre decrypts
+// files before the build (to check their MAC), so the annotation is read
+// in the file, not on the built object.
 func decryptDisabled(f formats.Format, data []byte) bool {
-	if f != formats.YAML {
+	if f != formats.YAML && f != formats.JSON {
 		return false
 	}
-	return bytes.Contains(data, []byte(kustomizev1.DecryptAnnotation+": "+kustomizev1.DisabledValue)) ||
-		bytes.Contains(data, []byte(kustomizev1.DecryptAnnotation+": Disabled"))
+	return decryptDisabledRe.Match(data)
 }
+
+// isDecryptDisabled reports whether a built object is annotated
+// kustomize.toolkit.fluxcd.io/decrypt: disabled (any case, as Flux).
+func isDecryptDisabled(u *unstructured.Unstructured) bool {
+	return strings.EqualFold(u.GetAnnotations()[kustomizev1.DecryptAnnotation], kustomizev1.DisabledValue)
+}
+
+// An inputRole is how a generator reads a file.
+type inputRole struct {
+	// format is the format a secretGenerator decrypts it in (Flux's: a
+	// files entry's key name, with .dockerconfigjson as JSON; an envs
+	// file's name, dotenv when that names no other format).
+	format formats.Format
+	// secret is set for a secretGenerator input; a file only a
+	// configMapGenerator reads is never decrypted (as in Flux).
+	secret bool
+}
+
+// generatorInputs are the roles of the generator inputs of a build, by
+// absolute path.
+type generatorInputs map[string]inputRole
+
+// add records the generator inputs of the kustomization k of dir.
+func (g generatorInputs) add(dir string, k map[string]any) {
+	for _, gen := range []string{"secretGenerator", "configMapGenerator"} {
+		secret := gen == "secretGenerator"
+		for _, m := range objectsOf(k[gen]) {
+			for _, field := range []string{"files", "envs", "env"} {
+				for _, e := range stringsOf(m[field]) {
+					key, p := e, e
+					if a, b, ok := strings.Cut(e, "="); ok && field == "files" {
+						key, p = a, b
+					}
+					f := formats.FormatForPath(key)
+					if strings.HasSuffix(key, ".dockerconfigjson") {
+						f = formats.JSON
+					}
+					if field != "files" && f == formats.Binary {
+						f = formats.Dotenv
+					}
+					abs := path.Join(dir, p)
+					if old, ok := g[abs]; ok && old.secret {
+						continue
+					}
+					g[abs] = inputRole{f, secret}
+				}
+			}
+		}
+	}
+}
+
+// sniff returns the format of the file p (named n in the artifact) and
+// whether it is SOPS-encrypted and to be decrypted: by its name, or as
+// the secretGenerator that reads it does. configMapGenerator inputs are
+// left as they are.
+func (g generatorInputs) sniff(p, n string, data []byte) (formats.Format, bool) {
+	role, ok := g[p]
+	if !ok {
+		return formats.Sniff(n, data)
+	}
+	if !role.secret {
+		return formats.Binary, false
+	}
+	if f, enc := formats.Sniff("input"+formatExt[role.format], data); enc {
+		return f, true
+	}
+	return formats.Sniff(n, data)
+}
+
+var formatExt = map[formats.Format]string{formats.YAML: ".yaml", formats.JSON: ".json", formats.Dotenv: ".env", formats.INI: ".ini"}
 
 // decryptSecretData decrypts SOPS payloads inside a Secret's data, with
 // the format taken from the key's extension (as Flux does).

@@ -61,8 +61,9 @@ func findKustomization(fs filesys.FileSystem, dir string) string {
 	return ""
 }
 
-// checkRemote refuses remote resources (kustomize would fetch them).
-func checkRemote(fs filesys.FileSystem, dir string, seen map[string]bool) error {
+// walkKustomizations calls fn with each kustomization file reachable from
+// dir (its own, and those of every local directory one names), parsed.
+func walkKustomizations(fs filesys.FileSystem, dir string, seen map[string]bool, fn func(kf, dir string, k map[string]any) error) error {
 	if seen[dir] || len(seen) > 1000 {
 		return nil
 	}
@@ -79,19 +80,26 @@ func checkRemote(fs filesys.FileSystem, dir string, seen map[string]bool) error 
 	if err := yaml.Unmarshal(data, &k); err != nil {
 		return &FileError{strings.TrimPrefix(kf, root+"/"), errors.New("invalid kustomization file")}
 	}
+	if err := fn(kf, dir, k); err != nil {
+		return err
+	}
+	// Every local directory it names: resources, components, bases, and
+	// generators, transformers or validators given as kustomizations.
+	for _, r := range kustomizationPaths(k) {
+		if sub := path.Join(dir, r); !strings.Contains(r, "\n") && fs.IsDir(sub) {
+			if err := walkKustomizations(fs, sub, seen, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkRemote refuses remote resources (kustomize would fetch them).
+func checkRemote(kf, _ string, k map[string]any) error {
 	for _, r := range kustomizationPaths(k) {
 		if isRemote(r) {
 			return &FileError{strings.TrimPrefix(kf, root+"/"), fmt.Errorf("remote resource %q is not allowed", r)}
-		}
-	}
-	for _, field := range []string{"resources", "components", "bases"} {
-		for _, r := range stringsOf(k[field]) {
-			sub := path.Join(dir, r)
-			if fs.IsDir(sub) {
-				if err := checkRemote(fs, sub, seen); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	return nil
@@ -139,6 +147,22 @@ func stringsOf(v any) []string {
 	return nil
 }
 
+// objectsOf returns the objects of a YAML list (or a lone object).
+func objectsOf(v any) []map[string]any {
+	var ms []map[string]any
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			if m, ok := e.(map[string]any); ok {
+				ms = append(ms, m)
+			}
+		}
+	case map[string]any:
+		ms = append(ms, v)
+	}
+	return ms
+}
+
 // kustomizationPaths lists every file or directory a kustomization names:
 // kustomize loads each through a loader that GETs http(s) URLs.
 func kustomizationPaths(k map[string]any) []string {
@@ -146,29 +170,15 @@ func kustomizationPaths(k map[string]any) []string {
 	for _, field := range []string{"resources", "components", "bases", "crds", "configurations", "generators", "transformers", "validators", "patchesStrategicMerge"} {
 		out = append(out, stringsOf(k[field])...)
 	}
-	objects := func(field string) []map[string]any {
-		var ms []map[string]any
-		switch v := k[field].(type) {
-		case []any:
-			for _, e := range v {
-				if m, ok := e.(map[string]any); ok {
-					ms = append(ms, m)
-				}
-			}
-		case map[string]any:
-			ms = append(ms, v)
-		}
-		return ms
-	}
 	for _, field := range []string{"patches", "patchesJson6902", "replacements", "openapi", "helmCharts", "helmChartInflationGenerator"} {
-		for _, m := range objects(field) {
+		for _, m := range objectsOf(k[field]) {
 			for _, key := range []string{"path", "repo", "valuesFile"} {
 				out = append(out, stringsOf(m[key])...)
 			}
 		}
 	}
 	for _, field := range []string{"configMapGenerator", "secretGenerator"} {
-		for _, m := range objects(field) {
+		for _, m := range objectsOf(k[field]) {
 			for _, key := range []string{"files", "envs", "env"} {
 				for _, f := range stringsOf(m[key]) {
 					if _, after, ok := strings.Cut(f, "="); ok {

@@ -30,6 +30,7 @@ type lazyFS struct {
 	res   *Result
 	prov  proven          // hashes of the values decryption produced
 	dirs  map[string]bool // the artifact's directories (relative), from Options.Dirs or built on first use
+	roles generatorInputs // how generators read their inputs
 	done  map[string]bool // absolute paths loaded or written
 	err   error           // the first check or decryption error
 }
@@ -89,9 +90,9 @@ func (l *lazyFS) load(p string) error {
 		return l.fail(&FileError{n, err})
 	}
 	// Encrypted files are left as they are without decryption: encrypted
-	// manifests are refused after the build, generator inputs stay
-	// ciphertext (as in Flux).
-	if f, enc := formats.Sniff(n, data); enc && l.opts.Decrypt && !decryptDisabled(f, data) {
+	// Secrets are refused after the build, other objects and generator
+	// inputs stay ciphertext (as in Flux).
+	if f, enc := l.roles.sniff(p, n, data); enc && l.opts.Decrypt && (l.roles[p].secret || !decryptDisabled(f, data)) {
 		if len(data) > MaxEncryptedFileSize {
 			return l.fail(&FileError{n, fmt.Errorf("encrypted file is larger than %d MiB", MaxEncryptedFileSize>>20)})
 		}

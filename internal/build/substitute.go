@@ -1,12 +1,13 @@
 package build
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
-	"strconv"
+	"slices"
 	"strings"
-	"unicode"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -14,22 +15,49 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 )
 
-// ErrUndefinedVariable is returned for ${var} with no value and no default.
-var ErrUndefinedVariable = errors.New("variable not set (strict substitution)")
+// ErrUndefinedVariable is returned, in strict mode, for ${var} with no
+// value and no default.
+var ErrUndefinedVariable = errors.New("variable not set (strict mode)")
 
-// varRe matches ${var}, ${#var} and ${var<op><arg>} for the bash-style
-// operators drone/envsubst (Flux's substitution library) supports:
-// :- := - = (defaults), :pos[:len] (substring), / // (replace), # ## %
-// %% (trim), ^ ^^ , ,, (case).
-var varRe = regexp.MustCompile(`\$\{(#?)([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=]|:|//|/|##|#|%%|%|\^\^|\^|,,|,)([^}]*))?\}`)
+// ErrVariableName is returned for a variable whose name is not
+// [_a-zA-Z][_a-zA-Z0-9]* (a substituteFrom key such as "app.yaml").
+var ErrVariableName = errors.New("var name is invalid, must match '^[_[:alpha:]][_[:alpha:][:digit:]]*$'")
 
-// Substitute replaces ${var}, ${var:-default}, ${var:=default} and the other
-// bash-style forms varRe lists in every
-// string of the objects with vars (postBuild.substitute and substituteFrom),
-// except in objects labelled or annotated
-// kustomize.toolkit.fluxcd.io/substitute: disabled. Unknown variables
-// without a default are an error, as in Flux's strict mode; $${var} escapes.
-func Substitute(objs []*unstructured.Unstructured, vars map[string]string) error {
+var varNameRe = regexp.MustCompile(`^[_[:alpha:]][_[:alpha:][:digit:]]*$`)
+
+// SubstituteOptions are Flux's substitution switches.
+type SubstituteOptions struct {
+	// Strict refuses variables without a value and without a default
+	// (Flux's StrictPostBuildSubstitutions feature gate, on by default);
+	// otherwise they become "".
+	Strict bool
+	// Always substitutes even when no variable is defined
+	// (postBuild.substituteStrategy: Always); otherwise objects are left
+	// as they are when vars is empty.
+	Always bool
+}
+
+// Substitute replaces the variables (envsubst.go lists the syntax) in
+// every object with vars (postBuild.substitute and substituteFrom), as
+// Flux does: nothing happens when vars is empty (unless Always), newlines
+// are removed from the values, objects labelled or annotated
+// kustomize.toolkit.fluxcd.io/substitute: disabled are left alone, and
+// the whole YAML of each other object (keys included) is substituted.
+func Substitute(objs []*unstructured.Unstructured, vars map[string]string, opts SubstituteOptions) error {
+	if len(vars) == 0 && !opts.Always {
+		return nil
+	}
+	clean := make(map[string]string, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		if !varNameRe.MatchString(k) {
+			return fmt.Errorf("%q %w", k, ErrVariableName)
+		}
+		clean[k] = strings.ReplaceAll(vars[k], "\n", "")
+	}
+	lookup := func(name string) (string, bool) {
+		v, ok := clean[name]
+		return v, ok || !opts.Strict
+	}
 	for _, u := range objs {
 		if u.GetLabels()[kustomizev1.SubstituteAnnotation] == kustomizev1.DisabledValue ||
 			u.GetAnnotations()[kustomizev1.SubstituteAnnotation] == kustomizev1.DisabledValue {
@@ -39,13 +67,12 @@ func Substitute(objs []*unstructured.Unstructured, vars map[string]string) error
 		if err != nil {
 			return err
 		}
-		if !strings.Contains(string(data), "${") {
+		if !bytes.Contains(data, []byte("$")) {
 			continue
 		}
-		var missing []string
-		out := substitute(string(data), vars, &missing)
-		if len(missing) > 0 {
-			return fmt.Errorf("%s/%s/%s: %w: %s", u.GetKind(), u.GetNamespace(), u.GetName(), ErrUndefinedVariable, strings.Join(missing, ", "))
+		out, err := expand(string(data), lookup)
+		if err != nil {
+			return fmt.Errorf("%s/%s/%s: %w", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 		}
 		var m map[string]any
 		if err := yaml.Unmarshal([]byte(out), &m); err != nil {
@@ -54,93 +81,4 @@ func Substitute(objs []*unstructured.Unstructured, vars map[string]string) error
 		u.Object = m
 	}
 	return nil
-}
-
-func substitute(s string, vars map[string]string, missing *[]string) string {
-	const esc = "\x00lacre-dollar\x00"
-	s = strings.ReplaceAll(s, "$${", esc)
-	s = varRe.ReplaceAllStringFunc(s, func(m string) string {
-		g := varRe.FindStringSubmatch(m)
-		length, name, op, arg := g[1] == "#", g[2], g[3], g[4]
-		v, ok := vars[name]
-		switch op {
-		case ":-", ":=", "-", "=":
-			if ok && (v != "" || !strings.HasPrefix(op, ":")) {
-				return v
-			}
-			return arg
-		}
-		if !ok {
-			*missing = append(*missing, name)
-			return m
-		}
-		if length {
-			if op != "" {
-				return m
-			}
-			return strconv.Itoa(len([]rune(v)))
-		}
-		return applyOp(v, op, arg)
-	})
-	return strings.ReplaceAll(s, esc, "${")
-}
-
-// applyOp applies one bash-style string operator to v.
-func applyOp(v, op, arg string) string {
-	switch op {
-	case "":
-		return v
-	case ":":
-		r := []rune(v)
-		posS, lenS, hasLen := strings.Cut(arg, ":")
-		pos, err := strconv.Atoi(strings.TrimSpace(posS))
-		if err != nil {
-			return v
-		}
-		if pos < 0 {
-			pos += len(r)
-		}
-		pos = max(0, min(pos, len(r)))
-		end := len(r)
-		if hasLen {
-			if n, err := strconv.Atoi(strings.TrimSpace(lenS)); err == nil {
-				if n < 0 {
-					end = max(pos, len(r)+n)
-				} else {
-					end = min(len(r), pos+n)
-				}
-			}
-		}
-		return string(r[pos:end])
-	case "/", "//":
-		old, repl, _ := strings.Cut(arg, "/")
-		if old == "" {
-			return v
-		}
-		if op == "/" {
-			return strings.Replace(v, old, repl, 1)
-		}
-		return strings.ReplaceAll(v, old, repl)
-	case "#", "##":
-		return strings.TrimPrefix(v, arg)
-	case "%", "%%":
-		return strings.TrimSuffix(v, arg)
-	case "^":
-		r := []rune(v)
-		if len(r) > 0 {
-			r[0] = unicode.ToUpper(r[0])
-		}
-		return string(r)
-	case "^^":
-		return strings.ToUpper(v)
-	case ",":
-		r := []rune(v)
-		if len(r) > 0 {
-			r[0] = unicode.ToLower(r[0])
-		}
-		return string(r)
-	case ",,":
-		return strings.ToLower(v)
-	}
-	return v
 }

@@ -20,13 +20,24 @@ import (
 // (decrypting as the decrypt phase configures) and run the postBuild
 // substitutions.
 
+// BuildOptions are the controller's flags that change builds.
+type BuildOptions struct {
+	// LaxSubstitutions turns Flux's StrictPostBuildSubstitutions feature
+	// gate off (--feature-gates=StrictPostBuildSubstitutions=false): a
+	// variable with no value and no default becomes "" instead of an error.
+	LaxSubstitutions bool
+	// AllowRemoteBases lets kustomize fetch remote bases and resources
+	// (--allow-remote-bases, or Flux's --no-remote-bases=false).
+	AllowRemoteBases bool
+}
+
 // build returns the objects to apply.
 func (r *KustomizationReconciler) build(ctx context.Context, obj *kustomizev1.Kustomization, art *meta.Artifact) ([]*unstructured.Unstructured, *failure) {
 	files, dirs, err := r.Fetcher.FetchTree(ctx, art.URL, art.Digest)
 	if err != nil {
 		return nil, fail(kustomizev1.ArtifactFailedReason, "failed to fetch the artifact: "+err.Error())
 	}
-	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec, RequireEncryptedSecrets: r.RequireEncryptedSecrets, Dirs: dirs}
+	opts := build.Options{Path: obj.Spec.Path, Spec: obj.Spec, RequireEncryptedSecrets: r.RequireEncryptedSecrets, Dirs: dirs, AllowRemote: r.Build.AllowRemoteBases}
 	if f := r.decryption(ctx, obj, &opts); f != nil {
 		return nil, f
 	}
@@ -46,11 +57,16 @@ func (r *KustomizationReconciler) build(ctx context.Context, obj *kustomizev1.Ku
 		if err != nil {
 			return nil, fail(kustomizev1.BuildFailedReason, err.Error())
 		}
-		if err := build.Substitute(res.Objects, vars); err != nil {
+		if err := build.Substitute(res.Objects, vars, SubstituteOptions(obj, !r.Build.LaxSubstitutions)); err != nil {
 			return nil, fail(kustomizev1.BuildFailedReason, "post-build substitution failed: "+err.Error())
 		}
 	}
 	return res.Objects, nil
+}
+
+// SubstituteOptions returns the substitution options of obj.
+func SubstituteOptions(obj *kustomizev1.Kustomization, strict bool) build.SubstituteOptions {
+	return build.SubstituteOptions{Strict: strict, Always: obj.Spec.PostBuild != nil && obj.Spec.PostBuild.SubstituteStrategy == kustomizev1.SubstituteStrategyAlways}
 }
 
 // SubstitutionVars collects a Kustomization's postBuild variables:

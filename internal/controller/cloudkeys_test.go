@@ -135,7 +135,8 @@ func TestDefaultAgeSecretScopedByNamespace(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		c := condition(g, getKS(g, other, "my-secrets").Status.Conditions, meta.ReadyCondition)
 		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(c.Message).To(ContainSubstring("decryption.secretRef is required"))
+		g.Expect(c.Reason).To(Equal(kustomizev1.DecryptionFailedReason))
+		g.Expect(c.Message).To(ContainSubstring("no identity of this type is available"))
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 	err := testClient.Get(testCtx, client.ObjectKey{Namespace: other, Name: "basic-auth"}, &corev1.Secret{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the default key decrypted for an unselected namespace")

@@ -42,7 +42,8 @@ func (r *KustomizationReconciler) decryption(ctx context.Context, obj *kustomize
 // tampered or undecryptable file, or a Secret without SOPS.
 func decryptionFailed(err error) bool {
 	return errors.Is(err, keys.ErrNoKey) || errors.Is(err, sops.ErrMACMismatch) || errors.Is(err, sops.ErrMACDecrypt) ||
-		errors.Is(err, sops.ErrDecryptValue) || errors.Is(err, build.ErrEncryptedNotDecrypted) || errors.Is(err, build.ErrPlaintextSecret)
+		errors.Is(err, sops.ErrDecryptValue) || errors.Is(err, build.ErrEncryptedNotDecrypted) || errors.Is(err, build.ErrPlaintextSecret) ||
+		errors.Is(err, build.ErrStillEncrypted)
 }
 
 // countDecryption counts a decrypting build's outcome in
@@ -62,7 +63,7 @@ func decryptionOutcome(err error) string {
 		return "no_key"
 	case errors.Is(err, sops.ErrMACMismatch), errors.Is(err, sops.ErrMACDecrypt):
 		return "mac_mismatch"
-	case errors.Is(err, sops.ErrDecryptValue), errors.Is(err, build.ErrEncryptedNotDecrypted):
+	case errors.Is(err, sops.ErrDecryptValue), errors.Is(err, build.ErrEncryptedNotDecrypted), errors.Is(err, build.ErrStillEncrypted):
 		return "tampered"
 	case errors.Is(err, build.ErrPlaintextSecret):
 		return "plaintext_secret"

@@ -41,6 +41,8 @@ type KustomizationReconciler struct {
 	RequireEncryptedSecrets bool
 	// Decryption configures default and ambient keys.
 	Decryption DecryptionOptions
+	// Build holds the flags that change builds.
+	Build BuildOptions
 	// NoCrossNamespaceRefs refuses a Kustomization whose sourceRef or
 	// dependsOn names another namespace (Ready=False, Stalled,
 	// AccessDenied). postBuild.substituteFrom and the decryption Secret have

@@ -61,6 +61,8 @@ type Options struct {
 	RequireEncryptedSecrets bool
 	// Decryption configures default and ambient keys.
 	Decryption DecryptionOptions
+	// Build holds the flags that change builds.
+	Build BuildOptions
 
 	// NoCrossNamespaceRefs refuses Kustomizations whose sourceRef or
 	// dependsOn names another namespace (AccessDenied, Stalled).
@@ -83,10 +85,16 @@ type Options struct {
 	ArtifactCacheSize int64
 
 	// flags holds the flag values Complete parses.
+	// RuntimeNamespace is the controller's namespace (Flux's
+	// RUNTIME_NAMESPACE), where --sops-age-secret=NAME is read.
+	RuntimeNamespace string
+
 	flags struct {
 		ageSecret, ageNamespaces, vaultAllowlist string
 		maxArtifactMiB, artifactCacheMiB         int64
 		customStageKinds                         string
+		allowRemoteBases, noRemoteBases          bool
+		featureGates                             string
 	}
 }
 
@@ -148,6 +156,7 @@ func NewManager(opts Options) (*Manager, error) {
 
 		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
 		Decryption:              opts.Decryption,
+		Build:                   opts.Build,
 		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
 		DefaultServiceAccount:   opts.DefaultServiceAccount,
 		OverrideManagers:        opts.OverrideManagers,

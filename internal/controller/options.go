@@ -3,6 +3,7 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -30,7 +31,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.StoragePath, "storage-path", "", "artifact directory (default: a temporary directory)")
 	fs.StringVar(&o.StorageAddr, "storage-addr", "127.0.0.1:0", "artifact server listen address")
 	fs.StringVar(&o.StorageAdvAddr, "storage-adv-addr", "", "artifact server address advertised in artifact URLs")
-	fs.StringVar(&o.flags.ageSecret, "sops-age-secret", "", "NAMESPACE/NAME of a Secret whose *"+decryptor.AgeKeySuffix+" entries every Kustomization in the selected namespaces may use")
+	fs.StringVar(&o.flags.ageSecret, "sops-age-secret", "", "NAME (Flux's form: a Secret in RUNTIME_NAMESPACE whose *"+decryptor.AgeKeySuffix+" entries Kustomizations without decryption.secretRef use) or NAMESPACE/NAME (lacre's: added for every Kustomization in the namespaces --sops-age-secret-namespaces selects)")
 	fs.StringVar(&o.flags.ageNamespaces, "sops-age-secret-namespaces", "", "label selector of the namespaces --sops-age-secret applies to (\"*\": all)")
 	fs.StringVar(&o.flags.vaultAllowlist, "sops-vault-allowlist", "", "comma-separated Vault addresses (scheme, host and port exact; path by prefix) a "+decryptor.VaultTokenEntry+" may be sent to (default: those its decryption Secret names in "+decryptor.VaultAddressEntry+"; \"all\": any, as Flux; \"none\": none)")
 	fs.BoolVar(&o.Decryption.AmbientCloudCredentials, "ambient-cloud-credentials", false, "let Kustomizations use the controller's own AWS/GCP/Azure identity for KMS keys")
@@ -42,6 +43,74 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.OverrideManagers, "override-manager", nil, "field manager whose fields are taken over and reverted like kubectl's unless ssa: Merge (repeatable; Flux's flag)")
 	fs.StringVar(&o.flags.customStageKinds, "custom-apply-stage-kinds", "", "comma-separated group/Kind (Kind for the core group) applied in a stage of their own, after CRDs, Namespaces, ClusterRoles and classes (Flux's flag)")
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
+	fs.BoolVar(&o.flags.allowRemoteBases, "allow-remote-bases", false, "let kustomize fetch remote bases and resources (git repositories, http(s) URLs), as Flux does by default")
+	fs.BoolVar(&o.flags.noRemoteBases, "no-remote-bases", true, "Flux's flag: false allows remote bases (as --allow-remote-bases); lacre's default is true")
+	fs.StringVar(&o.flags.featureGates, "feature-gates", "", "Flux's feature gates, NAME=BOOL comma-separated; supported: "+featureStrictSubstitutions+" (default true)")
+}
+
+// featureStrictSubstitutions is Flux's feature gate for strict postBuild
+// substitution.
+const featureStrictSubstitutions = "StrictPostBuildSubstitutions"
+
+// completeBuild parses --feature-gates and the remote-bases flags.
+func (o *Options) completeBuild() error {
+	o.Build.AllowRemoteBases = o.flags.allowRemoteBases || !o.flags.noRemoteBases
+	for _, kv := range strings.Split(o.flags.featureGates, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		on, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("--feature-gates: %q needs =true or =false", kv)
+		}
+		switch strings.TrimSpace(k) {
+		case featureStrictSubstitutions:
+			o.Build.LaxSubstitutions = !on
+		default:
+			return fmt.Errorf("--feature-gates: %q is not supported (supported: %s)", k, featureStrictSubstitutions)
+		}
+	}
+	return nil
+}
+
+// completeAgeSecret parses --sops-age-secret: Flux's NAME (a Secret in
+// RuntimeNamespace, used by Kustomizations without decryption.secretRef,
+// in the namespaces --sops-age-secret-namespaces selects, all when
+// unset) or lacre's NAMESPACE/NAME (added for every Kustomization in the
+// namespaces --sops-age-secret-namespaces selects, which is required).
+func (o *Options) completeAgeSecret() error {
+	s := o.flags.ageSecret
+	if s == "" {
+		return nil
+	}
+	ns, name, scoped := strings.Cut(s, "/")
+	if !scoped {
+		ns, name = o.RuntimeNamespace, s
+		if ns == "" {
+			return fmt.Errorf("--sops-age-secret %q names a Secret in the controller's namespace: set RUNTIME_NAMESPACE (as Flux's deployment does), or give NAMESPACE/NAME", s)
+		}
+		o.Decryption.DefaultAgeFallbackOnly = true
+	}
+	if ns == "" || name == "" || strings.Contains(name, "/") {
+		return fmt.Errorf("--sops-age-secret must be NAME or NAMESPACE/NAME, got %q", s)
+	}
+	sel := labels.Everything()
+	switch o.flags.ageNamespaces {
+	case "":
+		if scoped {
+			return errors.New("--sops-age-secret NAMESPACE/NAME needs --sops-age-secret-namespaces (a namespace label selector; \"*\" for every namespace)")
+		}
+	case "*":
+	default:
+		var err error
+		if sel, err = labels.Parse(o.flags.ageNamespaces); err != nil {
+			return fmt.Errorf("--sops-age-secret-namespaces: %v", err)
+		}
+	}
+	o.Decryption.DefaultAgeSecret = types.NamespacedName{Namespace: ns, Name: name}
+	o.Decryption.DefaultAgeNamespaces = sel
+	return nil
 }
 
 // Complete parses the flags BindFlags bound as strings
@@ -50,23 +119,11 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 // --artifact-cache-size) and checks --default-service-account. Errors
 // name the flag.
 func (o *Options) Complete() error {
-	if s := o.flags.ageSecret; s != "" {
-		ns, name, ok := strings.Cut(s, "/")
-		if !ok || ns == "" || name == "" {
-			return fmt.Errorf("--sops-age-secret must be NAMESPACE/NAME, got %q", s)
-		}
-		if o.flags.ageNamespaces == "" {
-			return errors.New("--sops-age-secret needs --sops-age-secret-namespaces (a namespace label selector; \"*\" for every namespace)")
-		}
-		sel := labels.Everything()
-		if o.flags.ageNamespaces != "*" {
-			var err error
-			if sel, err = labels.Parse(o.flags.ageNamespaces); err != nil {
-				return fmt.Errorf("--sops-age-secret-namespaces: %v", err)
-			}
-		}
-		o.Decryption.DefaultAgeSecret = types.NamespacedName{Namespace: ns, Name: name}
-		o.Decryption.DefaultAgeNamespaces = sel
+	if err := o.completeAgeSecret(); err != nil {
+		return err
+	}
+	if err := o.completeBuild(); err != nil {
+		return err
 	}
 	if sa := o.DefaultServiceAccount; sa != "" {
 		if errs := validation.IsDNS1123Subdomain(sa); len(errs) > 0 {

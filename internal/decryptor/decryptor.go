@@ -52,10 +52,6 @@ const (
 	Entries = "*" + AgeKeySuffix + ", *" + PGPKeySuffix + ", " + VaultTokenEntry + ", " + AWSKMSEntry + ", " + AzureKVEntry + ", " + GCPKMSEntry
 )
 
-// ErrNoEntry is returned for a decryption Secret with no entry of the
-// contract.
-var ErrNoEntry = errors.New("holds no " + Entries + " entry")
-
 // Options configure where the Kustomization controller finds keys
 // besides the decryption Secret named by spec.decryption.secretRef.
 type Options struct {
@@ -69,6 +65,10 @@ type Options struct {
 	// namespaces DefaultAgeNamespaces selects, and only those.
 	DefaultAgeSecret     types.NamespacedName
 	DefaultAgeNamespaces labels.Selector
+	// DefaultAgeFallbackOnly adds the default age Secret's keys only to
+	// Kustomizations without decryption.secretRef (Flux's
+	// --sops-age-secret=NAME).
+	DefaultAgeFallbackOnly bool
 	// AWS, GCP and Azure are the base options of the cloud KMS clients
 	// (endpoints, transports); credentials come from the Secret's
 	// AWSKMSEntry, GCPKMSEntry and AzureKVEntry, or the ambient identity.

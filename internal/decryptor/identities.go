@@ -2,7 +2,6 @@ package decryptor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -47,30 +46,28 @@ func (d *Decryptor) Identities(ctx context.Context, obj *kustomizev1.Kustomizati
 		if err := d.Reader.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, sec); err != nil {
 			return nil, fmt.Errorf("cannot get decryption Secret '%s/%s': %s", obj.Namespace, ref.Name, redact.Reason(err))
 		}
+		// A Secret with no entry of the contract gives no key (as in
+		// Flux): a build with nothing to decrypt still succeeds.
 		got, err := d.SecretIdentities(sec)
 		if err != nil {
 			return nil, err
 		}
-		if len(got) == 0 {
-			return nil, fmt.Errorf("decryption Secret '%s/%s' %w", obj.Namespace, ref.Name, ErrNoEntry)
-		}
 		ids = append(ids, got...)
 		scope = append(scope, string(sec.UID)+"/"+sec.ResourceVersion)
 	}
-	got, s, err := d.defaultAge(ctx, obj.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	if s != "" {
-		ids = append(ids, got...)
-		scope = append(scope, s)
+	if ref == nil || !d.DefaultAgeFallbackOnly {
+		got, s, err := d.defaultAge(ctx, obj.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if s != "" {
+			ids = append(ids, got...)
+			scope = append(scope, s)
+		}
 	}
 	if d.AmbientCloudCredentials {
 		ids = append(ids, awskms.NewIdentity(d.AWS), gcpkms.NewIdentity(d.GCP), azkv.NewIdentity(d.Azure))
 		scope = append(scope, "ambient")
-	}
-	if len(ids) == 0 && ref == nil {
-		return nil, errors.New("decryption.secretRef is required (no default age key applies to this namespace and ambient cloud credentials are not enabled)")
 	}
 	return d.Cache.Wrap(strings.Join(scope, "+"), ids, d.OnUnwrap), nil
 }

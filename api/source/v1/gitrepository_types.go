@@ -146,6 +146,7 @@ func (in *GitRepository) GetTimeout() time.Duration {
 // +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=gitrepo
+// +kubebuilder:metadata:labels="kustomize.toolkit.fluxcd.io/substitute=disabled"
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
 // +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp"

@@ -255,7 +255,7 @@ func (a *app) localBuild(ctx context.Context, bf *buildFlags, ks *kustomizev1.Ku
 		if err != nil {
 			return nil, err
 		}
-		if err := build.Substitute(res.Objects, vars); err != nil {
+		if err := build.Substitute(res.Objects, vars, controller.SubstituteOptions(ks, true)); err != nil {
 			return nil, fmt.Errorf("post-build substitution failed: %v", err)
 		}
 	}

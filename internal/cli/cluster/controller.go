@@ -34,6 +34,7 @@ served on a free loopback port.`,
 				return cliapp.Codef(cliapp.CodeGeneric, "invalid --log-level %q: use debug, info or error", logLevel)
 			}
 			ctrl.SetLogger(zap.New(zap.Level(lvl), zap.WriteTo(a.Stderr)))
+			opts.RuntimeNamespace = a.Getenv("RUNTIME_NAMESPACE")
 			if err := opts.Complete(); err != nil {
 				return cliapp.WithCode(cliapp.CodeGeneric, err)
 			}
