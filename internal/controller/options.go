@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
@@ -13,6 +14,7 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/decryptor"
+	"github.com/lacre/lacre/internal/events"
 	"github.com/lacre/lacre/keys/vault"
 )
 
@@ -38,6 +40,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.flags.maxArtifactMiB, "max-artifact-size", artifact.DefaultMaxTotalSize>>20, "MiB a Git checkout or an artifact may hold, packed or unpacked (over it: Ready=False, "+sourcev1.ArtifactTooLargeReason+")")
 	fs.IntVar(&o.Limits.MaxFiles, "max-artifact-files", artifact.DefaultMaxFiles, "files a Git checkout or an artifact may hold")
 	fs.Int64Var(&o.flags.artifactCacheMiB, "artifact-cache-size", artifact.DefaultCacheSize>>20, "MiB of unpacked artifacts the Kustomization controller keeps in memory")
+	fs.StringVar(&o.EventsAddr, "events-addr", "", "URL events are also POSTed to in Flux's event API format (Flux's notification-controller, e.g. http://notification-controller.flux-system.svc.cluster.local./)")
+	fs.DurationVar(&o.RequeueDependency, "requeue-dependency", 30*time.Second, "interval at which a Kustomization waiting for its dependencies or its source's artifact is tried again")
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 }
 
@@ -84,6 +88,12 @@ func (o *Options) Complete() error {
 	}
 	if o.Limits.MaxFiles < 0 {
 		return fmt.Errorf("--max-artifact-files must not be negative, got %d", o.Limits.MaxFiles)
+	}
+	if err := events.ValidateAddress(o.EventsAddr); err != nil {
+		return err
+	}
+	if o.RequeueDependency < 0 {
+		return fmt.Errorf("--requeue-dependency must not be negative, got %s", o.RequeueDependency)
 	}
 	switch v := strings.TrimSpace(o.flags.vaultAllowlist); v {
 	case "":
