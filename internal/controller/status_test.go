@@ -303,3 +303,38 @@ func TestEventsToNotificationController(t *testing.T) {
 		g.Expect(found).To(BeTrue())
 	}, 30*time.Second, 250*time.Millisecond).Should(Succeed())
 }
+
+// TestGitRepositoryStatusAsFlux: source-controller's rules: a failure that
+// will be retried leaves observedGeneration and turns Reconciling into
+// ProgressingWithRetry beside FetchFailed; the next success records
+// observedGeneration and removes Reconciling and FetchFailed.
+func TestGitRepositoryStatusAsFlux(t *testing.T) {
+	g, ns := clusterTest(t)
+	repo := newGitRepo(t, "r")
+	commit := repo.Commit("c", map[string]string{"apps/cm.yaml": cmYAML(ns, "cm")})
+	src := gitRepo(ns, "repo", repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
+	src.Spec.SecretRef = &meta.LocalObjectReference{Name: "later"}
+	g.Expect(testClient.Create(testCtx, src)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		o := getRepo(g, ns, "repo")
+		c := condition(g, o.Status.Conditions, meta.ReadyCondition)
+		g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(c.Reason).To(Equal(sourcev1.AuthenticationFailedReason))
+		g.Expect(c.ObservedGeneration).To(Equal(o.Generation))
+		g.Expect(condition(g, o.Status.Conditions, sourcev1.FetchFailedCondition).Reason).To(Equal(sourcev1.AuthenticationFailedReason))
+		g.Expect(condition(g, o.Status.Conditions, meta.ReconcilingCondition).Reason).To(Equal(meta.ProgressingWithRetryReason))
+		g.Expect(apimeta.FindStatusCondition(o.Status.Conditions, meta.StalledCondition)).To(BeNil())
+		g.Expect(o.Status.ObservedGeneration).To(BeNumerically("<", o.Generation))
+	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "later"}})).To(Succeed())
+	requestReconcile(g, getRepo(g, ns, "repo"))
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyRevision(g, ns, "repo")).To(Equal("main@sha1:" + commit))
+		o := getRepo(g, ns, "repo")
+		g.Expect(condition(g, o.Status.Conditions, meta.ReadyCondition).Reason).To(Equal(meta.SucceededReason))
+		g.Expect(apimeta.FindStatusCondition(o.Status.Conditions, meta.ReconcilingCondition)).To(BeNil())
+		g.Expect(apimeta.FindStatusCondition(o.Status.Conditions, sourcev1.FetchFailedCondition)).To(BeNil())
+		g.Expect(apimeta.FindStatusCondition(o.Status.Conditions, sourcev1.ArtifactOutdatedCondition)).To(BeNil())
+	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+}
