@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/events"
 	"github.com/lacre/lacre/internal/redact"
 	"github.com/lacre/lacre/internal/source"
 )
@@ -73,12 +75,27 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		status: func(o *sourcev1.GitRepository) (*int64, *string) {
 			return &o.Status.ObservedGeneration, &o.Status.LastHandledReconcileAt
 		},
+		conditions:     func(o *sourcev1.GitRepository) *[]metav1.Condition { return &o.Status.Conditions },
+		observeStalled: true,
 		finalize: func(_ context.Context, o *sourcev1.GitRepository) error {
 			return r.Storage.Delete(sourcev1.GitRepositoryKind, o.Namespace, o.Name)
 		},
 		reconcile: r.reconcile,
 	}.run(ctx, req)
 }
+
+// sourceProgress sets Reconciling=True with msg and, as Flux's
+// source-controller does, Ready=Unknown too when there is no Ready
+// condition yet, it is Unknown, or drift (a new revision) is found.
+func sourceProgress(conds *[]metav1.Condition, gen int64, drift bool, msg string) {
+	setCondition(conds, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, msg)
+	if c := apimeta.FindStatusCondition(*conds, meta.ReadyCondition); drift || c == nil || c.Status == metav1.ConditionUnknown {
+		setCondition(conds, gen, meta.ReadyCondition, metav1.ConditionUnknown, meta.ProgressingReason, msg)
+	}
+}
+
+// fetchFailures are the conditions whose removal is a recovery (an event).
+var fetchFailures = []string{sourcev1.FetchFailedCondition, sourcev1.StorageOperationFailedCondition}
 
 func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.GitRepository) (ctrl.Result, error) {
 	conds := &obj.Status.Conditions
@@ -87,9 +104,16 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if interval <= 0 {
 		interval = time.Minute
 	}
+	failing := slices.ContainsFunc(fetchFailures, func(t string) bool { return apimeta.FindStatusCondition(*conds, t) != nil })
+	sourceProgress(conds, gen, false, "reconciliation in progress")
+	if gen != obj.Status.ObservedGeneration {
+		sourceProgress(conds, gen, false, fmt.Sprintf("processing object: new generation %d -> %d", obj.Status.ObservedGeneration, gen))
+		progress(ctx, obj)
+	}
 	if err := source.ValidateURL(obj.Spec.URL); err != nil {
+		setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, sourcev1.URLInvalidReason, err.Error())
 		markFailed(conds, gen, sourcev1.URLInvalidReason, err.Error(), true)
-		emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
+		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
 		return ctrl.Result{}, nil // terminal: waits for a spec change
 	}
 
@@ -100,7 +124,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 			msg := fmt.Sprintf("failed to get secret '%s/%s': %v", obj.Namespace, ref.Name, redact.Reason(err))
 			setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, sourcev1.AuthenticationFailedReason, msg)
 			markFailed(conds, gen, sourcev1.AuthenticationFailedReason, msg, false)
-			emit(r.Recorder, obj, corev1.EventTypeWarning, sourcev1.AuthenticationFailedReason, msg)
+			emit(r.Recorder, obj, nil, corev1.EventTypeWarning, sourcev1.AuthenticationFailedReason, msg)
 			return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 		}
 		auth = source.AuthFromSecret(sec.Data)
@@ -118,18 +142,47 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		obj.Status.ObservedGeneration == gen && equalPtr(obj.Status.ObservedIgnore, obj.Spec.Ignore) && r.Storage.Has(art.Path) {
 		if _, rev, err := source.LsRemote(gctx, obj.Spec.URL, ref, auth); err == nil && rev == art.Revision {
 			apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
+			apimeta.RemoveStatusCondition(conds, sourcev1.ArtifactOutdatedCondition)
 			markReady(conds, gen, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", art.Revision))
+			if failing {
+				r.artifactEvent(obj, meta.SucceededReason)
+			}
 			return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 		}
 	}
 
-	setCondition(conds, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, "fetching "+obj.Spec.URL)
 	commit, err := source.Checkout(gctx, obj.Spec.URL, ref, auth, r.Limits)
 	if err != nil {
 		return r.checkoutFailed(obj, err, auth, interval), nil
 	}
 	apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
+	if prev := obj.Status.Artifact; prev == nil || prev.Revision != commit.Revision {
+		msg := fmt.Sprintf("new upstream revision '%s'", commit.Revision)
+		if prev != nil {
+			setCondition(conds, gen, sourcev1.ArtifactOutdatedCondition, metav1.ConditionTrue, sourcev1.NewRevisionReason, msg)
+		}
+		sourceProgress(conds, gen, true, "building artifact: "+msg)
+		progress(ctx, obj)
+	}
+	return r.storeArtifact(ctx, obj, commit, interval, failing)
+}
 
+// artifactEvent records the event of a stored artifact, with Flux's
+// metadata: source.toolkit.fluxcd.io/revision and .../digest.
+func (r *GitRepositoryReconciler) artifactEvent(obj *sourcev1.GitRepository, reason string) {
+	art := obj.Status.Artifact
+	md := map[string]string{
+		sourcev1.GroupVersion.Group + "/" + events.MetaRevisionKey: art.Revision,
+		sourcev1.GroupVersion.Group + "/" + events.MetaDigestKey:   art.Digest,
+	}
+	emit(r.Recorder, obj, md, corev1.EventTypeNormal, reason, fmt.Sprintf("stored artifact for commit '%s'", art.Revision))
+}
+
+// storeArtifact packages and stores the checked-out tree and records it in
+// the status, with a NewArtifact event when it changed (or a Succeeded
+// event when it recovers from a failure).
+func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *sourcev1.GitRepository, commit *source.Commit, interval time.Duration, failing bool) (ctrl.Result, error) {
+	conds, gen := &obj.Status.Conditions, obj.Generation
 	var patterns = artifact.ParseIgnore(artifact.DefaultIgnore, nil)
 	if obj.Spec.Ignore != nil {
 		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
@@ -141,7 +194,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 			reason = sourcev1.ArtifactTooLargeReason
 		}
 		markFailed(conds, gen, reason, msg, errors.Is(err, artifact.ErrTooLarge))
-		emit(r.Recorder, obj, corev1.EventTypeWarning, reason, msg)
+		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, reason, msg)
 		return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 	}
 	stored, err := r.Storage.Put(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, data)
@@ -149,17 +202,19 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		msg := "failed to store the artifact: " + err.Error()
 		setCondition(conds, gen, sourcev1.StorageOperationFailedCondition, metav1.ConditionTrue, sourcev1.StorageOperationFailedReason, msg)
 		markFailed(conds, gen, sourcev1.StorageOperationFailedReason, msg, false)
+		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, sourcev1.StorageOperationFailedReason, msg)
 		return ctrl.Result{}, errors.New(msg)
 	}
 	apimeta.RemoveStatusCondition(conds, sourcev1.StorageOperationFailedCondition)
+	apimeta.RemoveStatusCondition(conds, sourcev1.ArtifactOutdatedCondition)
 	prev := obj.Status.Artifact
-	if prev == nil || prev.Digest != stored.Digest || prev.Revision != commit.Revision {
+	changed := prev == nil || prev.Digest != stored.Digest || prev.Revision != commit.Revision
+	if changed {
 		size := stored.Size
 		obj.Status.Artifact = &meta.Artifact{
 			Path: stored.Path, URL: stored.URL, Revision: commit.Revision, Digest: stored.Digest,
 			LastUpdateTime: metav1.Now(), Size: &size,
 		}
-		emit(r.Recorder, obj, corev1.EventTypeNormal, "NewArtifact", fmt.Sprintf("stored artifact for commit '%s'", commit.Revision))
 	} else {
 		obj.Status.Artifact.URL = stored.URL
 	}
@@ -167,8 +222,15 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if err := r.Storage.GC(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, stored.Path, r.retain()); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "garbage collecting old artifacts")
 	}
-	setCondition(conds, gen, sourcev1.ArtifactInStorageCondition, metav1.ConditionTrue, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", commit.Revision))
-	markReady(conds, gen, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", commit.Revision))
+	msg := fmt.Sprintf("stored artifact for revision '%s'", commit.Revision)
+	setCondition(conds, gen, sourcev1.ArtifactInStorageCondition, metav1.ConditionTrue, meta.SucceededReason, msg)
+	markReady(conds, gen, meta.SucceededReason, msg)
+	switch {
+	case changed:
+		r.artifactEvent(obj, sourcev1.NewArtifactReason)
+	case failing:
+		r.artifactEvent(obj, meta.SucceededReason)
+	}
 	return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 }
 
@@ -186,7 +248,7 @@ func (r *GitRepositoryReconciler) checkoutFailed(obj *sourcev1.GitRepository, er
 	setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, reason, msg)
 	terminal := errors.Is(err, source.ErrInvalidRef) || errors.Is(err, source.ErrInvalidSecret)
 	markFailed(conds, gen, reason, msg, terminal)
-	emit(r.Recorder, obj, corev1.EventTypeWarning, reason, msg)
+	emit(r.Recorder, obj, nil, corev1.EventTypeWarning, reason, msg)
 	switch {
 	case terminal:
 		return ctrl.Result{}

@@ -243,7 +243,9 @@ func ksFailed(g Gomega, ns, name, reason string) *metav1.Condition {
 	c := condition(g, k.Status.Conditions, meta.ReadyCondition)
 	g.Expect(c.Status).To(Equal(metav1.ConditionFalse), c.Message)
 	g.Expect(c.Reason).To(Equal(reason), c.Message)
-	g.Expect(k.Status.ObservedGeneration).To(Equal(k.Generation))
+	// Flux records status.observedGeneration on success only: the
+	// condition tells which generation failed.
+	g.Expect(c.ObservedGeneration).To(Equal(k.Generation))
 	return c
 }
 

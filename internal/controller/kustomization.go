@@ -22,6 +22,7 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/inventory"
+	"github.com/lacre/lacre/internal/events"
 	"github.com/lacre/lacre/keys"
 )
 
@@ -57,6 +58,10 @@ type KustomizationReconciler struct {
 	// OverrideManagers, CustomStageKinds: see Options.
 	OverrideManagers []string
 	CustomStageKinds inventory.StageKinds
+	// DependencyRequeue is when a Kustomization waiting for its
+	// dependencies or its source's artifact is tried again
+	// (--requeue-dependency, Flux's default 30 s when 0).
+	DependencyRequeue time.Duration
 	// Config and Direct reach the API server without the cache, for the
 	// applied objects (any kind: no informer per kind); Config is also the
 	// base of impersonating clients for spec.serviceAccountName.
@@ -119,8 +124,9 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		status: func(o *kustomizev1.Kustomization) (*int64, *string) {
 			return &o.Status.ObservedGeneration, &o.Status.LastHandledReconcileAt
 		},
-		finalize:  r.finalize,
-		reconcile: r.reconcile,
+		conditions: func(o *kustomizev1.Kustomization) *[]metav1.Condition { return &o.Status.Conditions },
+		finalize:   r.finalize,
+		reconcile:  r.reconcile,
 	}.run(ctx, req)
 }
 
@@ -147,19 +153,60 @@ type failure struct {
 	stalled bool
 	// after is when to retry (0: the retry interval).
 	after time.Duration
+	// notice, when set, replaces the Warning event with a Normal one
+	// with this message; quiet records no event (Flux's choices for a
+	// missing source or artifact and for dependencies not ready).
+	notice string
+	quiet  bool
 }
 
 func fail(reason, msg string) *failure { return &failure{reason: reason, msg: msg} }
 
+// requeueDependency is DependencyRequeue or Flux's default.
+func (r *KustomizationReconciler) requeueDependency() time.Duration {
+	if r.DependencyRequeue > 0 {
+		return r.DependencyRequeue
+	}
+	return 30 * time.Second
+}
+
+// event records an event about obj as Flux's kustomize-controller does:
+// its reason is the Ready condition's and revision, when known, is in its
+// metadata as kustomize.toolkit.fluxcd.io/revision.
+func (r *KustomizationReconciler) event(obj *kustomizev1.Kustomization, revision, typ, msg string, md map[string]string) {
+	if md == nil {
+		md = map[string]string{}
+	}
+	if revision != "" {
+		md[kustomizev1.GroupVersion.Group+"/"+events.MetaRevisionKey] = revision
+	}
+	reason := events.SeverityInfo
+	if typ == corev1.EventTypeWarning {
+		reason = events.SeverityError
+	}
+	if c := apimeta.FindStatusCondition(obj.Status.Conditions, meta.ReadyCondition); c != nil && c.Reason != "" {
+		reason = c.Reason
+	}
+	emit(r.Recorder, obj, md, typ, reason, msg)
+}
+
 // reconcile runs the phases: source, build (with decryption), apply,
 // prune, health, and records the outcome in the status.
 func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, error) {
-	res, f := r.phases(ctx, obj)
+	res, rev, f := r.phases(ctx, obj)
 	if f == nil {
 		return res, nil
 	}
 	markFailed(&obj.Status.Conditions, obj.Generation, f.reason, f.msg, f.stalled)
-	emit(r.Recorder, obj, corev1.EventTypeWarning, f.reason, f.msg)
+	switch {
+	case f.quiet:
+	case f.notice != "":
+		r.event(obj, rev, corev1.EventTypeNormal, f.notice, nil)
+	case f.stalled:
+		r.event(obj, "", corev1.EventTypeWarning, f.msg, nil)
+	default:
+		r.event(obj, rev, corev1.EventTypeWarning, f.msg, nil)
+	}
 	switch {
 	case f.stalled:
 		return ctrl.Result{}, nil
@@ -169,44 +216,60 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 	return ctrl.Result{RequeueAfter: obj.GetRetryInterval()}, nil
 }
 
-func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, *failure) {
-	gen := obj.Generation
+// phases returns the result, the source revision (once known) and the
+// failure that ended the reconcile, if any. The status follows Flux's:
+// Reconciling is visible while it runs, lastAttemptedRevision is set when
+// the build starts and lastAppliedRevision once the health checks pass.
+func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, string, *failure) {
+	start, gen := time.Now(), obj.Generation
 	art, f := r.source(ctx, obj)
 	if f != nil {
-		return ctrl.Result{}, f
+		if art != nil {
+			return ctrl.Result{}, art.Revision, f
+		}
+		return ctrl.Result{}, "", f
 	}
-	obj.Status.LastAttemptedRevision = art.Revision
-	setCondition(&obj.Status.Conditions, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, "reconciling revision "+art.Revision)
+	rev := art.Revision
+	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
+	sameRevision := obj.Status.LastAppliedRevision == rev
+	obj.Status.LastAttemptedRevision = rev
+	markProgressing(&obj.Status.Conditions, gen, "Reconciliation in progress",
+		fmt.Sprintf("Fetching manifests for revision %s with a timeout of %s", rev, obj.GetTimeout()))
+	progress(ctx, obj)
 	objs, f := r.build(ctx, obj, art)
 	if f != nil {
 		// Nothing is applied or pruned after a failed build or decryption.
-		return ctrl.Result{}, f
+		return ctrl.Result{}, rev, f
 	}
 	kc, err := r.targetClient(obj)
 	if err != nil {
-		return ctrl.Result{}, fail(kustomizev1.ReconciliationFailedReason, err.Error())
+		return ctrl.Result{}, rev, fail(kustomizev1.ReconciliationFailedReason, err.Error())
 	}
 	entries, applied, changed, err := r.apply(ctx, kc, obj, objs)
 	if err != nil {
-		return ctrl.Result{}, fail(kustomizev1.ReconciliationFailedReason, err.Error())
+		return ctrl.Result{}, rev, fail(kustomizev1.ReconciliationFailedReason, err.Error())
 	}
 	pruned, f := r.updateInventory(ctx, kc, obj, entries)
 	if f != nil {
-		return ctrl.Result{}, f
+		return ctrl.Result{}, rev, f
 	}
-	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
-	sameRevision := obj.Status.LastAppliedRevision == art.Revision
-	obj.Status.LastAppliedRevision = art.Revision
+	if obj.Spec.Wait || len(obj.Spec.HealthChecks) > 0 {
+		setCondition(&obj.Status.Conditions, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason,
+			fmt.Sprintf("Running health checks for revision %s with a timeout of %s", rev, obj.GetTimeout()))
+		progress(ctx, obj)
+	}
 	if f := r.health(ctx, kc, obj, applied); f != nil {
-		return ctrl.Result{}, f
+		return ctrl.Result{}, rev, f
 	}
-	msg := "Applied revision: " + art.Revision
-	markReady(&obj.Status.Conditions, gen, meta.SucceededReason, msg)
-	// A no-op reconcile (same revision, nothing written, already Ready)
-	// records no event: an Event is an API write per Kustomization and
-	// interval.
+	obj.Status.LastAppliedRevision = rev
+	markReady(&obj.Status.Conditions, gen, kustomizev1.ReconciliationSucceededReason, "Applied revision: "+rev)
+	// Flux records this event on every successful reconcile; a no-op one
+	// (same revision, nothing written, already Ready) records none here:
+	// an Event is an API write per Kustomization and interval.
 	if changed+pruned > 0 || !sameRevision || !wasReady {
-		emit(r.Recorder, obj, corev1.EventTypeNormal, meta.SucceededReason, msg)
+		r.event(obj, rev, corev1.EventTypeNormal,
+			fmt.Sprintf("Reconciliation finished in %s, next run in %s", time.Since(start).Round(time.Millisecond), obj.Spec.Interval.Duration),
+			map[string]string{kustomizev1.GroupVersion.Group + "/" + events.MetaCommitStatusKey: events.MetaCommitStatusUpdate})
 	}
-	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, nil
+	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, rev, nil
 }

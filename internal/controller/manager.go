@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +22,7 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/inventory"
+	"github.com/lacre/lacre/internal/events"
 	"github.com/lacre/lacre/keys"
 )
 
@@ -77,6 +79,13 @@ type Options struct {
 	// (--custom-apply-stage-kinds).
 	CustomStageKinds inventory.StageKinds
 
+	// EventsAddr, when set, is the URL events are also POSTed to in
+	// Flux's event API format (--events-addr).
+	EventsAddr string
+	// RequeueDependency is when a Kustomization waiting for dependencies
+	// or an artifact is tried again (--requeue-dependency; 0: 30 s).
+	RequeueDependency time.Duration
+
 	// Limits bound one Git checkout and one artifact, packaged and
 	// unpacked (artifact.Limits; zero fields: the defaults).
 	Limits artifact.Limits
@@ -132,10 +141,18 @@ func NewManager(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	srcEvents, err := newRecorder(mgr, opts, "source-controller")
+	if err != nil {
+		return nil, err
+	}
+	ksEvents, err := newRecorder(mgr, opts, "kustomize-controller")
+	if err != nil {
+		return nil, err
+	}
 	rec := &GitRepositoryReconciler{
 		Client:   mgr.GetClient(),
 		Storage:  store,
-		Recorder: mgr.GetEventRecorderFor("lacre-source-controller"),
+		Recorder: srcEvents,
 		Limits:   opts.Limits,
 	}
 	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
@@ -151,8 +168,10 @@ func NewManager(opts Options) (*Manager, error) {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Fetcher:   &artifact.Fetcher{Limits: opts.Limits, CacheSize: opts.ArtifactCacheSize},
-		Recorder:  mgr.GetEventRecorderFor("lacre-kustomize-controller"),
+		Recorder:  ksEvents,
 		KeyCache:  &keys.Cache{},
+
+		DependencyRequeue: opts.RequeueDependency,
 
 		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
 		Decryption:              opts.Decryption,
@@ -169,6 +188,20 @@ func NewManager(opts Options) (*Manager, error) {
 	m.Manager = mgr
 	ok = true
 	return m, nil
+}
+
+// newRecorder returns the event recorder of a controller, named as Flux's
+// (the Kubernetes events' source and the reportingController), which
+// delivers to opts.EventsAddr while the manager runs.
+func newRecorder(mgr ctrl.Manager, opts Options, name string) (*events.Recorder, error) {
+	host, _ := os.Hostname()
+	rec, err := events.NewRecorder(mgr.GetEventRecorderFor(name), mgr.GetScheme(), events.Options{
+		Address: opts.EventsAddr, Controller: name, Instance: host, Log: ctrl.Log.WithName("events").WithName(name),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rec, mgr.Add(rec)
 }
 
 // serveArtifacts opens the artifact store (a temporary directory, removed

@@ -31,6 +31,25 @@ var (
 		Name: "lacre_reconcile_condition",
 		Help: "The Ready condition of each object: 1 for the current status, 0 for the others.",
 	}, []string{"kind", "namespace", "name", "type", "status"})
+	// The gotk_* series are Flux's (fluxcd/pkg/runtime/metrics), with its
+	// names, labels and buckets, so Flux's dashboards and alerts work.
+	// Current Flux controllers only fill gotk_reconcile_duration_seconds;
+	// lacre also fills gotk_reconcile_condition (Ready) and
+	// gotk_suspend_status as Flux 2.0 did (Flux 2.1+ registers them empty
+	// and points to kube-state-metrics' gotk_resource_info).
+	GotkReconcileDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "gotk_reconcile_duration_seconds",
+		Help:    "Seconds each reconcile took, per object (Flux's series).",
+		Buckets: prometheus.ExponentialBucketsRange(10e-3, 1800, 10),
+	}, []string{"kind", "name", "namespace"})
+	GotkReconcileCondition = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gotk_reconcile_condition",
+		Help: "1 for the status of each object's Ready condition, 0 for the others (Flux's series).",
+	}, []string{"kind", "name", "namespace", "type", "status"})
+	GotkSuspendStatus = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "gotk_suspend_status",
+		Help: "1 when the object is suspended, else 0 (Flux's series).",
+	}, []string{"kind", "name", "namespace"})
 	// Decryptions counts Kustomization decryption outcomes.
 	Decryptions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lacre_decryptions_total",
@@ -39,7 +58,8 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(UnwrapCalls, ReconcileDuration, ReconcileCondition, Decryptions)
+	metrics.Registry.MustRegister(UnwrapCalls, ReconcileDuration, ReconcileCondition, Decryptions,
+		GotkReconcileDuration, GotkReconcileCondition, GotkSuspendStatus)
 }
 
 // recordCondition sets the object's Ready gauge.
@@ -55,14 +75,30 @@ func recordCondition(kind, ns, name string, conds []metav1.Condition) {
 			v = 1
 		}
 		ReconcileCondition.WithLabelValues(kind, ns, name, meta.ReadyCondition, s).Set(v)
+		GotkReconcileCondition.WithLabelValues(kind, name, ns, meta.ReadyCondition, s).Set(v)
 	}
+}
+
+// recordSuspend sets the object's gotk_suspend_status.
+func recordSuspend(kind, ns, name string, suspended bool) {
+	v := 0.0
+	if suspended {
+		v = 1
+	}
+	GotkSuspendStatus.WithLabelValues(kind, name, ns).Set(v)
 }
 
 // forgetObject drops a deleted object's gauges.
 func forgetObject(kind, ns, name string) {
-	ReconcileCondition.DeletePartialMatch(prometheus.Labels{"kind": kind, "namespace": ns, "name": name})
+	l := prometheus.Labels{"kind": kind, "namespace": ns, "name": name}
+	ReconcileCondition.DeletePartialMatch(l)
+	GotkReconcileCondition.DeletePartialMatch(l)
+	GotkReconcileDuration.DeletePartialMatch(l)
+	GotkSuspendStatus.DeletePartialMatch(l)
 }
 
-func observeDuration(kind string, start time.Time) {
-	ReconcileDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+func observeDuration(kind, ns, name string, start time.Time) {
+	d := time.Since(start).Seconds()
+	ReconcileDuration.WithLabelValues(kind).Observe(d)
+	GotkReconcileDuration.WithLabelValues(kind, name, ns).Observe(d)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
@@ -15,6 +16,7 @@ import (
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/decryptor"
 	"github.com/lacre/lacre/internal/inventory"
+	"github.com/lacre/lacre/internal/events"
 	"github.com/lacre/lacre/keys/vault"
 )
 
@@ -42,6 +44,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.flags.artifactCacheMiB, "artifact-cache-size", artifact.DefaultCacheSize>>20, "MiB of unpacked artifacts the Kustomization controller keeps in memory")
 	fs.StringArrayVar(&o.OverrideManagers, "override-manager", nil, "field manager whose fields are taken over and reverted like kubectl's unless ssa: Merge (repeatable; Flux's flag)")
 	fs.StringVar(&o.flags.customStageKinds, "custom-apply-stage-kinds", "", "comma-separated group/Kind (Kind for the core group) applied in a stage of their own, after CRDs, Namespaces, ClusterRoles and classes (Flux's flag)")
+	fs.StringVar(&o.EventsAddr, "events-addr", "", "URL events are also POSTed to in Flux's event API format (Flux's notification-controller, e.g. http://notification-controller.flux-system.svc.cluster.local./)")
+	fs.DurationVar(&o.RequeueDependency, "requeue-dependency", 30*time.Second, "interval at which a Kustomization waiting for its dependencies or its source's artifact is tried again")
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 	fs.BoolVar(&o.flags.allowRemoteBases, "allow-remote-bases", false, "let kustomize fetch remote bases and resources (git repositories, http(s) URLs), as Flux does by default")
 	fs.BoolVar(&o.flags.noRemoteBases, "no-remote-bases", true, "Flux's flag: false allows remote bases (as --allow-remote-bases); lacre's default is true")
@@ -151,6 +155,12 @@ func (o *Options) Complete() error {
 			return fmt.Errorf("--custom-apply-stage-kinds: %v", err)
 		}
 		o.CustomStageKinds = kinds
+	}
+	if err := events.ValidateAddress(o.EventsAddr); err != nil {
+		return err
+	}
+	if o.RequeueDependency < 0 {
+		return fmt.Errorf("--requeue-dependency must not be negative, got %s", o.RequeueDependency)
 	}
 	switch v := strings.TrimSpace(o.flags.vaultAllowlist); v {
 	case "":

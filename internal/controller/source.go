@@ -21,6 +21,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/redact"
 )
 
 // The source phase: the Kustomization's GitRepository and its artifact,
@@ -45,26 +46,56 @@ func (r *KustomizationReconciler) source(ctx context.Context, obj *kustomizev1.K
 	}
 	src := &sourcev1.GitRepository{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: srcNS, Name: ref.Name}, src); err != nil {
-		return nil, fail(kustomizev1.ArtifactFailedReason, fmt.Sprintf("Source '%s/%s/%s' not found", ref.Kind, srcNS, ref.Name))
+		return nil, &failure{reason: kustomizev1.ArtifactFailedReason, quiet: true,
+			msg: fmt.Sprintf("Source '%s/%s/%s' not found", ref.Kind, srcNS, ref.Name)}
 	}
 	art := src.Status.Artifact
 	if art == nil {
-		return nil, &failure{reason: kustomizev1.ArtifactFailedReason, after: 5 * time.Second,
-			msg: fmt.Sprintf("Source '%s/%s/%s' is not ready, artifact not found", ref.Kind, srcNS, ref.Name)}
+		return nil, &failure{reason: kustomizev1.ArtifactFailedReason, after: r.requeueDependency(), quiet: true,
+			msg: fmt.Sprintf("Source artifact not found, retrying in %s", r.requeueDependency())}
 	}
-	for _, dep := range obj.Spec.DependsOn {
-		ns := dep.Namespace
-		if ns == "" {
-			ns = obj.Namespace
-		}
-		d := &kustomizev1.Kustomization{}
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: dep.Name}, d); err != nil ||
-			d.Status.ObservedGeneration != d.Generation || !apimeta.IsStatusConditionTrue(d.Status.Conditions, meta.ReadyCondition) {
-			return nil, &failure{reason: meta.DependencyNotReadyReason, after: 5 * time.Second,
-				msg: fmt.Sprintf("dependency '%s/%s' is not ready", ns, dep.Name)}
-		}
+	if msg := r.dependenciesNotReady(ctx, obj, art); msg != "" {
+		return art, &failure{reason: meta.DependencyNotReadyReason, after: r.requeueDependency(), msg: msg,
+			notice: fmt.Sprintf("Dependencies do not meet ready condition, retrying in %s", r.requeueDependency())}
 	}
 	return art, nil
+}
+
+// dependenciesNotReady returns why the first of obj's dependencies is not
+// ready, "" when all are: as in Flux, each must exist, have observed its
+// generation and be Ready and, when it uses the same source (kind, name,
+// namespace), have applied art's revision, so the order holds within one
+// commit.
+func (r *KustomizationReconciler) dependenciesNotReady(ctx context.Context, obj *kustomizev1.Kustomization, art *meta.Artifact) string {
+	for _, dep := range obj.Spec.DependsOn {
+		key := types.NamespacedName{Namespace: dep.Namespace, Name: dep.Name}
+		if key.Namespace == "" {
+			key.Namespace = obj.Namespace
+		}
+		d := &kustomizev1.Kustomization{}
+		if err := r.APIReader.Get(ctx, key, d); err != nil {
+			return fmt.Sprintf("dependency '%s' not found: %s", key, redact.Reason(err))
+		}
+		if len(d.Status.Conditions) == 0 || d.Status.ObservedGeneration != d.Generation ||
+			!apimeta.IsStatusConditionTrue(d.Status.Conditions, meta.ReadyCondition) {
+			return fmt.Sprintf("dependency '%s' is not ready", key)
+		}
+		if sameSource(obj, d) && d.Status.LastAppliedRevision != art.Revision {
+			return fmt.Sprintf("dependency '%s' revision is not up to date", key)
+		}
+	}
+	return ""
+}
+
+// sameSource says whether a and b use the same source object.
+func sameSource(a, b *kustomizev1.Kustomization) bool {
+	ns := func(k *kustomizev1.Kustomization) string {
+		if k.Spec.SourceRef.Namespace != "" {
+			return k.Spec.SourceRef.Namespace
+		}
+		return k.Namespace
+	}
+	return a.Spec.SourceRef.Kind == b.Spec.SourceRef.Kind && a.Spec.SourceRef.Name == b.Spec.SourceRef.Name && ns(a) == ns(b)
 }
 
 // crossNamespaceRef returns why obj is refused under NoCrossNamespaceRefs:

@@ -33,26 +33,76 @@ func setCondition(conds *[]metav1.Condition, gen int64, typ string, status metav
 	apimeta.SetStatusCondition(conds, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: trim(msg), ObservedGeneration: gen})
 }
 
+// markReady sets Ready=True and removes Reconciling and Stalled.
 func markReady(conds *[]metav1.Condition, gen int64, reason, msg string) {
 	setCondition(conds, gen, meta.ReadyCondition, metav1.ConditionTrue, reason, msg)
 	apimeta.RemoveStatusCondition(conds, meta.ReconcilingCondition)
 	apimeta.RemoveStatusCondition(conds, meta.StalledCondition)
 }
 
+// markFailed sets Ready=False. A stalled failure (no retry until the spec
+// changes) sets Stalled=True and removes Reconciling; any other removes
+// Stalled and leaves Reconciling, which the frame turns into
+// ProgressingWithRetry, as Flux does.
 func markFailed(conds *[]metav1.Condition, gen int64, reason, msg string, stalled bool) {
 	setCondition(conds, gen, meta.ReadyCondition, metav1.ConditionFalse, reason, msg)
-	apimeta.RemoveStatusCondition(conds, meta.ReconcilingCondition)
 	if stalled {
+		apimeta.RemoveStatusCondition(conds, meta.ReconcilingCondition)
 		setCondition(conds, gen, meta.StalledCondition, metav1.ConditionTrue, reason, msg)
 	} else {
 		apimeta.RemoveStatusCondition(conds, meta.StalledCondition)
 	}
 }
 
-// emit records an event when there is a recorder.
-func emit(rec record.EventRecorder, obj runtime.Object, typ, reason, msg string) {
+// markProgressing sets Reconciling=True (Progressing, msg) and Ready=Unknown
+// (Progressing, readyMsg), as Flux does when a reconcile starts.
+func markProgressing(conds *[]metav1.Condition, gen int64, readyMsg, msg string) {
+	setCondition(conds, gen, meta.ReadyCondition, metav1.ConditionUnknown, meta.ProgressingReason, readyMsg)
+	setCondition(conds, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, msg)
+}
+
+// finishStatus applies Flux's end-of-reconcile rules: Ready=True removes
+// Reconciling and records observedGeneration; Ready=False turns a
+// remaining Reconciling into ProgressingWithRetry. withStalled also
+// records observedGeneration on Stalled=True (source-controller's rule;
+// kustomize-controller records it on success only).
+func finishStatus(conds *[]metav1.Condition, gen int64, observed *int64, withStalled bool) {
+	if apimeta.IsStatusConditionTrue(*conds, meta.ReadyCondition) {
+		apimeta.RemoveStatusCondition(conds, meta.ReconcilingCondition)
+		*observed = gen
+		return
+	}
+	if withStalled && apimeta.IsStatusConditionTrue(*conds, meta.StalledCondition) {
+		*observed = gen
+	}
+	if apimeta.IsStatusConditionFalse(*conds, meta.ReadyCondition) {
+		if c := apimeta.FindStatusCondition(*conds, meta.ReconcilingCondition); c != nil {
+			c.Reason = meta.ProgressingWithRetryReason
+		}
+	}
+}
+
+// emit records an event carrying metadata (Flux's event metadata, e.g.
+// kustomize.toolkit.fluxcd.io/revision) when there is a recorder. With the
+// manager's recorder (internal/events) it also goes to --events-addr.
+func emit(rec record.EventRecorder, obj runtime.Object, meta map[string]string, typ, reason, msg string) {
 	if rec != nil {
-		rec.Event(obj, typ, reason, msg)
+		rec.AnnotatedEventf(obj, meta, typ, reason, "%s", msg)
+	}
+}
+
+// progressKey holds, in a reconcile's context, the function that writes
+// the status so far (see progress).
+type progressKey struct{}
+
+// progress writes obj's status so far (its Reconciling condition) while
+// the reconcile goes on, so `kubectl get` and kstatus see it. obj itself
+// is not changed; a failed write is logged and the reconcile goes on.
+func progress(ctx context.Context, obj client.Object) {
+	if write, ok := ctx.Value(progressKey{}).(func(context.Context, client.Object) error); ok {
+		if err := write(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+			ctrl.LoggerFrom(ctx).Error(err, "writing the reconcile's progress")
+		}
 	}
 }
 
@@ -73,8 +123,9 @@ type statusObject interface {
 // frame is the part of a reconcile both controllers share: get the
 // object, run finalize and drop the finalizer on deletion, add the
 // finalizer, skip a suspended object, and after reconcile record
-// lastHandledReconcileAt, observedGeneration and the Ready gauge and patch
-// the status.
+// lastHandledReconcileAt, observedGeneration (finishStatus) and the
+// gauges and patch the status. During the reconcile, progress writes the
+// status so far.
 type frame[T statusObject] struct {
 	client.Client
 	kind      string
@@ -84,6 +135,10 @@ type frame[T statusObject] struct {
 	// status returns the object's observedGeneration and
 	// lastHandledReconcileAt fields.
 	status func(T) (observedGeneration *int64, lastHandled *string)
+	// conditions returns the object's conditions field.
+	conditions func(T) *[]metav1.Condition
+	// observeStalled records observedGeneration on Stalled=True too.
+	observeStalled bool
 	// finalize cleans up on deletion; an error keeps the finalizer.
 	finalize  func(context.Context, T) error
 	reconcile func(context.Context, T) (ctrl.Result, error)
@@ -97,34 +152,48 @@ func (f frame[T]) run(ctx context.Context, req ctrl.Request) (ctrl.Result, error
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	defer observeDuration(f.kind, time.Now())
+	start := time.Now()
 	if !obj.GetDeletionTimestamp().IsZero() {
 		if err := f.finalize(ctx, obj); err != nil {
+			observeDuration(f.kind, req.Namespace, req.Name, start)
 			return ctrl.Result{}, err
 		}
+		forgetObject(f.kind, req.Namespace, req.Name)
 		if controllerutil.RemoveFinalizer(obj, f.finalizer) {
 			return ctrl.Result{}, f.Update(ctx, obj)
 		}
 		return ctrl.Result{}, nil
 	}
+	defer observeDuration(f.kind, req.Namespace, req.Name, start)
 	if controllerutil.AddFinalizer(obj, f.finalizer) {
 		if err := f.Update(ctx, obj); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
+	recordSuspend(f.kind, req.Namespace, req.Name, f.suspended(obj))
 	if f.suspended(obj) {
 		ctrl.LoggerFrom(ctx).V(1).Info("reconciliation is suspended")
 		return ctrl.Result{}, nil
 	}
-	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	// base is the status as the API server has it: each write moves it, so
+	// the final patch also undoes what progress wrote (Ready=Unknown) when
+	// the outcome equals the status before the reconcile.
+	base := obj.DeepCopyObject().(client.Object)
+	ctx = context.WithValue(ctx, progressKey{}, func(ctx context.Context, o client.Object) error {
+		if err := f.Status().Patch(ctx, o.DeepCopyObject().(client.Object), client.MergeFrom(base)); err != nil {
+			return err
+		}
+		base = o.DeepCopyObject().(client.Object)
+		return nil
+	})
+	res, recErr := f.reconcile(ctx, obj)
 	observed, handled := f.status(obj)
 	if v, ok := obj.GetAnnotations()[meta.ReconcileRequestAnnotation]; ok {
 		*handled = v
 	}
-	res, recErr := f.reconcile(ctx, obj)
-	*observed = obj.GetGeneration()
+	finishStatus(f.conditions(obj), obj.GetGeneration(), observed, f.observeStalled)
 	recordCondition(f.kind, obj.GetNamespace(), obj.GetName(), obj.GetConditions())
-	if err := f.Status().Patch(ctx, obj, patch); err != nil {
+	if err := f.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
 		}

@@ -14,15 +14,19 @@ const KustomizationKind = "Kustomization"
 // KustomizationFinalizer is the finalizer the controller sets.
 const KustomizationFinalizer = "finalizers.fluxcd.io"
 
-// Condition reasons of a Kustomization (Flux's).
+// Condition reasons of a Kustomization (Flux's, except
+// DecryptionFailed: Flux reports decryption errors as BuildFailed). All the
+// reasons the Kustomization controller sets are here or in api/meta.
 const (
-	ArtifactFailedReason       = "ArtifactFailed"
-	BuildFailedReason          = "BuildFailed"
-	DecryptionFailedReason     = "DecryptionFailed"
-	ReconciliationFailedReason = "ReconciliationFailed"
-	PruneFailedReason          = "PruneFailed"
-	HealthCheckFailedReason    = "HealthCheckFailed"
-	HealthCheckCanceledReason  = "HealthCheckCanceled"
+	// ReconciliationSucceededReason is Ready=True's reason.
+	ReconciliationSucceededReason = "ReconciliationSucceeded"
+	ArtifactFailedReason          = "ArtifactFailed"
+	BuildFailedReason             = "BuildFailed"
+	DecryptionFailedReason        = "DecryptionFailed"
+	ReconciliationFailedReason    = "ReconciliationFailed"
+	PruneFailedReason             = "PruneFailed"
+	HealthCheckFailedReason       = "HealthCheckFailed"
+	HealthCheckCanceledReason     = "HealthCheckCanceled"
 )
 
 // Annotations and labels that change how objects are applied.

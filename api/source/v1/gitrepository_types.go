@@ -22,11 +22,13 @@ const (
 
 // Reasons of GitRepository conditions.
 const (
-	GitOperationSucceedReason    = "GitOperationSucceeded"
-	GitOperationFailedReason     = "GitOperationFailed"
-	AuthenticationFailedReason   = "AuthenticationFailed"
-	ArtifactUpToDateReason       = "ArtifactUpToDate"
-	NewRevisionReason            = "NewRevision"
+	GitOperationSucceedReason  = "GitOperationSucceeded"
+	GitOperationFailedReason   = "GitOperationFailed"
+	AuthenticationFailedReason = "AuthenticationFailed"
+	ArtifactUpToDateReason     = "ArtifactUpToDate"
+	NewRevisionReason          = "NewRevision"
+	// NewArtifactReason is the reason of the event of a new artifact.
+	NewArtifactReason            = "NewArtifact"
 	StorageOperationFailedReason = "StorageOperationFailed"
 	URLInvalidReason             = "URLInvalid"
 	// ArtifactTooLargeReason: the checkout or its artifact exceeds the
