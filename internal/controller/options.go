@@ -15,8 +15,8 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/decryptor"
-	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/internal/events"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/keys/vault"
 )
 
