@@ -1,5 +1,6 @@
 // Package cli owns lacre's file commands: encrypt, decrypt, edit, set,
-// unset, filestatus, rotate, updatekeys, keys, groups, keygen and check.
+// unset, filestatus, rotate, updatekeys, keys, groups, keygen, check,
+// exec-env and exec-file, and sops's legacy forms (sops -d FILE, sops FILE).
 // Commands adds them to the root command of package cliapp, in lacre and
 // in lacre-cluster. The commands that change an encrypted file share one
 // open → change → save sequence (rewrite.go).
@@ -34,7 +35,10 @@ func Commands(ca *cliapp.App, root *cobra.Command) {
 		a.keysCommand(),
 		a.groupsCommand(),
 		a.checkCommand(),
+		a.execEnvCommand(),
+		a.execFileCommand(),
 	)
+	a.legacyRoot(root)
 }
 
 // session is what the files of one command share: the .sops.yaml in
