@@ -36,11 +36,15 @@ func (ef *encryptFlags) register(cmd *cobra.Command) {
 	f.StringVar(&ef.rules.EncryptedCommentRegex, "encrypted-comment-regex", "", "encrypt only values after a comment matching this regex")
 	f.BoolVar(&ef.rules.MACOnlyEncrypted, "mac-only-encrypted", false, "compute the MAC over encrypted values only")
 	f.IntVar(&ef.threshold, "shamir-secret-sharing-threshold", 0, "number of key groups needed to decrypt (with several key groups)")
+	refuseHCKMS(f, "hckms")
 }
 
 // plan resolves the key groups and rules for one file: flags override the
 // .sops.yaml creation rule, as in sops.
 func (a *app) plan(ctx context.Context, ef *encryptFlags, s *session, file string) ([][]keys.Recipient, int, sopsfile.Rules, error) {
+	if err := a.checkHCKMSEnv(); err != nil {
+		return nil, 0, ef.rules, err
+	}
 	kf := ef.Flags
 	kf.FromEnv(a.env)
 	r := ef.rules
@@ -132,9 +136,9 @@ func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out
 		switch {
 		case errors.Is(err, sops.ErrAlreadyEncrypted):
 			return nil, cliapp.WithCode(cliapp.CodeFileAlreadyEncrypted, errors.New("the file is already encrypted"))
-		case errors.Is(err, sops.ErrNoDocuments):
-			return nil, cliapp.WithCode(cliapp.CodeNeedAtLeastOneDocument, err)
 		}
+		// sops exits 2 for every file it cannot parse, a comment-only
+		// YAML or an empty JSON file (no document) included.
 		return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 	}
 	groups, threshold, r, err := a.plan(ctx, ef, s, name)
@@ -146,7 +150,9 @@ func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out
 		return nil, cliapp.WithCode(cliapp.CodeConflictingParameters, err)
 	}
 	if err := sopsfile.EncryptTree(ctx, &tree, groups, threshold); err != nil {
-		return nil, cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
+		// sops exits 1 when a master key (KMS, ...) fails to encrypt the
+		// data key, its usual failure here.
+		return nil, cliapp.WithCode(cliapp.CodeGeneric, err)
 	}
 	return emitEncrypted(name, out, s.storeOpts, &tree)
 }

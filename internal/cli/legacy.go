@@ -119,8 +119,12 @@ func legacyArgs(root *cobra.Command, args []string) ([]string, error) {
 		if root.SuggestionsMinimumDistance <= 0 {
 			root.SuggestionsMinimumDistance = 2
 		}
-		if s := root.SuggestionsFor(file); len(s) > 0 && f.NFlag() == 0 {
-			return nil, cliapp.Codef(cliapp.CodeGeneric, "unknown command %q: did you mean %q? (to create a file of that name, use \"lacre edit %s\")", file, s[0], file)
+		if f.NFlag() == 0 && !strings.ContainsAny(file, "./"+string(os.PathSeparator)) {
+			msg := fmt.Sprintf("unknown command %q", file)
+			if s := root.SuggestionsFor(file); len(s) > 0 {
+				msg += fmt.Sprintf(": did you mean %q?", s[0])
+			}
+			return nil, cliapp.Codef(cliapp.CodeGeneric, "%s (to create a file of that name, use \"lacre edit %s\")", msg, file)
 		}
 	}
 	sub, _, err := root.Find([]string{mode})
