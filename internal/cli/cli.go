@@ -7,6 +7,8 @@
 package cli
 
 import (
+	"bufio"
+
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/internal/cli/cliapp"
@@ -15,13 +17,16 @@ import (
 )
 
 // app is the run's cliapp.App, with the file commands as its methods.
-type app struct{ *cliapp.App }
+type app struct {
+	*cliapp.App
+	answers *bufio.Reader // stdin, for updatekeys' questions
+}
 
 func (a *app) env(k string) string { return a.Getenv(k) }
 
 // Commands is the cliapp.Extension that adds the file commands.
 func Commands(ca *cliapp.App, root *cobra.Command) {
-	a := &app{ca}
+	a := &app{App: ca}
 	root.AddCommand(
 		a.encryptCommand(),
 		a.decryptCommand(),

@@ -91,24 +91,28 @@ func (a *app) encryptCommand() *cobra.Command {
 	var ef encryptFlags
 	var bf batchFlags
 	cmd := &cobra.Command{
-		Use:   "encrypt [flags] FILE|DIR|- ...",
+		Use:   "encrypt [flags] [FILE|DIR|- ...]",
 		Short: "Encrypt files",
 		Long: `Encrypt the values of YAML, JSON, dotenv, INI or binary files. Master keys come
 from the flags, or from the first matching creation rule of .sops.yaml.
 
 Several files (and directories with -r) are encrypted in one run; with more than
-one file, use --in-place.`,
+one file, use --in-place. With no file, stdin is read; --filename-override
+then names it (its format and creation rule).`,
 		Example: `  lacre encrypt --age age1... secret.yaml > secret.enc.yaml
   lacre encrypt -i --encrypted-regex '^(data|stringData)$' secret.yaml
   lacre encrypt -i -r secrets/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ff := &bf.ff
+			if len(args) == 0 {
+				args = []string{"-"} // stdin, as sops
+			}
 			return a.runBatch(cmd.Context(), args, &bf, "encrypting", nil, func(ctx context.Context, s *session, path string) ([]byte, error) {
 				name := path
 				if ff.filenameOverride != "" {
 					name = ff.filenameOverride
 				} else if path == "-" {
-					return nil, cliapp.Codef(cliapp.CodeNoFileSpecified, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
+					return nil, cliapp.Codef(cliapp.CodeConflictingParameters, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
 				}
 				in, out, err := ff.formats(path)
 				if err != nil {
