@@ -49,7 +49,7 @@ out and read from stdin. An index past the end of a list appends (as sops).`,
 				if old, err := b.Get(path); err == nil && reflect.DeepEqual(old, value) && idempotent {
 					return b, false, nil
 				}
-				nb, err := b.Set(appendPastEnd(b, path), value)
+				nb, err := sopsSet(b, path, value)
 				return nb, true, err
 			}))
 		},
@@ -76,7 +76,7 @@ func (a *app) unsetCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := sops.ParsePath(args[1])
 			if err != nil {
-				return cliapp.WithCode(cliapp.CodeInvalidTreePathFormat, err)
+				return cliapp.WithCode(cliapp.CodeInvalidSetFormat, err)
 			}
 			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, nil, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
 				nb, err := b.Unset(path)

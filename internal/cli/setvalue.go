@@ -38,13 +38,21 @@ func (a *app) setValue(args []string, valueFile, valueStdin bool) ([]byte, error
 	return []byte(args[2]), nil
 }
 
-// appendPastEnd rewrites an index of path that lies past the end of its
-// list in b into the list's length, so that set appends there, as sops
-// does; a list that set creates starts at index 0.
-func appendPastEnd(b sops.TreeBranch, path []any) []any {
-	out := slices.Clone(path)
+// sopsSetPath adapts path to sops's set, which lacre's TreeBranch.Set
+// does not do alone: an index past the end of its list becomes the list's
+// length (set appends there; a list set creates starts at 0), and a scalar
+// met before the end of the path is replaced by what the rest of the path
+// makes. It returns the adapted path and the length of the prefix that
+// holds such a scalar (0: none).
+func sopsSetPath(b sops.TreeBranch, path []any) (out []any, scalarPrefix int) {
+	out = slices.Clone(path)
 	var node any = b
 	for i, p := range out {
+		switch node.(type) {
+		case nil, sops.TreeBranch, []any:
+		default:
+			return out, i
+		}
 		switch k := p.(type) {
 		case string:
 			br, _ := node.(sops.TreeBranch)
@@ -65,9 +73,21 @@ func appendPastEnd(b sops.TreeBranch, path []any) []any {
 			case isList:
 				node = l[k]
 			default:
-				return out
+				return out, 0
 			}
 		}
 	}
-	return out
+	return out, 0
+}
+
+// sopsSet is set's change: value at path, as sops sets it.
+func sopsSet(b sops.TreeBranch, path []any, value any) (sops.TreeBranch, error) {
+	p, n := sopsSetPath(b, path)
+	if n > 0 {
+		var err error
+		if b, err = b.Set(p[:n], nil); err != nil {
+			return nil, err
+		}
+	}
+	return b.Set(p, value)
 }
