@@ -1,11 +1,14 @@
 // Package cli owns lacre's file commands: encrypt, decrypt, edit, set,
-// unset, filestatus, rotate, updatekeys, keys, groups, keygen and check.
+// unset, filestatus, rotate, updatekeys, keys, groups, keygen, check,
+// exec-env and exec-file, and sops's legacy forms (sops -d FILE, sops FILE).
 // Commands adds them to the root command of package cliapp, in lacre and
 // in lacre-cluster. The commands that change an encrypted file share one
 // open → change → save sequence (rewrite.go).
 package cli
 
 import (
+	"bufio"
+
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/internal/cli/cliapp"
@@ -14,13 +17,16 @@ import (
 )
 
 // app is the run's cliapp.App, with the file commands as its methods.
-type app struct{ *cliapp.App }
+type app struct {
+	*cliapp.App
+	answers *bufio.Reader // stdin, for updatekeys' questions
+}
 
 func (a *app) env(k string) string { return a.Getenv(k) }
 
 // Commands is the cliapp.Extension that adds the file commands.
 func Commands(ca *cliapp.App, root *cobra.Command) {
-	a := &app{ca}
+	a := &app{App: ca}
 	root.AddCommand(
 		a.encryptCommand(),
 		a.decryptCommand(),
@@ -34,7 +40,10 @@ func Commands(ca *cliapp.App, root *cobra.Command) {
 		a.keysCommand(),
 		a.groupsCommand(),
 		a.checkCommand(),
+		a.execEnvCommand(),
+		a.execFileCommand(),
 	)
+	a.legacyRoot(root)
 }
 
 // session is what the files of one command share: the .sops.yaml in

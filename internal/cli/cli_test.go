@@ -46,6 +46,9 @@ func TestScripts(t *testing.T) {
 				}
 				return err == nil, nil
 			}
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
 			if cond == "sops" {
 				if sopsPath() == "" {
 					if requireSops {

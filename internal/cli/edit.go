@@ -25,6 +25,7 @@ func (a *app) editCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
 	g := ruleGuard{recipients: true}
+	var showMeta bool
 	cmd := &cobra.Command{
 		Use:   "edit [flags] FILE",
 		Short: "Edit an encrypted file in $SOPS_EDITOR or $EDITOR",
@@ -32,17 +33,19 @@ func (a *app) editCommand() *cobra.Command {
 available), open it in $SOPS_EDITOR or $EDITOR, and encrypt it again when the editor
 exits. Values you did not change keep their ciphertext, so Git diffs show only what
 changed. A missing FILE is created from an example, with the keys of the flags or
-of .sops.yaml.`,
+of .sops.yaml; left unchanged, nothing is created (exit 200, as sops).`,
 		Example: `  EDITOR=nano lacre edit secret.enc.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return prefixErr(args[0], a.edit(cmd.Context(), args[0], &ef, &df, &ff, &g))
+			return prefixErr(args[0], a.edit(cmd.Context(), args[0], &ef, &df, &ff, &g, showMeta))
 		},
 	}
 	ef.register(cmd)
 	df.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&ff.inputType, "input-type", "", "file format: yaml, json, dotenv, ini or binary (default: by extension)")
+	f.StringVar(&ff.outputType, "output-type", "", "format to write the file in (default: the input format)")
+	f.BoolVarP(&showMeta, "show-master-keys", "s", false, "show the sops metadata (master keys, ...) in the editor; edits to it are kept, as in sops")
 	g.register(f)
 	return cmd
 }
@@ -55,17 +58,20 @@ var exampleFiles = map[formats.Format]string{
 	formats.Binary: "example value\n",
 }
 
-func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decryptFlags, ff *formatFlags, g *ruleGuard) error {
+func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decryptFlags, ff *formatFlags, g *ruleGuard, showMeta bool) error {
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		_, err := a.rewrite(ctx, path, ff, nil, g, func(ctx context.Context, f *sopsFile) (bool, error) {
 			if err := f.decrypt(ctx, df); err != nil {
 				return false, err
 			}
+			if showMeta {
+				return a.editWithMetadata(ctx, f)
+			}
 			plain, err := f.store().EmitPlainFile(f.tree.Branches)
 			if err != nil {
 				return false, cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
 			}
-			branches, err := a.editPlain(ctx, path, f.store(), plain, true)
+			branches, err := a.editPlain(ctx, path, f.store().LoadPlainFile, plain, true)
 			if err != nil {
 				return false, err
 			}
@@ -73,6 +79,9 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 			return true, nil
 		})
 		return err
+	}
+	if showMeta {
+		a.Warnf("--show-master-keys has no effect when creating a file")
 	}
 	in, _, err := ff.formats(path)
 	if err != nil {
@@ -83,7 +92,7 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 		return err
 	}
 	store := formats.NewStore(in, s.storeOpts)
-	branches, err := a.editPlain(ctx, path, store, []byte(exampleFiles[in]), false)
+	branches, err := a.editPlain(ctx, path, store.LoadPlainFile, []byte(exampleFiles[in]), true)
 	if err != nil {
 		return err
 	}
@@ -96,7 +105,8 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 		return cliapp.WithCode(cliapp.CodeConflictingParameters, err)
 	}
 	if err := sopsfile.EncryptTree(ctx, &nt, groups, threshold); err != nil {
-		return cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
+		// sops: "Error encrypting the data key with one or more master keys", 128
+		return cliapp.WithCode(cliapp.CodeCouldNotRetrieveKey, err)
 	}
 	out, err := emitEncrypted(path, in, s.storeOpts, &nt)
 	if err != nil {
@@ -106,9 +116,9 @@ func (a *app) edit(ctx context.Context, path string, ef *encryptFlags, df *decry
 }
 
 // editPlain runs the editor on plain, in a private temporary file named
-// like path, until what it leaves parses, and returns that. With
+// like path, until what it leaves parses with load, and returns that. With
 // mustChange, an unchanged file is an error.
-func (a *app) editPlain(ctx context.Context, path string, store sops.Store, plain []byte, mustChange bool) (sops.TreeBranches, error) {
+func (a *app) editPlain(ctx context.Context, path string, load func([]byte) (sops.TreeBranches, error), plain []byte, mustChange bool) (sops.TreeBranches, error) {
 	dir, err := privateTempDir()
 	if err != nil {
 		return nil, cliapp.WithCode(cliapp.CodeCouldNotWriteOutput, err)
@@ -130,7 +140,7 @@ func (a *app) editPlain(ctx context.Context, path string, store sops.Store, plai
 		if mustChange && bytes.Equal(edited, plain) {
 			return nil, cliapp.Codef(cliapp.CodeFileHasNotBeenModified, "file has not been modified")
 		}
-		branches, err := store.LoadPlainFile(edited)
+		branches, err := load(edited)
 		if err == nil {
 			return branches, nil
 		}
@@ -182,7 +192,35 @@ func (a *app) runEditor(ctx context.Context, file string) error {
 		cmd.Stdin = f
 	}
 	if err := cmd.Run(); err != nil {
-		return cliapp.WithCode(cliapp.CodeGeneric, fmt.Errorf("editor %q failed: %v", editor, err))
+		return cliapp.WithCode(cliapp.CodeNoEditorFound, fmt.Errorf("editor %q failed: %v", editor, err))
 	}
 	return nil
+}
+
+// editWithMetadata is edit -s: the editor shows the decrypted values with
+// the sops metadata, and what is left there, metadata included, is the
+// file's new content (as sops's --show-master-keys). The data key stays.
+func (a *app) editWithMetadata(ctx context.Context, f *sopsFile) (bool, error) {
+	store := f.store()
+	plain, err := store.EmitEncryptedFile(*f.tree)
+	if err != nil {
+		return false, cliapp.WithCode(cliapp.CodeErrorDumpingTree, err)
+	}
+	var meta sops.Metadata
+	branches, err := a.editPlain(ctx, f.path, func(b []byte) (sops.TreeBranches, error) {
+		t, err := store.LoadEncryptedFile(b)
+		if err != nil {
+			return nil, err
+		}
+		if len(t.Metadata.KeyGroups) == 0 {
+			return nil, errors.New("the sops metadata has no master keys")
+		}
+		meta = t.Metadata
+		return t.Branches, nil
+	}, plain, true)
+	if err != nil {
+		return false, err
+	}
+	f.tree.Branches, f.tree.Metadata = branches, meta
+	return true, nil
 }

@@ -36,11 +36,15 @@ func (ef *encryptFlags) register(cmd *cobra.Command) {
 	f.StringVar(&ef.rules.EncryptedCommentRegex, "encrypted-comment-regex", "", "encrypt only values after a comment matching this regex")
 	f.BoolVar(&ef.rules.MACOnlyEncrypted, "mac-only-encrypted", false, "compute the MAC over encrypted values only")
 	f.IntVar(&ef.threshold, "shamir-secret-sharing-threshold", 0, "number of key groups needed to decrypt (with several key groups)")
+	refuseHCKMS(f, "hckms")
 }
 
 // plan resolves the key groups and rules for one file: flags override the
 // .sops.yaml creation rule, as in sops.
 func (a *app) plan(ctx context.Context, ef *encryptFlags, s *session, file string) ([][]keys.Recipient, int, sopsfile.Rules, error) {
+	if err := a.checkHCKMSEnv(); err != nil {
+		return nil, 0, ef.rules, err
+	}
 	kf := ef.Flags
 	kf.FromEnv(a.env)
 	r := ef.rules
@@ -87,24 +91,28 @@ func (a *app) encryptCommand() *cobra.Command {
 	var ef encryptFlags
 	var bf batchFlags
 	cmd := &cobra.Command{
-		Use:   "encrypt [flags] FILE|DIR|- ...",
+		Use:   "encrypt [flags] [FILE|DIR|- ...]",
 		Short: "Encrypt files",
 		Long: `Encrypt the values of YAML, JSON, dotenv, INI or binary files. Master keys come
 from the flags, or from the first matching creation rule of .sops.yaml.
 
 Several files (and directories with -r) are encrypted in one run; with more than
-one file, use --in-place.`,
+one file, use --in-place. With no file, stdin is read; --filename-override
+then names it (its format and creation rule).`,
 		Example: `  lacre encrypt --age age1... secret.yaml > secret.enc.yaml
   lacre encrypt -i --encrypted-regex '^(data|stringData)$' secret.yaml
   lacre encrypt -i -r secrets/`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ff := &bf.ff
+			if len(args) == 0 {
+				args = []string{"-"} // stdin, as sops
+			}
 			return a.runBatch(cmd.Context(), args, &bf, "encrypting", nil, func(ctx context.Context, s *session, path string) ([]byte, error) {
 				name := path
 				if ff.filenameOverride != "" {
 					name = ff.filenameOverride
 				} else if path == "-" {
-					return nil, cliapp.Codef(cliapp.CodeNoFileSpecified, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
+					return nil, cliapp.Codef(cliapp.CodeConflictingParameters, "encrypting from stdin needs --filename-override (to pick the format and the creation rule)")
 				}
 				in, out, err := ff.formats(path)
 				if err != nil {
@@ -132,11 +140,11 @@ func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out
 		switch {
 		case errors.Is(err, sops.ErrAlreadyEncrypted):
 			return nil, cliapp.WithCode(cliapp.CodeFileAlreadyEncrypted, errors.New("the file is already encrypted"))
-		case errors.Is(err, sops.ErrNoDocuments):
-			return nil, cliapp.WithCode(cliapp.CodeNeedAtLeastOneDocument, err)
 		case errors.Is(err, sops.ErrIntegerOutOfRange):
 			return nil, cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
 		}
+		// sops exits 2 for every file it cannot parse, a comment-only
+		// YAML or an empty JSON file (no document) included.
 		return nil, cliapp.WithCode(cliapp.CodeCouldNotReadInputFile, err)
 	}
 	groups, threshold, r, err := a.plan(ctx, ef, s, name)
@@ -148,7 +156,9 @@ func (a *app) encryptData(ctx context.Context, data []byte, name string, in, out
 		return nil, cliapp.WithCode(cliapp.CodeConflictingParameters, err)
 	}
 	if err := sopsfile.EncryptTree(ctx, &tree, groups, threshold); err != nil {
-		return nil, cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
+		// sops exits 1 when a master key (KMS, ...) fails to encrypt the
+		// data key, its usual failure here.
+		return nil, cliapp.WithCode(cliapp.CodeGeneric, err)
 	}
 	return emitEncrypted(name, out, s.storeOpts, &tree)
 }

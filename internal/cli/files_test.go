@@ -245,7 +245,7 @@ func TestHugeInputsRefusedBeforeReading(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "huge.yaml: file is larger than 512 MiB") {
 		t.Fatalf("decrypt: exit %d: %s", code, stderr)
 	}
-	code, _, stderr = e.run("set", "--value-file", "huge.bin", "enc.yaml", `["a"]`)
+	code, _, stderr = e.run("set", "--value-file", "enc.yaml", `["a"]`, "huge.bin")
 	if code == 0 || !strings.Contains(stderr, "huge.bin: file is larger than 512 MiB") {
 		t.Fatalf("set --value-file: exit %d: %s", code, stderr)
 	}

@@ -32,7 +32,8 @@ several files, print one JSON object per line with the file name.`,
 				}
 				data, err := a.readInput(file)
 				if err != nil {
-					return err
+					// sops exits 1 here, a missing file included
+					return cliapp.WithCode(cliapp.CodeGeneric, errors.Unwrap(err))
 				}
 				_, err = formats.NewStore(in, formats.Options{}).LoadEncryptedFile(data)
 				encrypted := err == nil

@@ -25,10 +25,12 @@ func (a *app) groupsCommand() *cobra.Command {
 	var kf keysource.Flags
 	var file string
 	var threshold int
+	var inPlace bool
 	add := &cobra.Command{
 		Use:     "add --file FILE [key flags]",
 		Short:   "Add a key group made of the given master keys",
-		Example: `  lacre groups add --file secret.enc.yaml --age age1... --shamir-secret-sharing-threshold 2`,
+		Long:    "Add a key group made of the given master keys, and print the file (as sops), or write it back with -i.",
+		Example: `  lacre groups add -i --file secret.enc.yaml --age age1... --shamir-secret-sharing-threshold 2`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			newKeys, err := kf.RuleKeys()
@@ -44,16 +46,19 @@ func (a *app) groupsCommand() *cobra.Command {
 					return nil, err
 				}
 				return append(groups, g[0]), nil
-			}, threshold))
+			}, threshold, inPlace))
 		},
 	}
 	kf.Register(add.Flags(), "", "group of")
+	add.Flags().StringVar(&kf.AWSProfile, "aws-profile", "", "AWS profile for --kms keys")
+	refuseHCKMS(add.Flags(), "hckms")
 	add.Flags().StringVar(&kf.EncryptionContext, "encryption-context", "", "AWS KMS encryption context")
 	add.Flags().IntVar(&threshold, "shamir-secret-sharing-threshold", 0, "new Shamir threshold")
 	del := &cobra.Command{
 		Use:     "delete --file FILE INDEX",
 		Short:   "Delete the key group at INDEX (from 0)",
-		Example: `  lacre groups delete --file secret.enc.yaml 1`,
+		Long:    "Delete the key group at INDEX (from 0), and print the file (as sops), or write it back with -i.",
+		Example: `  lacre groups delete -i --file secret.enc.yaml 1`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			idx, err := strconv.Atoi(args[0])
@@ -68,12 +73,13 @@ func (a *app) groupsCommand() *cobra.Command {
 					return nil, errors.New("cannot delete the only key group")
 				}
 				return slices.Delete(groups, idx, idx+1), nil
-			}, threshold))
+			}, threshold, inPlace))
 		},
 	}
 	del.Flags().IntVar(&threshold, "shamir-secret-sharing-threshold", 0, "new Shamir threshold")
 	for _, c := range []*cobra.Command{add, del} {
-		c.Flags().StringVar(&file, "file", "", "the encrypted file")
+		c.Flags().StringVarP(&file, "file", "f", "", "the encrypted file")
+		c.Flags().BoolVarP(&inPlace, "in-place", "i", false, "write the file back instead of printing it")
 		_ = c.MarkFlagRequired("file")
 		c.Flags().StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
 		df.register(c)
@@ -83,9 +89,10 @@ func (a *app) groupsCommand() *cobra.Command {
 }
 
 // changeGroups changes the key groups of file with change, keeping its
-// data key. threshold 0 keeps the file's, within the new number of groups.
-func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *keysource.Source, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int) error {
-	_, err := a.rewrite(ctx, file, ff, nil, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
+// data key, and prints the result or, inPlace, writes it back. threshold 0
+// keeps the file's, within the new number of groups.
+func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *keysource.Source, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int, inPlace bool) error {
+	out, _, err := a.transform(ctx, file, ff, nil, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
 		dataKey, err := f.dataKey(ctx, df)
 		if err != nil {
 			return false, err
@@ -110,5 +117,8 @@ func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df
 		}
 		return true, nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return a.emit(file, outputFlags{inPlace: inPlace}, out)
 }

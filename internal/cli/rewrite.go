@@ -54,9 +54,8 @@ func (a *app) loadEncrypted(path string, in formats.Format, storeOpts formats.Op
 	// point into it instead of copying it.
 	tree, err := sopsfile.LoadView(data, in, storeOpts)
 	if err != nil {
-		if errors.Is(err, sops.ErrNoDocuments) {
-			return nil, cliapp.WithCode(cliapp.CodeNeedAtLeastOneDocument, err)
-		}
+		// sops exits 1 for an encrypted file it cannot load, one with
+		// no document included.
 		return nil, cliapp.WithCode(cliapp.CodeGeneric, err)
 	}
 	tree.FilePath = path

@@ -46,10 +46,12 @@ func (a *app) rotateCommand() *cobra.Command {
 	f := cmd.Flags()
 	add.Register(f, "add-", "add")
 	rm.Register(f, "rm-", "remove")
+	refuseHCKMS(f, "add-hckms", "rm-hckms")
 	f.StringVar(&add.EncryptionContext, "encryption-context", "", "AWS KMS encryption context for --add-kms keys")
 	bf.register(f, "rotate")
 	g.register(f)
 	f.StringVar(&bf.ff.inputType, "input-type", "", "file format (default: by extension)")
+	f.StringVar(&bf.ff.filenameOverride, "filename-override", "", "use this file name to pick the format")
 	return cmd
 }
 

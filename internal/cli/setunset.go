@@ -20,47 +20,26 @@ import (
 func (a *app) setCommand() *cobra.Command {
 	var df decryptFlags
 	var ff formatFlags
-	var valueFile string
-	var valueStdin, idempotent bool
+	var valueFile, valueStdin, idempotent bool
 	g := ruleGuard{recipients: true}
 	cmd := &cobra.Command{
-		Use:   "set [flags] FILE PATH [VALUE]",
+		Use:   "set [flags] FILE PATH VALUE",
 		Short: "Set one value of an encrypted file",
 		Long: `Set the value at PATH (like '["data"]["password"]') to VALUE, a JSON value, and
-write the file back. Other values keep their ciphertext.`,
+write the file back. Other values keep their ciphertext. With --value-file, VALUE
+is the path of a file holding the JSON value; with --value-stdin, VALUE is left
+out and read from stdin. An index past the end of a list appends (as sops).`,
 		Example: `  lacre set secret.enc.yaml '["data"]["password"]' '"hunter2"'
   printf '"%s"' "$TOKEN" | lacre set --value-stdin secret.enc.yaml '["token"]'`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var raw []byte
-			switch {
-			case valueFile != "" && valueStdin:
-				return cliapp.Codef(cliapp.CodeConflictingParameters, "--value-file and --value-stdin cannot be used together")
-			case valueFile != "":
-				if len(args) != 2 {
-					return cliapp.Codef(cliapp.CodeConflictingParameters, "give the value either as an argument or with --value-file")
-				}
-				var err error
-				if raw, err = a.readInput(valueFile); err != nil {
-					return err
-				}
-			case valueStdin:
-				if len(args) != 2 {
-					return cliapp.Codef(cliapp.CodeConflictingParameters, "give the value either as an argument or with --value-stdin")
-				}
-				var err error
-				if raw, err = a.readInput("-"); err != nil {
-					return err
-				}
-			default:
-				if len(args) != 3 {
-					return cliapp.Codef(cliapp.CodeInvalidSetFormat, "missing VALUE")
-				}
-				raw = []byte(args[2])
+			raw, err := a.setValue(args, valueFile, valueStdin)
+			if err != nil {
+				return err
 			}
 			path, err := sops.ParsePath(args[1])
 			if err != nil {
-				return cliapp.WithCode(cliapp.CodeInvalidTreePathFormat, err)
+				return cliapp.WithCode(cliapp.CodeInvalidSetFormat, fmt.Errorf("invalid set index format: %v", err))
 			}
 			value, err := parseJSONValue(raw)
 			if err != nil {
@@ -70,15 +49,15 @@ write the file back. Other values keep their ciphertext.`,
 				if old, err := b.Get(path); err == nil && reflect.DeepEqual(old, value) && idempotent {
 					return b, false, nil
 				}
-				nb, err := b.Set(path, value)
+				nb, err := sopsSet(b, path, value)
 				return nb, true, err
 			}))
 		},
 	}
 	df.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
-	f.StringVar(&valueFile, "value-file", "", "read the JSON value from this file")
+	registerSetUnset(f, &ff)
+	f.BoolVar(&valueFile, "value-file", false, "VALUE is a file to read the JSON value from (keeps it out of process listings)")
 	f.BoolVar(&valueStdin, "value-stdin", false, "read the JSON value from stdin")
 	f.BoolVar(&idempotent, "idempotent", false, "do not write the file when the value is already set")
 	g.register(f)
@@ -97,7 +76,7 @@ func (a *app) unsetCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := sops.ParsePath(args[1])
 			if err != nil {
-				return cliapp.WithCode(cliapp.CodeInvalidTreePathFormat, err)
+				return cliapp.WithCode(cliapp.CodeInvalidSetFormat, err)
 			}
 			return prefixErr(args[0], a.modify(cmd.Context(), args[0], &ff, &df, nil, func(b sops.TreeBranch) (sops.TreeBranch, bool, error) {
 				nb, err := b.Unset(path)
@@ -110,7 +89,7 @@ func (a *app) unsetCommand() *cobra.Command {
 	}
 	df.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
+	registerSetUnset(f, &ff)
 	f.BoolVar(&idempotent, "idempotent", false, "succeed without writing when the path does not exist")
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -115,18 +116,27 @@ func (a *app) updateKeys(ctx context.Context, file string, s *session, ff *forma
 }
 
 // confirm asks whether to apply the changes shown for file, unless yes.
+// Like sops, it reads the answer from stdin, a terminal or not ("echo y |
+// lacre updatekeys FILE"), asking again until it is y or n.
 func (a *app) confirm(file string, yes bool) (bool, error) {
 	if yes {
 		return true, nil
 	}
-	if !a.interactive() {
-		return false, cliapp.Codef(cliapp.CodeGeneric, "not a terminal: pass -y to apply the changes")
+	if a.answers == nil {
+		a.answers = bufio.NewReader(io.LimitReader(a.Stdin, 1<<20))
 	}
-	fmt.Fprint(a.Stderr, "Apply these changes? [y/N] ")
-	line, _ := bufio.NewReader(a.Stdin).ReadString('\n')
-	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(line)), "y") {
-		fmt.Fprintf(a.Stderr, "%s: skipped\n", file)
-		return false, nil
+	for {
+		fmt.Fprint(a.Stderr, "Is this okay? (y/n): ")
+		line, err := a.answers.ReadString('\n')
+		switch strings.TrimSpace(line) {
+		case "y":
+			return true, nil
+		case "n":
+			fmt.Fprintf(a.Stderr, "%s: left unchanged\n", file)
+			return false, nil
+		}
+		if err != nil {
+			return false, cliapp.Codef(cliapp.CodeGeneric, "no answer on stdin (pass -y to apply the changes without asking)")
+		}
 	}
-	return true, nil
 }

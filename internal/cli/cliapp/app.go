@@ -36,6 +36,7 @@ type App struct {
 	verbose    bool
 	args       []string // the arguments of this run, for the companion
 	cloud      *cloudproto.Client
+	rerun      bool // Run ran again for a legacy form (see Rerun)
 }
 
 func (a *App) env(k string) string { return a.Getenv(k) }

@@ -40,8 +40,25 @@ func (a *App) Run(ctx context.Context, args []string, exts ...Extension) int {
 	root.SetIn(a.Stdin)
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
-	return a.exitCode(root.ExecuteContext(ctx))
+	err := root.ExecuteContext(ctx)
+	var rr *Rerun
+	if errors.As(err, &rr) && !a.rerun {
+		a.rerun = true // once: a legacy form becomes a subcommand
+		return a.Run(ctx, rr.Args, exts...)
+	}
+	return a.exitCode(err)
 }
+
+// Rerun is what a command returns to have Run run again with Args, in a
+// fresh command tree: sops's legacy forms ("sops -d FILE") become their
+// subcommands ("decrypt FILE").
+type Rerun struct{ Args []string }
+
+func (r *Rerun) Error() string { return "rerun " + strings.Join(r.Args, " ") }
+
+// RootCommand is the root command with the commands exts add, for tests
+// and documentation that list commands and flags.
+func (a *App) RootCommand(exts ...Extension) *cobra.Command { return a.rootCommand(exts) }
 
 // exitCode prints err, if any, and returns its exit code.
 func (a *App) exitCode(err error) int {
@@ -98,8 +115,35 @@ decrypt them in the cluster.`,
 	if a.CloudKeys != nil {
 		root.AddCommand(cloudproto.Command(a.Stdin, a.Stdout, a.CloudKeys))
 	}
+	groupCommands(root)
 	rejectUnknownSubcommands(root)
 	return root
+}
+
+// sopsCommands are the commands of the sops 3.13 CLI: "lacre --help"
+// lists them apart from lacre's own, so that a sops user sees what is the
+// same.
+var sopsCommands = map[string]bool{
+	"completion": true, "exec-env": true, "exec-file": true, "publish": true, "keyservice": true,
+	"filestatus": true, "groups": true, "updatekeys": true, "decrypt": true, "encrypt": true,
+	"rotate": true, "edit": true, "set": true, "unset": true, "help": true,
+}
+
+// groupCommands puts each command of root in the group "sops" or "lacre".
+func groupCommands(root *cobra.Command) {
+	root.AddGroup(
+		&cobra.Group{ID: "sops", Title: "Commands of sops 3.13 (same names, flags and exit codes):"},
+		&cobra.Group{ID: "lacre", Title: "lacre's extensions (not in sops):"},
+	)
+	root.SetHelpCommandGroupID("sops")
+	root.SetCompletionCommandGroupID("sops")
+	for _, c := range root.Commands() {
+		if sopsCommands[c.Name()] {
+			c.GroupID = "sops"
+		} else {
+			c.GroupID = "lacre"
+		}
+	}
 }
 
 // rejectUnknownSubcommands makes "lacre delete helmrelease x" (a command
