@@ -52,6 +52,7 @@ codeship-steps.yml
 # Unsupported files
 **/.goreleaser.yml
 **/.sops.yaml
+**/.flux.yaml
 `
 
 // ParseIgnore parses .gitignore-syntax patterns rooted at domain (nil for
