@@ -52,6 +52,7 @@ codeship-steps.yml
 # Unsupported files
 **/.goreleaser.yml
 **/.sops.yaml
+**/.flux.yaml
 `
 
 // ParseIgnore parses .gitignore-syntax patterns rooted at domain (nil for
@@ -109,23 +110,68 @@ func FormatSize(n int64) string {
 // ErrTooLarge is returned when a tree or an archive exceeds the limits.
 var ErrTooLarge = errors.New("artifact exceeds the size limits")
 
-// Build packages the regular files of fsys as a gzip tar: files in lexical
-// order, uid/gid 0, zero mtimes, mode 0600 (0700 when executable) and
-// directories implied. The same tree always gives the same bytes. ignore
-// holds the spec's patterns (DefaultIgnore when nil); .sourceignore files
-// found in the tree add theirs for their directory.
+// Build packages the directories and regular files of fsys as a gzip
+// tar, as Flux's source-controller does: entries in lexical order, uid/gid
+// 0, zero mtimes, directories 0750, files 0600 (0700 when executable). A
+// directory whose files are all ignored is kept (so a path that holds only
+// a .sops.yaml still exists in the artifact and builds to nothing). The
+// same tree always gives the same bytes. ignore holds the spec's patterns
+// (DefaultIgnore when nil); .sourceignore files found in the tree add
+// theirs for their directory.
 func Build(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]byte, error) {
-	lim = lim.WithDefaults()
+	entries, err := collect(fsys, ignore, lim.WithDefaults())
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	gz.ModTime = time.Time{}
+	tw := tar.NewWriter(gz)
+	for _, e := range entries {
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: e.name + "/", Mode: 0o750, ModTime: time.Unix(0, 0).UTC(), Format: tar.FormatPAX}
+		var data []byte
+		if !e.dir {
+			if data, err = fs.ReadFile(fsys, e.name); err != nil {
+				return nil, err
+			}
+			hdr.Typeflag, hdr.Name, hdr.Mode, hdr.Size = tar.TypeReg, e.name, 0o600, int64(len(data))
+			if e.mode&0o111 != 0 {
+				hdr.Mode = 0o700
+			}
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// entry is a directory or regular file that goes into an artifact.
+type entry struct {
+	name string
+	mode fs.FileMode
+	dir  bool
+}
+
+// collect lists the entries of fsys that are not ignored, sorted by name
+// (a directory sorts as its name with a trailing slash), within lim.
+func collect(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]entry, error) {
 	if ignore == nil {
 		ignore = ParseIgnore(DefaultIgnore, nil)
 	}
 	patterns := slices.Clone(ignore)
-	type file struct {
-		name string
-		mode fs.FileMode
-	}
-	var files []file
+	var entries []entry
 	var total int64
+	var files, dirs int
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -144,6 +190,10 @@ func Build(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]byte, error) {
 			if data, err := fs.ReadFile(fsys, path.Join(p, ".sourceignore")); err == nil {
 				patterns = append(patterns, ParseIgnore(string(data), parts)...)
 			}
+			if dirs++; dirs > lim.MaxFiles {
+				return ErrTooLarge
+			}
+			entries = append(entries, entry{name: p, dir: true})
 			return nil
 		}
 		if !d.Type().IsRegular() {
@@ -157,10 +207,10 @@ func Build(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]byte, error) {
 			return fmt.Errorf("%w: %s is %d bytes", ErrTooLarge, p, info.Size())
 		}
 		total += info.Size()
-		if total > lim.MaxTotalSize || len(files) >= lim.MaxFiles {
+		if files++; total > lim.MaxTotalSize || files > lim.MaxFiles {
 			return ErrTooLarge
 		}
-		files = append(files, file{name: p, mode: info.Mode()})
+		entries = append(entries, entry{name: p, mode: info.Mode()})
 		return nil
 	})
 	if err != nil {
@@ -169,45 +219,16 @@ func Build(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]byte, error) {
 	// Root .sourceignore applies to the whole tree: re-filter with it.
 	if data, err := fs.ReadFile(fsys, ".sourceignore"); err == nil {
 		root := gitignore.NewMatcher(append(slices.Clone(ignore), ParseIgnore(string(data), nil)...))
-		files = slices.DeleteFunc(files, func(f file) bool { return root.Match(strings.Split(f.name, "/"), false) })
+		entries = slices.DeleteFunc(entries, func(e entry) bool { return root.Match(strings.Split(e.name, "/"), e.dir) })
 	}
-	slices.SortFunc(files, func(a, b file) int { return strings.Compare(a.name, b.name) })
-
-	var buf bytes.Buffer
-	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	gz.ModTime = time.Time{}
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		data, err := fs.ReadFile(fsys, f.name)
-		if err != nil {
-			return nil, err
+	key := func(e entry) string {
+		if e.dir {
+			return e.name + "/"
 		}
-		mode := int64(0o600)
-		if f.mode&0o111 != 0 {
-			mode = 0o700
-		}
-		hdr := &tar.Header{
-			Typeflag: tar.TypeReg,
-			Name:     f.name,
-			Mode:     mode,
-			Size:     int64(len(data)),
-			ModTime:  time.Unix(0, 0).UTC(),
-			Format:   tar.FormatPAX,
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(data); err != nil {
-			return nil, err
-		}
+		return e.name
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(key(a), key(b)) })
+	return entries, nil
 }
 
 // Digest returns the sha256 digest of data as "sha256:<hex>".
@@ -240,34 +261,56 @@ func Verify(data []byte, digest string) error {
 // contents. It lives only in memory.
 type Files map[string][]byte
 
-// Extract unpacks a tar.gz artifact into memory. Only regular files are
-// kept; absolute paths, ".." components, links and devices are refused or
-// skipped; sizes are bounded (a gzip bomb stops at the limits). A first
-// pass reads only the headers, so an archive over the limits (file count,
-// any file, the files' total) is refused before any content is held.
+// Extract unpacks a tar.gz artifact's files into memory (ExtractTree
+// without the directories).
 func Extract(data []byte, lim Limits) (Files, error) {
+	files, _, err := ExtractTree(data, lim)
+	return files, err
+}
+
+// ExtractTree unpacks a tar.gz artifact into memory: its regular files,
+// and its directories by relative name ("" is the root), those the
+// archive holds as entries and those its files imply (an artifact built
+// before directories were archived has none of its own). Absolute paths
+// and ".." components are refused; links and devices are skipped; sizes
+// are bounded (a gzip bomb stops at the limits). A first pass reads only
+// the headers, so an archive over the limits (file or directory count,
+// any file, the files' total) is refused before any content is held.
+func ExtractTree(data []byte, lim Limits) (Files, map[string]bool, error) {
 	lim = lim.WithDefaults()
-	if err := walkArchive(data, lim, nil); err != nil {
-		return nil, err
+	if err := walkArchive(data, lim, nil, nil); err != nil {
+		return nil, nil, err
 	}
 	out := Files{}
+	dirs := map[string]bool{"": true}
 	err := walkArchive(data, lim, func(name string, size int64, r io.Reader) error {
 		b := make([]byte, size)
 		if _, err := io.ReadFull(r, b); err != nil {
 			return fmt.Errorf("corrupt artifact: %w", err)
 		}
 		out[name] = b
+		addParents(dirs, name)
 		return nil
+	}, func(name string) {
+		dirs[name] = true
+		addParents(dirs, name)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, dirs, nil
 }
 
-// walkArchive checks every regular member of a tar.gz artifact against lim
-// and passes it to read (when not nil).
-func walkArchive(data []byte, lim Limits, read func(name string, size int64, r io.Reader) error) error {
+// addParents records the directories above the relative name n.
+func addParents(dirs map[string]bool, n string) {
+	for d := path.Dir(n); d != "." && d != "/" && !dirs[d]; d = path.Dir(d) {
+		dirs[d] = true
+	}
+}
+
+// walkArchive checks every regular and directory member of a tar.gz
+// artifact against lim and passes it to read or dir (when not nil).
+func walkArchive(data []byte, lim Limits, read func(name string, size int64, r io.Reader) error, dir func(name string)) error {
 	gz, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("artifact is not a gzip file: %v", err)
@@ -277,7 +320,7 @@ func walkArchive(data []byte, lim Limits, read func(name string, size int64, r i
 	bound := 2*lim.MaxTotalSize + 1<<20
 	tr := tar.NewReader(&boundedReader{r: gz, left: bound})
 	var total int64
-	var files int
+	var files, dirs int
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -289,8 +332,24 @@ func walkArchive(data []byte, lim Limits, read func(name string, size int64, r i
 		if err != nil {
 			return fmt.Errorf("corrupt artifact: %v", err)
 		}
+		if hdr.Typeflag == tar.TypeDir {
+			if c := path.Clean(hdr.Name); c == "." || c == "./" {
+				continue // the root (Flux archives it as ".")
+			}
+			name, err := cleanPath(hdr.Name)
+			if err != nil {
+				return err
+			}
+			if dirs++; dirs > lim.MaxFiles {
+				return fmt.Errorf("%w: more than %d directories", ErrTooLarge, lim.MaxFiles)
+			}
+			if dir != nil {
+				dir(name)
+			}
+			continue
+		}
 		if hdr.Typeflag != tar.TypeReg {
-			continue // directories, links, devices, fifos
+			continue // links, devices, fifos
 		}
 		name, err := cleanPath(hdr.Name)
 		if err != nil {

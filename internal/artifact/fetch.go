@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,13 +51,12 @@ func filesSize(files Files) int64 {
 	return n
 }
 
-// Dirs returns the directories of files, by relative name ("" is the root).
+// Dirs returns the directories files imply, by relative name ("" is the
+// root). An artifact's own directory entries come from ExtractTree.
 func Dirs(files Files) map[string]bool {
 	dirs := map[string]bool{"": true}
 	for n := range files {
-		for d := path.Dir(n); d != "." && d != "/" && !dirs[d]; d = path.Dir(d) {
-			dirs[d] = true
-		}
+		addParents(dirs, n)
 	}
 	return dirs
 }
@@ -79,8 +77,8 @@ func (f *Fetcher) Cached(digest string) (Files, bool) {
 	return e.files, true
 }
 
-// FetchTree is Fetch, with the artifact's directories (Dirs), computed
-// once per cached artifact. Neither may be modified.
+// FetchTree is Fetch, with the artifact's directories (as ExtractTree
+// returns them). Neither may be modified.
 func (f *Fetcher) FetchTree(ctx context.Context, url, digest string) (Files, map[string]bool, error) {
 	e, err := f.entry(ctx, url, digest)
 	if err != nil {
@@ -111,10 +109,12 @@ func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, e
 	}
 	f.mu.Unlock()
 	e.once.Do(func() {
-		e.files, e.err = f.fetch(ctx, url, digest)
+		e.files, e.dirs, e.err = f.fetch(ctx, url, digest)
 		if e.err == nil {
-			e.dirs = Dirs(e.files)
 			e.size = filesSize(e.files)
+			for d := range e.dirs {
+				e.size += int64(len(d))
+			}
 		}
 		e.done.Store(true)
 		if e.err == nil {
@@ -171,11 +171,11 @@ func (f *Fetcher) remove(digest string) {
 	f.order = slices.DeleteFunc(f.order, func(d string) bool { return d == digest })
 }
 
-func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) {
+func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, map[string]bool, error) {
 	lim := f.Limits.WithDefaults()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	client := f.Client
 	if client == nil {
@@ -183,24 +183,24 @@ func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetching artifact: %v", err)
+		return nil, nil, fmt.Errorf("fetching artifact: %v", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching artifact: HTTP %d", resp.StatusCode)
+		return nil, nil, fmt.Errorf("fetching artifact: HTTP %d", resp.StatusCode)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, lim.MaxTotalSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("fetching artifact: %v", err)
+		return nil, nil, fmt.Errorf("fetching artifact: %v", err)
 	}
 	if int64(len(data)) > lim.MaxTotalSize {
-		return nil, ErrTooLarge
+		return nil, nil, ErrTooLarge
 	}
 	if err := Verify(data, digest); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return Extract(data, lim)
+	return ExtractTree(data, lim)
 }

@@ -69,6 +69,11 @@ type Options struct {
 // Secret committed in plain text.
 var ErrPlaintextSecret = errors.New("holds a Kubernetes Secret that is not SOPS-encrypted")
 
+// ErrPathNotFound is returned when Options.Path is not a directory of the
+// artifact (Flux's message; an existing directory with no manifests builds
+// to nothing instead).
+var ErrPathNotFound = errors.New("kustomization path not found")
+
 // A FileError names the file a build step failed on.
 type FileError struct {
 	Path string
@@ -153,7 +158,11 @@ func Build(ctx context.Context, files artifact.Files, opts Options) (*Result, er
 	}
 	dir = path.Join(root, dir)
 	if !fs.IsDir(dir) {
-		return nil, fmt.Errorf("path %q not found in the artifact", opts.Path)
+		why := "no such file or directory"
+		if fs.Exists(dir) {
+			why = "not a directory"
+		}
+		return nil, fmt.Errorf("%w: stat %s: %s", ErrPathNotFound, opts.Path, why)
 	}
 	// Before anything else reads a file: remote forms, and the roles of
 	// generator inputs (which decide how they are decrypted).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,14 +92,57 @@ func TestBuildDecrypts(t *testing.T) {
 	}
 }
 
+// TestBuildGeneratesKustomization: a directory without a kustomization
+// file is built as Flux's generator does: every .yaml/.yml file (each must
+// decode as Kubernetes objects, or the build fails naming it), not .json,
+// subdirectories with a kustomization file as one resource; a directory
+// with no manifests (only files the artifact kept beside .sops.yaml) builds
+// to nothing; a missing path gives Flux's "kustomization path not found".
 func TestBuildGeneratesKustomization(t *testing.T) {
 	files, id := fixture(t)
-	res, err := Build(context.Background(), files, Options{Path: "plain", Decrypt: true, Identities: []keys.Identity{id}})
+	opts := Options{Path: "plain", Decrypt: true, Identities: []keys.Identity{id}}
+	_, err := Build(context.Background(), files, opts)
+	var fe *FileError
+	if !errors.As(err, &fe) || fe.Path != "plain/notes.yaml" || !strings.Contains(err.Error(), "failed to decode Kubernetes YAML") {
+		t.Fatalf("a YAML file that is no Kubernetes object: %v", err)
+	}
+	delete(files, "plain/notes.yaml")
+	files["plain/extra.json"] = []byte(`{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "json-cm"}}`)
+	files["plain/empty.yml"] = nil
+	files["plain/sub/kustomization.yaml"] = []byte("resources: [cm.yaml]\n")
+	files["plain/sub/cm.yaml"] = []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sub-cm\n")
+	files["plain/sub/notes.yaml"] = []byte("not: listed by sub/kustomization.yaml\n")
+	res, err := Build(context.Background(), files, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Objects) != 1 || res.Objects[0].GetName() != "gen-cm" {
-		t.Fatalf("objects: %v", res.Objects)
+	var got []string
+	for _, o := range res.Objects {
+		got = append(got, o.GetName())
+	}
+	if !slices.Equal(got, []string{"gen-cm", "sub-cm"}) {
+		t.Fatalf("objects: %v", got)
+	}
+
+	dirsOnly := map[string]bool{"": true, "clusters": true, "clusters/cluster0": true}
+	only := artifact.Files{"clusters/cluster0/.sops.pub.asc": []byte("public key\n")}
+	for name, dirs := range map[string]map[string]bool{"directory entry only": dirsOnly, "a public key file": nil} {
+		f := artifact.Files{}
+		if dirs == nil {
+			f = only
+		}
+		res, err := Build(context.Background(), f, Options{Path: "./clusters/cluster0", Dirs: dirs})
+		if err != nil || len(res.Objects) != 0 {
+			t.Errorf("%s: %v %v", name, res, err)
+		}
+	}
+	_, err = Build(context.Background(), only, Options{Path: "./clusters/cluster1"})
+	if !errors.Is(err, ErrPathNotFound) || err.Error() != "kustomization path not found: stat ./clusters/cluster1: no such file or directory" {
+		t.Errorf("missing path: %v", err)
+	}
+	_, err = Build(context.Background(), only, Options{Path: "./clusters/cluster0/.sops.pub.asc"})
+	if !errors.Is(err, ErrPathNotFound) || !strings.HasSuffix(err.Error(), "not a directory") {
+		t.Errorf("a file as the path: %v", err)
 	}
 }
 

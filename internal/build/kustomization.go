@@ -1,7 +1,6 @@
 package build
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,10 +10,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/provider"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
+	"github.com/lacre/lacre/internal/redact"
 )
 
 // The kustomization a build runs: the spec's overlays, a generated
@@ -247,11 +248,14 @@ func prepareKustomization(fs filesys.FileSystem, dir string, spec kustomizev1.Ku
 	return fs.WriteFile(kf, out)
 }
 
-// generateResources lists the manifests below dir: YAML and JSON files
-// that hold Kubernetes objects, and subdirectories with their own
-// kustomization file.
+// generateResources lists what a generated kustomization.yaml holds, as
+// Flux's generator does: every .yaml and .yml file below dir, each of
+// which must decode as Kubernetes objects (an empty file holds none), and
+// every subdirectory with its own kustomization file instead of its
+// contents. A directory with neither gives an empty list.
 func generateResources(fs filesys.FileSystem, dir string) ([]any, error) {
-	var out []any
+	rf := provider.NewDefaultDepProvider().GetResourceFactory()
+	out := []any{}
 	var walk func(d string) error
 	walk = func(d string) error {
 		entries, err := fs.ReadDir(d)
@@ -272,34 +276,33 @@ func generateResources(fs filesys.FileSystem, dir string) ([]any, error) {
 				}
 				continue
 			}
-			ext := strings.ToLower(path.Ext(e))
-			if ext != ".yaml" && ext != ".yml" && ext != ".json" {
+			if ext := path.Ext(e); ext != ".yaml" && ext != ".yml" {
 				continue
 			}
 			data, err := fs.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			if isManifest(data) {
-				out = append(out, rel)
+			if err := decodes(rf, data); err != nil {
+				return &FileError{strings.TrimPrefix(p, root+"/"), fmt.Errorf("failed to decode Kubernetes YAML: %s", redact.Error(err))}
 			}
+			out = append(out, rel)
 		}
 		return nil
 	}
 	return out, walk(dir)
 }
 
-func isManifest(data []byte) bool {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			return false
+// decodes checks that data holds Kubernetes objects, as kustomize's
+// resource factory reads them (which may panic on odd input).
+func decodes(rf *resource.Factory, data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.New("kustomize could not parse it")
 		}
-		if m["apiVersion"] != nil && m["kind"] != nil {
-			return true
-		}
-	}
+	}()
+	_, err = rf.SliceFromBytes(data)
+	return err
 }
 
 // setNonEmpty sets m[key] = value for each key, value pair whose value

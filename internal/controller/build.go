@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -47,8 +48,11 @@ func (r *KustomizationReconciler) build(ctx context.Context, obj *kustomizev1.Ku
 	}
 	if err != nil {
 		reason := kustomizev1.BuildFailedReason
-		if decryptionFailed(err) {
+		switch {
+		case decryptionFailed(err):
 			reason = kustomizev1.DecryptionFailedReason
+		case errors.Is(err, build.ErrPathNotFound):
+			reason = kustomizev1.ArtifactFailedReason // as Flux: nothing is applied or pruned
 		}
 		return nil, fail(reason, err.Error())
 	}

@@ -3,9 +3,11 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -28,7 +30,13 @@ func (r *KustomizationReconciler) health(ctx context.Context, kc client.Client, 
 	if len(targets) == 0 {
 		return nil
 	}
-	if err := r.checkHealth(ctx, kc, targets, obj.GetTimeout()); err != nil {
+	// As Flux: never wait for itself (a Kustomization that applies itself
+	// with wait: true would wait for its own reconcile to end), and a Job
+	// with ttlSecondsAfterFinished that is gone has finished.
+	targets = slices.DeleteFunc(targets, func(t healthTarget) bool {
+		return t.gvk.Kind == kustomizev1.KustomizationKind && t.name == obj.Name && t.namespace == obj.Namespace
+	})
+	if err := r.checkHealth(ctx, kc, targets, jobsWithTTL(applied), obj.GetTimeout()); err != nil {
 		setCondition(&obj.Status.Conditions, obj.Generation, meta.HealthyCondition, metav1.ConditionFalse, kustomizev1.HealthCheckFailedReason, err.Error())
 		return fail(kustomizev1.HealthCheckFailedReason, err.Error())
 	}
@@ -70,9 +78,25 @@ func healthTargets(obj *kustomizev1.Kustomization, applied []*unstructured.Unstr
 	return out
 }
 
+// jobsWithTTL returns the built Jobs that set spec.ttlSecondsAfterFinished
+// (any value): the TTL controller deletes them once finished.
+func jobsWithTTL(built []*unstructured.Unstructured) map[inventory.Object]bool {
+	out := map[inventory.Object]bool{}
+	for _, u := range built {
+		if u.GetKind() != "Job" || !strings.HasPrefix(u.GetAPIVersion(), "batch/") {
+			continue
+		}
+		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "ttlSecondsAfterFinished"); found {
+			out[inventory.Of(u)] = true
+		}
+	}
+	return out
+}
+
 // checkHealth polls the targets with kstatus until all are Current, one
-// Failed, or the timeout passes.
-func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Client, targets []healthTarget, timeout time.Duration) error {
+// Failed, or the timeout passes. A target in finished that is not found
+// counts as Current.
+func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Client, targets []healthTarget, finished map[inventory.Object]bool, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var pending []string
@@ -80,6 +104,9 @@ func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Cli
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(t.gvk)
 			if err := kc.Get(ctx, types.NamespacedName{Namespace: t.namespace, Name: t.name}, u); err != nil {
+				if apierrors.IsNotFound(err) && finished[inventory.Object{Namespace: t.namespace, Name: t.name, Group: t.gvk.Group, Kind: t.gvk.Kind}] {
+					continue
+				}
 				pending = append(pending, t.String()+" not found")
 				continue
 			}

@@ -101,16 +101,22 @@ func (r *KustomizationReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 // RBAC limits what a tenant applies; the controller's own identity only
 // when neither is set.
 func (r *KustomizationReconciler) targetClient(obj *kustomizev1.Kustomization) (client.Client, error) {
-	sa := obj.Spec.ServiceAccountName
-	if sa == "" {
-		sa = r.DefaultServiceAccount
-	}
+	sa := r.impersonated(obj)
 	if sa == "" {
 		return r.Direct, nil
 	}
 	cfg := rest.CopyConfig(r.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", obj.Namespace, sa)}
 	return client.New(cfg, client.Options{Scheme: r.Direct.Scheme(), Mapper: r.Direct.RESTMapper()})
+}
+
+// impersonated is the service account targetClient impersonates ("" for
+// none).
+func (r *KustomizationReconciler) impersonated(obj *kustomizev1.Kustomization) string {
+	if sa := obj.Spec.ServiceAccountName; sa != "" {
+		return sa
+	}
+	return r.DefaultServiceAccount
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -128,22 +134,6 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		finalize:   r.finalize,
 		reconcile:  r.reconcile,
 	}.run(ctx, req)
-}
-
-// finalize prunes a deleted Kustomization's objects when spec.prune asks
-// for it. A failed prune is logged and leaves the objects in place.
-func (r *KustomizationReconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomization) error {
-	if !obj.Spec.Prune || obj.Spec.Suspend || obj.Status.Inventory == nil {
-		return nil
-	}
-	kc, err := r.targetClient(obj)
-	if err != nil {
-		return err
-	}
-	if _, err := r.prune(ctx, kc, obj, obj.Status.Inventory.Entries, nil); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "pruning on deletion failed; objects are left in place")
-	}
-	return nil
 }
 
 // A failure ends a reconcile: Ready=False with its reason and message.

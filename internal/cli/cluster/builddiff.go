@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,29 +59,37 @@ func (bf *buildFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&bf.requireEnc, "require-encrypted-secrets", false, "refuse Secrets whose values were not SOPS-encrypted in the directory, as the controller's flag does")
 }
 
-// readLocalTree reads the regular files below root into memory, skipping
-// .git directories and links, within the local bounds.
-func readLocalTree(root string) (artifact.Files, error) {
-	files := artifact.Files{}
+// readLocalTree reads the regular files below root into memory, and
+// lists its directories, skipping links and what a GitRepository's
+// artifact leaves out by default (.git, .sops.yaml, …), within the local
+// bounds.
+func readLocalTree(root string) (artifact.Files, map[string]bool, error) {
+	files, dirs := artifact.Files{}, map[string]bool{"": true}
+	ignore := gitignore.NewMatcher(artifact.ParseIgnore(artifact.DefaultIgnore, nil))
 	var total int64
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
-			if d.Name() == ".git" && p != root {
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if ignore.Match(strings.Split(rel, "/"), d.IsDir()) {
+			if d.IsDir() {
 				return filepath.SkipDir
 			}
+			return nil
+		}
+		if d.IsDir() {
+			dirs[rel] = true
 			return nil
 		}
 		if !d.Type().IsRegular() {
 			return nil
 		}
 		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
 		}
@@ -97,10 +107,10 @@ func readLocalTree(root string) (artifact.Files, error) {
 		if err != nil {
 			return err
 		}
-		files[filepath.ToSlash(rel)] = data
+		files[rel] = data
 		return nil
 	})
-	return files, err
+	return files, dirs, err
 }
 
 // localRoot returns the directory to read for --path and the path of dir
@@ -223,11 +233,11 @@ func (a *app) localBuild(ctx context.Context, bf *buildFlags, ks *kustomizev1.Ku
 	if err != nil {
 		return nil, err
 	}
-	files, err := readLocalTree(root)
+	files, dirs, err := readLocalTree(root)
 	if err != nil {
 		return nil, err
 	}
-	opts := build.Options{Path: rel, Spec: ks.Spec, KeepEncrypted: !bf.decrypt, RequireEncryptedSecrets: bf.requireEnc}
+	opts := build.Options{Path: rel, Spec: ks.Spec, Dirs: dirs, KeepEncrypted: !bf.decrypt, RequireEncryptedSecrets: bf.requireEnc}
 	if bf.decrypt {
 		ids, order, problems := a.DecryptionKeys()
 		opts.Decrypt, opts.Identities, opts.DecryptionOrder = true, ids, order

@@ -104,7 +104,7 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 	}
 	if ks.Spec.Prune && ks.Status.Inventory != nil {
 		gone := func(err error) bool { return apierrors.IsNotFound(err) || isNoMatch(err) }
-		err := inventory.Stale(ctx, c, owner, ks.Status.Inventory.Entries, keep, gone, func(_ string, live *unstructured.Unstructured) error {
+		_, err := inventory.Stale(ctx, c, owner, ks.Status.Inventory.Entries, keep, gone, func(_ string, live *unstructured.Unstructured) error {
 			d, err := a.printDiff(objectRef(live), inventory.Normalize(live), nil, isSecret(live) && !bf.showSecrets)
 			changed += d
 			return err

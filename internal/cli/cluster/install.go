@@ -141,7 +141,7 @@ func rbacObjects(ns string) []client.Object {
 			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 			{APIGroups: []string{""}, Resources: []string{"secrets", "configmaps"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"impersonate"}},
+			{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"get", "impersonate"}},
 		},
 	}
 	subjects := []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: installName, Namespace: ns}}
@@ -361,7 +361,7 @@ pods of the namespace reach it.
 
 RBAC: the ClusterRole lacre-controller lists what the controllers themselves
 use (their objects, status and finalizers, events, Secrets and ConfigMaps for
-reading, impersonation of service accounts). Like Flux's cluster-reconciler,
+reading, service accounts to read and impersonate). Like Flux's cluster-reconciler,
 lacre-cluster-reconciler also binds cluster-admin, because Kustomizations
 without spec.serviceAccountName are applied with the controller's identity.
 Set serviceAccountName on every tenant Kustomization to narrow that down.
