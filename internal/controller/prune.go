@@ -75,7 +75,7 @@ func (r *KustomizationReconciler) finalize(ctx context.Context, obj *kustomizev1
 		if apierrors.IsNotFound(err) {
 			msg := fmt.Sprintf("unable to prune objects: service account %q not found; %d objects left in place", sa, len(obj.Status.Inventory.Entries))
 			ctrl.LoggerFrom(ctx).Error(err, msg)
-			emit(r.Recorder, obj, corev1.EventTypeWarning, kustomizev1.PruneFailedReason, msg)
+			emit(r.Recorder, obj, nil, corev1.EventTypeWarning, kustomizev1.PruneFailedReason, msg)
 			return nil
 		}
 		if err != nil {
@@ -88,11 +88,11 @@ func (r *KustomizationReconciler) finalize(ctx context.Context, obj *kustomizev1
 	}
 	n, _, err := r.prune(ctx, kc, obj, obj.Status.Inventory.Entries, nil)
 	if err != nil {
-		emit(r.Recorder, obj, corev1.EventTypeWarning, kustomizev1.PruneFailedReason, "pruning for deleted resource failed: "+err.Error())
+		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, kustomizev1.PruneFailedReason, "pruning for deleted resource failed: "+err.Error())
 		return err
 	}
 	if n > 0 {
-		emit(r.Recorder, obj, corev1.EventTypeNormal, "Pruned", fmt.Sprintf("pruned %d objects of the deleted Kustomization", n))
+		emit(r.Recorder, obj, nil, corev1.EventTypeNormal, "Pruned", fmt.Sprintf("pruned %d objects of the deleted Kustomization", n))
 	}
 	return nil
 }
