@@ -29,6 +29,13 @@ type App struct {
 	// lacre-cluster sets it in its Extension; nil (in lacre) uses the
 	// companion through a coprocess.
 	CloudKeys cloudproto.Keys
+	// KeyServiceDial connects to a remote key service (--keyservice).
+	// lacre-cluster sets it in its Extension; nil (in lacre) reaches the
+	// services through the companion.
+	KeyServiceDial cloudproto.Dialer
+	// LookupEnv tells a variable set empty from an unset one; nil uses
+	// Getenv, with "" as unset.
+	LookupEnv func(string) (string, bool)
 
 	configPath string
 	indent     int
@@ -36,6 +43,7 @@ type App struct {
 	verbose    bool
 	args       []string // the arguments of this run, for the companion
 	cloud      *cloudproto.Client
+	kflags     keyServiceFlags
 }
 
 func (a *App) env(k string) string { return a.Getenv(k) }
@@ -71,6 +79,11 @@ func (a *App) Cloud() cloudproto.Keys {
 	if a.CloudKeys != nil {
 		return a.CloudKeys
 	}
+	return a.companionClient()
+}
+
+// companionClient is the client of the companion's __cloud-keys.
+func (a *App) companionClient() *cloudproto.Client {
 	if a.cloud == nil {
 		a.cloud = cloudproto.NewClient(cloudproto.Companion{
 			Name:    Companion,
@@ -92,8 +105,13 @@ func (a *App) closeCloud() {
 	}
 }
 
-// Keys returns the master keys of this run's environment.
-func (a *App) Keys() *keysource.Source { return keysource.New(a.Getenv, a.Stderr, a.Cloud()) }
+// Keys returns the master keys of this run's environment, through the key
+// services of --enable-local-keyservice and --keyservice.
+func (a *App) Keys() *keysource.Source {
+	src := keysource.New(a.Getenv, a.Stderr, a.Cloud())
+	src.UseKeyServices(a.kflags.ks)
+	return src
+}
 
 // DecryptionKeys returns the identities lacre decrypt would use, the
 // decryption order (SOPS_DECRYPTION_ORDER) and the problems met loading
