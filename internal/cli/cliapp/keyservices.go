@@ -120,4 +120,3 @@ func (a *App) closeKeyServices() {
 		a.Warnf("%v", err)
 	}
 }
-

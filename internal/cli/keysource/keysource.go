@@ -36,7 +36,7 @@ type Source struct {
 	stderr io.Writer // for SOPS_AGE_KEY_CMD
 	cloud  cloudproto.Keys
 
-	ks   KeyServices
+	ks KeyServices
 
 	once sync.Once
 	ids  []keys.Identity
