@@ -68,7 +68,9 @@ func (f fakeService) Decrypt(context.Context, *keys.Stanza, []byte) ([]byte, err
 
 type failing struct{}
 
-func (failing) Wrap(context.Context, []byte) (*keys.Stanza, error) { return nil, errors.New("local failed") }
+func (failing) Wrap(context.Context, []byte) (*keys.Stanza, error) {
+	return nil, errors.New("local failed")
+}
 
 // TestRecipientOrder checks that the services are tried in order: the
 // local one, then the remote ones, until one wraps.
