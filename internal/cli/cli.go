@@ -34,6 +34,7 @@ func Commands(ca *cliapp.App, root *cobra.Command) {
 		a.keysCommand(),
 		a.groupsCommand(),
 		a.checkCommand(),
+		a.publishCommand(),
 	)
 }
 

@@ -141,3 +141,7 @@ type failedRecipient struct{ err error }
 func (f failedRecipient) Wrap(context.Context, []byte) (*keys.Stanza, error) { return nil, f.err }
 
 var errNoKeyService = errors.New("no key service: the local one is disabled (--enable-local-keyservice=false or SOPS_ENABLE_LOCAL_KEYSERVICE) and no --keyservice is given")
+
+// VaultOptions are the Vault token, namespace and allowlist of the
+// environment, for Vault requests other than transit (publish's KV writes).
+func (b *Source) VaultOptions() vault.Options { return b.vaultOptions() }
