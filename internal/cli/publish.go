@@ -13,9 +13,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/internal/cli/cliapp"
+	"github.com/lacre/lacre/internal/cli/cloudproto"
 	"github.com/lacre/lacre/keys/vault"
 	"github.com/lacre/lacre/rules"
+	"github.com/lacre/lacre/sops"
 	"github.com/lacre/lacre/sops/formats"
+	"github.com/lacre/lacre/sopsfile"
 )
 
 // publishFlags are sops's publish flags.
@@ -34,9 +37,10 @@ func (a *app) publishCommand() *cobra.Command {
 .sops.yaml whose path_regex matches the path given: the decrypted keys and values
 are written as a Vault KV secret (vault_path, vault_address or VAULT_ADDR,
 vault_kv_mount_name, vault_kv_version 1 or 2) named after the file, with the
-Vault token of the environment (VAULT_TOKEN or ~/.vault-token). Each upload is
-confirmed unless -y. S3 (s3_bucket) and GCS (gcs_bucket) destinations are not
-supported yet and are refused.`,
+Vault token of the environment (VAULT_TOKEN or ~/.vault-token); or the encrypted
+file is uploaded to S3 (s3_bucket, s3_prefix) or GCS (gcs_bucket, gcs_prefix),
+encrypted again for the keys of recreation_rule when it has some. Each upload is
+confirmed unless -y. S3 and GCS go through lacre-cluster (the cloud SDKs).`,
 		Example: `  lacre publish -y secrets/app.enc.yaml
   lacre publish -y --recursive --omit-extensions secrets/`,
 		Args: cobra.ExactArgs(1),
@@ -106,11 +110,52 @@ func (a *app) publishFile(ctx context.Context, s *session, root, file string, pf
 	}
 	switch {
 	case d.S3Bucket != "":
-		return cliapp.Codef(cliapp.CodeGeneric, "publishing to S3 (s3_bucket %q) is not supported by lacre yet: use sops publish", d.S3Bucket)
+		return a.publishObject(ctx, s, d, file, cloudproto.Object{Kind: "s3", Bucket: d.S3Bucket, Key: d.S3Prefix + name}, pf)
 	case d.GCSBucket != "":
-		return cliapp.Codef(cliapp.CodeGeneric, "publishing to GCS (gcs_bucket %q) is not supported by lacre yet: use sops publish", d.GCSBucket)
+		return a.publishObject(ctx, s, d, file, cloudproto.Object{Kind: "gcs", Bucket: d.GCSBucket, Key: d.GCSPrefix + name}, pf)
 	}
 	return a.publishVault(ctx, s, d, file, name, pf)
+}
+
+// publishObject uploads the encrypted file to S3 or GCS: encrypted again
+// for the keys of recreation_rule, when it has keys (with its
+// unencrypted_suffix or encrypted_suffix only, as sops), else as it is.
+func (a *app) publishObject(ctx context.Context, s *session, d *rules.DestinationRule, file string, o cloudproto.Object, pf *publishFlags) error {
+	f, err := a.openFile(file, &formatFlags{}, s)
+	if err != nil {
+		return err
+	}
+	var data []byte
+	rec := d.Recreation
+	if len(rec.KeyGroups) > 0 && len(rec.KeyGroups[0]) > 0 {
+		if err := f.decryptOnly(ctx, &pf.df); err != nil {
+			return err
+		}
+		groups, err := s.keys.GroupsFor(ctx, rec.KeyGroups)
+		if err != nil {
+			return err
+		}
+		tree := sops.Tree{Branches: f.tree.Branches, FilePath: file}
+		sel := sops.Selection{UnencryptedSuffix: rec.UnencryptedSuffix, EncryptedSuffix: rec.EncryptedSuffix}
+		if err := tree.Metadata.SetSelection(sel); err != nil {
+			return cliapp.WithCode(cliapp.CodeConflictingParameters, err)
+		}
+		if err := sopsfile.EncryptTree(ctx, &tree, groups, rec.ShamirThreshold); err != nil {
+			return cliapp.WithCode(cliapp.CodeErrorEncryptingTree, err)
+		}
+		if data, err = emitEncrypted(file, f.out, s.storeOpts, &tree); err != nil {
+			return err
+		}
+	} else if data, err = a.readInput(file); err != nil {
+		return err
+	}
+	if ok, err := a.confirmPublish(file, o.String(), pf); !ok || err != nil {
+		return err
+	}
+	if err := a.Upload().Upload(ctx, o, data); err != nil {
+		return cliapp.WithCode(cliapp.CodeGeneric, err)
+	}
+	return nil
 }
 
 // publishVault writes the decrypted file as a KV secret.

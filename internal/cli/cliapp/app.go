@@ -33,6 +33,9 @@ type App struct {
 	// lacre-cluster sets it in its Extension; nil (in lacre) reaches the
 	// services through the companion.
 	KeyServiceDial cloudproto.Dialer
+	// Uploader stores published files in S3 and GCS; lacre-cluster sets
+	// it, nil (in lacre) uses the companion.
+	Uploader cloudproto.Uploader
 	// LookupEnv tells a variable set empty from an unset one; nil uses
 	// Getenv, with "" as unset.
 	LookupEnv func(string) (string, bool)
@@ -78,6 +81,15 @@ func (a *App) Indent() (n int, set bool) { return a.indent, a.indentSet }
 func (a *App) Cloud() cloudproto.Keys {
 	if a.CloudKeys != nil {
 		return a.CloudKeys
+	}
+	return a.companionClient()
+}
+
+// Upload returns the run's S3 and GCS uploader: Uploader, else the
+// companion's.
+func (a *App) Upload() cloudproto.Uploader {
+	if a.Uploader != nil {
+		return a.Uploader
 	}
 	return a.companionClient()
 }

@@ -99,7 +99,7 @@ decrypt them in the cluster.`,
 		ext(a, root)
 	}
 	if a.CloudKeys != nil {
-		root.AddCommand(cloudproto.Command(a.Stdin, a.Stdout, a.CloudKeys, a.KeyServiceDial))
+		root.AddCommand(cloudproto.Command(a.Stdin, a.Stdout, a.CloudKeys, a.KeyServiceDial, a.Uploader))
 	}
 	rejectUnknownSubcommands(root)
 	return root

@@ -312,3 +312,9 @@ func (s *proxyService) Encrypt(ctx context.Context, key *keys.Stanza, plaintext 
 func (s *proxyService) Decrypt(ctx context.Context, key *keys.Stanza, ciphertext []byte) ([]byte, error) {
 	return s.call(ctx, opKSDecrypt, key, ciphertext)
 }
+
+// Upload implements Uploader through the companion.
+func (p *Client) Upload(ctx context.Context, o Object, data []byte) error {
+	_, err := p.request(ctx, "--"+o.Kind+" publish", &cloudRequest{Op: opUpload, Object: &o, Data: data})
+	return err
+}

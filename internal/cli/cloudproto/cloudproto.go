@@ -66,6 +66,7 @@ const (
 	opUnwrap          = "unwrap"           // Stanza -> DataKey, or Incorrect
 	opKSEncrypt       = "ks-encrypt"       // URI, Stanza, DataKey (plaintext) -> DataKey (ciphertext)
 	opKSDecrypt       = "ks-decrypt"       // URI, Stanza, DataKey (ciphertext) -> DataKey (plaintext)
+	opUpload          = "upload"           // Object, Data -> (publish to S3 or GCS)
 )
 
 type cloudRequest struct {
@@ -76,6 +77,25 @@ type cloudRequest struct {
 	Handle  int          `json:"handle,omitempty"`
 	DataKey []byte       `json:"data_key,omitempty"`
 	URI     string       `json:"uri,omitempty"` // a key service's
+	Object  *Object      `json:"object,omitempty"`
+	Data    []byte       `json:"data,omitempty"`
+}
+
+// Object names where publish stores an encrypted file: Kind is "s3" or
+// "gcs".
+type Object struct {
+	Kind   string `json:"kind"`
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+}
+
+// String is the object's URL as sops prints it (s3://, gcs://).
+func (o Object) String() string { return o.Kind + "://" + o.Bucket + "/" + o.Key }
+
+// Uploader stores published files in S3 or GCS (publish); package
+// cloudkeys implements it in lacre-cluster, Client reaches it for lacre.
+type Uploader interface {
+	Upload(ctx context.Context, o Object, data []byte) error
 }
 
 type cloudResponse struct {

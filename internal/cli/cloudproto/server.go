@@ -16,14 +16,14 @@ import (
 
 // Command is the companion's hidden command that serves ck, and the key
 // services dial reaches, on stdin and stdout, for lacre.
-func Command(stdin io.Reader, stdout io.Writer, ck Keys, dial Dialer) *cobra.Command {
+func Command(stdin io.Reader, stdout io.Writer, ck Keys, dial Dialer, up Uploader) *cobra.Command {
 	return &cobra.Command{
 		Use:    CommandName,
 		Short:  "Serve cloud master key operations to lacre on stdin and stdout",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serveCloudKeys(cmd.Context(), stdin, stdout, &cloudServer{ck: ck, dial: dial})
+			return serveCloudKeys(cmd.Context(), stdin, stdout, &cloudServer{ck: ck, dial: dial, up: up})
 		},
 	}
 }
@@ -55,6 +55,7 @@ type cloudServer struct {
 	problems   []error
 	recipients map[int]keys.Recipient
 	dial       Dialer
+	up         Uploader
 	services   map[string]keyservice.Service // by URI
 }
 
@@ -150,6 +151,14 @@ func (s *cloudServer) handle(ctx context.Context, req *cloudRequest) *cloudRespo
 		return &cloudResponse{Stanza: st, Describe: keys.Describe(r)}
 	case opKSEncrypt, opKSDecrypt:
 		return s.keyService(ctx, req)
+	case opUpload:
+		if req.Object == nil || s.up == nil {
+			return fail(errors.New("this lacre-cluster does not publish to S3 or GCS"))
+		}
+		if err := s.up.Upload(ctx, *req.Object, req.Data); err != nil {
+			return fail(err)
+		}
+		return &cloudResponse{}
 	case opUnwrap:
 		if req.Stanza == nil {
 			return fail(errors.New("no stanza in the request"))
