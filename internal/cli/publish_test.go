@@ -98,13 +98,14 @@ func TestPublishVault(t *testing.T) {
 		t.Errorf("KV v1 a.yaml: %v", got)
 	}
 
-	// A directory without --recursive, S3, a missing token, no answer.
+	// A directory without --recursive; S3 without lacre-cluster (this test
+	// runs lacre alone); no answer.
 	for _, tc := range []struct {
 		args []string
 		err  string
 	}{
 		{[]string{"publish", "-y", filepath.Join(dir, "v1")}, "is a directory: publish it with --recursive"},
-		{[]string{"publish", "-y", encrypt("s3/c.yaml", "c: 1\n")}, `publishing to S3 (s3_bucket "bucket") is not supported by lacre yet`},
+		{[]string{"publish", "-y", encrypt("s3/c.yaml", "c: 1\n")}, "publishing to s3 needs lacre-cluster, which was not found"},
 		{[]string{"publish", app}, "no answer: pass -y"},
 	} {
 		code, _, errs := run(tc.args...)

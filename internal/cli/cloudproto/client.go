@@ -65,7 +65,7 @@ func (p *Client) start(ctx context.Context, typ string) error {
 	}
 	if p.missing != "" {
 		what := cloudTypeName(typ) + " keys need"
-		if strings.HasPrefix(typ, "--") {
+		if strings.Contains(typ, " ") {
 			what = typ + " needs"
 		}
 		return fmt.Errorf("%s %s, which was not found %s (install: %s)", what, p.c.Name, p.missing, p.c.Install)
@@ -315,6 +315,6 @@ func (s *proxyService) Decrypt(ctx context.Context, key *keys.Stanza, ciphertext
 
 // Upload implements Uploader through the companion.
 func (p *Client) Upload(ctx context.Context, o Object, data []byte) error {
-	_, err := p.request(ctx, "--"+o.Kind+" publish", &cloudRequest{Op: opUpload, Object: &o, Data: data})
+	_, err := p.request(ctx, "publishing to "+o.Kind, &cloudRequest{Op: opUpload, Object: &o, Data: data})
 	return err
 }
