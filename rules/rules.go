@@ -94,8 +94,9 @@ type StoresConfig struct {
 
 // Config is a parsed .sops.yaml.
 type Config struct {
-	CreationRules []CreationRule
-	Stores        StoresConfig
+	CreationRules    []CreationRule
+	DestinationRules []DestinationRule
+	Stores           StoresConfig
 }
 
 type rawKMS struct {
@@ -146,8 +147,8 @@ type rawIndent struct {
 }
 
 type rawConfig struct {
-	CreationRules    []rawRule `yaml:"creation_rules"`
-	DestinationRules []any     `yaml:"destination_rules"`
+	CreationRules    []rawRule        `yaml:"creation_rules"`
+	DestinationRules []rawDestination `yaml:"destination_rules"`
 	Stores           struct {
 		YAML       rawIndent `yaml:"yaml"`
 		JSON       rawIndent `yaml:"json"`
@@ -336,6 +337,13 @@ func Parse(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("creation_rules[%d]: %w", i, err)
 		}
 		cfg.CreationRules = append(cfg.CreationRules, cr)
+	}
+	for i, r := range raw.DestinationRules {
+		d, err := parseDestination(r)
+		if err != nil {
+			return nil, fmt.Errorf("destination_rules[%d]: %w", i, err)
+		}
+		cfg.DestinationRules = append(cfg.DestinationRules, d)
 	}
 	cfg.Stores = StoresConfig{YAMLIndent: raw.Stores.YAML.Indent, JSONIndent: raw.Stores.JSON.Indent, JSONBinaryIndent: raw.Stores.JSONBinary.Indent}
 	return cfg, nil

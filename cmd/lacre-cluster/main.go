@@ -9,8 +9,9 @@ import (
 	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/cluster"
+	"github.com/lacre/lacre/internal/cli/kscmd"
 )
 
 func main() {
-	os.Exit(cliapp.Main(os.Args[1:], cli.Commands, cluster.Extend))
+	os.Exit(cliapp.Main(os.Args[1:], cli.Commands, cluster.Extend, kscmd.Extend))
 }

@@ -42,6 +42,7 @@ func Commands(ca *cliapp.App, root *cobra.Command) {
 		a.checkCommand(),
 		a.execEnvCommand(),
 		a.execFileCommand(),
+		a.publishCommand(),
 	)
 	a.legacyRoot(root)
 }

@@ -62,6 +62,8 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"code": clitest.Code,
+			// waitsock PATH waits until a server's unix socket exists.
+			"waitsock": clitest.WaitSocket,
 			// vaultserver VAR starts a local Vault transit server (token
 			// root-token) and sets VAR to its address.
 			"vaultserver": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -8,16 +8,18 @@ import (
 
 // TestLayout checks the import rules of the CLI packages: none imports
 // package cli (its file commands are composed in cmd/); the cloud-key
-// protocol depends on nothing else internal; the key sources only on it.
+// protocol depends on nothing else internal but the key service's
+// contract; the key sources only on them.
 func TestLayout(t *testing.T) {
 	const mod = "github.com/lacre/lacre/"
 	for _, tc := range []struct {
 		dir     string
 		allowed []string // the packages under internal/ it may import
 	}{
-		{"cliapp", []string{"internal/cli/cloudproto", "internal/cli/keysource"}},
-		{"keysource", []string{"internal/cli/cloudproto"}},
-		{"cloudproto", nil},
+		{"cliapp", []string{"internal/cli/cloudproto", "internal/cli/keysource", "internal/keyservice"}},
+		{"keysource", []string{"internal/cli/cloudproto", "internal/keyservice"}},
+		{"cloudproto", []string{"internal/keyservice"}},
+		{"kscmd", []string{"internal/cli/cliapp", "internal/cli/keysource", "internal/keyservice", "internal/keyservice/ksgrpc"}},
 		{"cloudkeys", []string{"internal/cli/cloudproto", "internal/cli/keysource"}},
 		{"cluster", nil}, // checked for package cli only
 	} {

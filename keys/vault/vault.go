@@ -38,17 +38,28 @@ type Options struct {
 }
 
 func (o Options) call(ctx context.Context, addr, path string, body any) (map[string]any, error) {
+	data, _, err := o.do(ctx, http.MethodPost, addr, path, body)
+	return data, err
+}
+
+// do sends one request (a GET when body is nil) and returns the response's
+// data and HTTP status.
+func (o Options) do(ctx context.Context, method, addr, path string, body any) (map[string]any, int, error) {
 	target := strings.TrimSuffix(addr, "/") + "/v1/" + path
 	if err := AddressAllowed(o.Allowlist, target); err != nil {
 		if errors.Is(err, ErrNotAllowed) && o.AllowHint != "" {
 			err = fmt.Errorf("%w (%s)", err, o.AllowHint)
 		}
-		return nil, err
+		return nil, 0, err
 	}
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Vault-Token", o.Token)
@@ -61,12 +72,12 @@ func (o Options) call(ctx context.Context, addr, path string, body any) (map[str
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("vault %s: %v", addr, err)
+		return nil, 0, fmt.Errorf("vault %s: %v", addr, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var out struct {
 		Data   map[string]any `json:"data"`
@@ -75,15 +86,15 @@ func (o Options) call(ctx context.Context, addr, path string, body any) (map[str
 	_ = json.Unmarshal(raw, &out)
 	switch {
 	case resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("vault %s: permission denied for %s (check the token and its policy)", addr, path)
+		return nil, resp.StatusCode, fmt.Errorf("vault %s: permission denied for %s (check the token and its policy)", addr, path)
 	case resp.StatusCode >= 300:
 		msg := strings.Join(out.Errors, "; ")
 		if len(msg) > 200 {
 			msg = msg[:200]
 		}
-		return nil, fmt.Errorf("vault %s: %s: HTTP %d: %s", addr, path, resp.StatusCode, msg)
+		return nil, resp.StatusCode, fmt.Errorf("vault %s: %s: HTTP %d: %s", addr, path, resp.StatusCode, msg)
 	}
-	return out.Data, nil
+	return out.Data, resp.StatusCode, nil
 }
 
 // Recipient wraps data keys with one transit key.

@@ -29,6 +29,16 @@ type App struct {
 	// lacre-cluster sets it in its Extension; nil (in lacre) uses the
 	// companion through a coprocess.
 	CloudKeys cloudproto.Keys
+	// KeyServiceDial connects to a remote key service (--keyservice).
+	// lacre-cluster sets it in its Extension; nil (in lacre) reaches the
+	// services through the companion.
+	KeyServiceDial cloudproto.Dialer
+	// Uploader stores published files in S3 and GCS; lacre-cluster sets
+	// it, nil (in lacre) uses the companion.
+	Uploader cloudproto.Uploader
+	// LookupEnv tells a variable set empty from an unset one; nil uses
+	// Getenv, with "" as unset.
+	LookupEnv func(string) (string, bool)
 
 	configPath string
 	indent     int
@@ -37,6 +47,7 @@ type App struct {
 	args       []string // the arguments of this run, for the companion
 	cloud      *cloudproto.Client
 	rerun      bool // Run ran again for a legacy form (see Rerun)
+	kflags     keyServiceFlags
 }
 
 func (a *App) env(k string) string { return a.Getenv(k) }
@@ -72,6 +83,20 @@ func (a *App) Cloud() cloudproto.Keys {
 	if a.CloudKeys != nil {
 		return a.CloudKeys
 	}
+	return a.companionClient()
+}
+
+// Upload returns the run's S3 and GCS uploader: Uploader, else the
+// companion's.
+func (a *App) Upload() cloudproto.Uploader {
+	if a.Uploader != nil {
+		return a.Uploader
+	}
+	return a.companionClient()
+}
+
+// companionClient is the client of the companion's __cloud-keys.
+func (a *App) companionClient() *cloudproto.Client {
 	if a.cloud == nil {
 		a.cloud = cloudproto.NewClient(cloudproto.Companion{
 			Name:    Companion,
@@ -93,8 +118,13 @@ func (a *App) closeCloud() {
 	}
 }
 
-// Keys returns the master keys of this run's environment.
-func (a *App) Keys() *keysource.Source { return keysource.New(a.Getenv, a.Stderr, a.Cloud()) }
+// Keys returns the master keys of this run's environment, through the key
+// services of --enable-local-keyservice and --keyservice.
+func (a *App) Keys() *keysource.Source {
+	src := keysource.New(a.Getenv, a.Stderr, a.Cloud())
+	src.UseKeyServices(a.kflags.ks)
+	return src
+}
 
 // DecryptionKeys returns the identities lacre decrypt would use, the
 // decryption order (SOPS_DECRYPTION_ORDER) and the problems met loading

@@ -51,6 +51,10 @@ func ClusterCommands() []ClusterCommand {
 	}
 }
 
+// KeyServiceCommand is sops's keyservice command, which lacre-cluster
+// serves (it links gRPC).
+var KeyServiceCommand = ClusterCommand{Name: "keyservice", Short: "Serve sops's key service (gRPC) with this process's keys"}
+
 // companionAnnotation marks the stub commands.
 const companionAnnotation = "lacre-cluster"
 
@@ -58,7 +62,7 @@ const companionAnnotation = "lacre-cluster"
 // for the companion's, and run it.
 func CompanionStubs(a *App, root *cobra.Command) {
 	var out []*cobra.Command
-	for _, cc := range ClusterCommands() {
+	for _, cc := range append(ClusterCommands(), KeyServiceCommand) {
 		name := cc.Name
 		out = append(out, &cobra.Command{
 			Use:                name,

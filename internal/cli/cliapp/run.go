@@ -24,7 +24,7 @@ type Extension func(a *App, root *cobra.Command)
 func Main(args []string, exts ...Extension) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	a := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	a := &App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, LookupEnv: os.LookupEnv}
 	return a.Run(ctx, args, exts...)
 }
 
@@ -32,6 +32,7 @@ func Main(args []string, exts ...Extension) int {
 func (a *App) Run(ctx context.Context, args []string, exts ...Extension) int {
 	a.args = args
 	defer a.closeCloud()
+	defer a.closeKeyServices()
 	root := a.rootCommand(exts)
 	if c := companionCommand(root, args); c != nil {
 		return a.exitCode(a.runCompanion(ctx, c.Name()))
@@ -98,8 +99,9 @@ decrypt them in the cluster.`,
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		a.indentSet = cmd.Flags().Changed("indent")
+		return a.resolveKeyServices(cmd)
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return WithCode(CodeGeneric, fmt.Errorf("%v (see %q)", err, c.CommandPath()+" --help"))
@@ -108,12 +110,13 @@ decrypt them in the cluster.`,
 	pf.StringVar(&a.configPath, "config", "", "path to the .sops.yaml config file (default: found by walking up from the working directory; env SOPS_CONFIG)")
 	pf.IntVar(&a.indent, "indent", 0, "indentation of YAML and JSON output (default: 4 for YAML, a tab for JSON)")
 	pf.BoolVar(&a.verbose, "verbose", false, "print what is being done to stderr")
+	a.registerKeyServiceFlags(root)
 	root.AddCommand(a.versionCommand(), a.completionCommand())
 	for _, ext := range exts {
 		ext(a, root)
 	}
 	if a.CloudKeys != nil {
-		root.AddCommand(cloudproto.Command(a.Stdin, a.Stdout, a.CloudKeys))
+		root.AddCommand(cloudproto.Command(a.Stdin, a.Stdout, a.CloudKeys, a.KeyServiceDial, a.Uploader))
 	}
 	groupCommands(root)
 	rejectUnknownSubcommands(root)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strings"
 	"sync"
 
+	"github.com/lacre/lacre/internal/keyservice"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/rules"
 )
@@ -54,15 +56,19 @@ var (
 // NewClient returns a Client that starts the companion c on first use.
 func NewClient(c Companion) *Client { return &Client{c: c} }
 
-// start starts the companion once; typ is the key type that needs it, for
-// the error message.
+// start starts the companion once; typ is the key type that needs it
+// (or "--keyservice URI"), for the error message.
 func (p *Client) start(ctx context.Context, typ string) error {
 	if !p.started {
 		p.started = true
 		p.startErr = p.doStart(ctx)
 	}
 	if p.missing != "" {
-		return fmt.Errorf("%s keys need %s, which was not found %s (install: %s)", cloudTypeName(typ), p.c.Name, p.missing, p.c.Install)
+		what := cloudTypeName(typ) + " keys need"
+		if strings.Contains(typ, " ") {
+			what = typ + " needs"
+		}
+		return fmt.Errorf("%s %s, which was not found %s (install: %s)", what, p.c.Name, p.missing, p.c.Install)
 	}
 	return p.startErr
 }
@@ -277,4 +283,38 @@ func (i *proxyIdentity) Unwrap(ctx context.Context, s *keys.Stanza) ([]byte, err
 		return nil, errors.New(i.p.c.Name + " (cloud keys) returned no data key")
 	}
 	return resp.DataKey, nil
+}
+
+// KeyService returns the key service at uri (--keyservice), reached
+// through the companion, which speaks gRPC.
+func (p *Client) KeyService(uri string) keyservice.Service { return &proxyService{p: p, uri: uri} }
+
+type proxyService struct {
+	p   *Client
+	uri string
+}
+
+func (s *proxyService) call(ctx context.Context, op string, key *keys.Stanza, data []byte) ([]byte, error) {
+	resp, err := s.p.request(ctx, "--keyservice "+s.uri, &cloudRequest{Op: op, URI: s.uri, Stanza: key, DataKey: data})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.DataKey) == 0 {
+		return nil, errors.New(s.p.c.Name + " (key service) returned nothing")
+	}
+	return resp.DataKey, nil
+}
+
+func (s *proxyService) Encrypt(ctx context.Context, key *keys.Stanza, plaintext []byte) ([]byte, error) {
+	return s.call(ctx, opKSEncrypt, key, plaintext)
+}
+
+func (s *proxyService) Decrypt(ctx context.Context, key *keys.Stanza, ciphertext []byte) ([]byte, error) {
+	return s.call(ctx, opKSDecrypt, key, ciphertext)
+}
+
+// Upload implements Uploader through the companion.
+func (p *Client) Upload(ctx context.Context, o Object, data []byte) error {
+	_, err := p.request(ctx, "publishing to "+o.Kind, &cloudRequest{Op: opUpload, Object: &o, Data: data})
+	return err
 }

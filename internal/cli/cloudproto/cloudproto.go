@@ -1,13 +1,15 @@
 // Package cloudproto owns both ends of the cloud-key protocol between lacre
 // and its companion lacre-cluster: the Keys contract (AWS KMS, GCP KMS and
 // Azure Key Vault master keys), the messages, the coprocess Client that
-// lacre uses (it does not link the cloud SDKs) and the server that
-// "lacre-cluster __cloud-keys" runs over the in-process Keys.
+// lacre uses (it does not link the cloud SDKs, nor gRPC) and the server that
+// "lacre-cluster __cloud-keys" runs over the in-process Keys. The same
+// coprocess reaches remote sops key services (--keyservice) for lacre.
 package cloudproto
 
 import (
 	"context"
 
+	"github.com/lacre/lacre/internal/keyservice"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/rules"
 )
@@ -45,12 +47,15 @@ func cloudTypeName(t string) string {
 	return t
 }
 
+// Dialer returns the client of the key service at a --keyservice URI.
+type Dialer func(uri string) (keyservice.Service, error)
+
 // The cloud keys protocol: lacre writes one JSON request a line on the
 // companion's stdin and reads one JSON response a line from its stdout.
 // Requests are serialized. Error texts cross as strings: they hold no
 // secrets. Data keys cross the pipe between the two processes.
 const (
-	cloudProtocolVersion = 1
+	cloudProtocolVersion = 2
 	// CommandName is the companion's hidden command that serves Keys.
 	CommandName = "__cloud-keys"
 
@@ -59,6 +64,9 @@ const (
 	opStanzaRecipient = "stanza-recipient" // Stanza -> Handle, Describe
 	opWrap            = "wrap"             // Handle, DataKey -> Stanza, Describe
 	opUnwrap          = "unwrap"           // Stanza -> DataKey, or Incorrect
+	opKSEncrypt       = "ks-encrypt"       // URI, Stanza, DataKey (plaintext) -> DataKey (ciphertext)
+	opKSDecrypt       = "ks-decrypt"       // URI, Stanza, DataKey (ciphertext) -> DataKey (plaintext)
+	opUpload          = "upload"           // Object, Data -> (publish to S3 or GCS)
 )
 
 type cloudRequest struct {
@@ -68,6 +76,26 @@ type cloudRequest struct {
 	Stanza  *keys.Stanza `json:"stanza,omitempty"`
 	Handle  int          `json:"handle,omitempty"`
 	DataKey []byte       `json:"data_key,omitempty"`
+	URI     string       `json:"uri,omitempty"` // a key service's
+	Object  *Object      `json:"object,omitempty"`
+	Data    []byte       `json:"data,omitempty"`
+}
+
+// Object names where publish stores an encrypted file: Kind is "s3" or
+// "gcs".
+type Object struct {
+	Kind   string `json:"kind"`
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
+}
+
+// String is the object's URL as sops prints it (s3://, gcs://).
+func (o Object) String() string { return o.Kind + "://" + o.Bucket + "/" + o.Key }
+
+// Uploader stores published files in S3 or GCS (publish); package
+// cloudkeys implements it in lacre-cluster, Client reaches it for lacre.
+type Uploader interface {
+	Upload(ctx context.Context, o Object, data []byte) error
 }
 
 type cloudResponse struct {

@@ -10,26 +10,28 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lacre/lacre/internal/keyservice"
 	"github.com/lacre/lacre/keys"
 )
 
-// Command is the companion's hidden command that serves ck on stdin and
-// stdout, for lacre.
-func Command(stdin io.Reader, stdout io.Writer, ck Keys) *cobra.Command {
+// Command is the companion's hidden command that serves ck, and the key
+// services dial reaches, on stdin and stdout, for lacre.
+func Command(stdin io.Reader, stdout io.Writer, ck Keys, dial Dialer, up Uploader) *cobra.Command {
 	return &cobra.Command{
 		Use:    CommandName,
 		Short:  "Serve cloud master key operations to lacre on stdin and stdout",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serveCloudKeys(cmd.Context(), stdin, stdout, ck)
+			return serveCloudKeys(cmd.Context(), stdin, stdout, &cloudServer{ck: ck, dial: dial, up: up})
 		},
 	}
 }
 
 // serveCloudKeys answers requests until r ends.
-func serveCloudKeys(ctx context.Context, r io.Reader, w io.Writer, ck Keys) error {
-	s := &cloudServer{ck: ck, recipients: map[int]keys.Recipient{}}
+func serveCloudKeys(ctx context.Context, r io.Reader, w io.Writer, s *cloudServer) error {
+	s.recipients = map[int]keys.Recipient{}
+	s.services = map[string]keyservice.Service{}
 	dec, enc := json.NewDecoder(r), json.NewEncoder(w)
 	for {
 		var req cloudRequest
@@ -52,6 +54,38 @@ type cloudServer struct {
 	ids        []keys.Identity
 	problems   []error
 	recipients map[int]keys.Recipient
+	dial       Dialer
+	up         Uploader
+	services   map[string]keyservice.Service // by URI
+}
+
+// keyService answers a ks-encrypt or ks-decrypt request.
+func (s *cloudServer) keyService(ctx context.Context, req *cloudRequest) *cloudResponse {
+	if req.Stanza == nil {
+		return &cloudResponse{Error: "no key in the request"}
+	}
+	svc, ok := s.services[req.URI]
+	if !ok {
+		if s.dial == nil {
+			return &cloudResponse{Error: "this lacre-cluster has no key service client"}
+		}
+		var err error
+		if svc, err = s.dial(req.URI); err != nil {
+			return &cloudResponse{Error: err.Error()}
+		}
+		s.services[req.URI] = svc
+	}
+	var out []byte
+	var err error
+	if req.Op == opKSEncrypt {
+		out, err = svc.Encrypt(ctx, req.Stanza, req.DataKey)
+	} else {
+		out, err = svc.Decrypt(ctx, req.Stanza, req.DataKey)
+	}
+	if err != nil {
+		return &cloudResponse{Error: err.Error()}
+	}
+	return &cloudResponse{DataKey: out}
 }
 
 func (s *cloudServer) identities() []keys.Identity {
@@ -115,6 +149,16 @@ func (s *cloudServer) handle(ctx context.Context, req *cloudRequest) *cloudRespo
 			return fail(err)
 		}
 		return &cloudResponse{Stanza: st, Describe: keys.Describe(r)}
+	case opKSEncrypt, opKSDecrypt:
+		return s.keyService(ctx, req)
+	case opUpload:
+		if req.Object == nil || s.up == nil {
+			return fail(errors.New("this lacre-cluster does not publish to S3 or GCS"))
+		}
+		if err := s.up.Upload(ctx, *req.Object, req.Data); err != nil {
+			return fail(err)
+		}
+		return &cloudResponse{}
 	case opUnwrap:
 		if req.Stanza == nil {
 			return fail(errors.New("no stanza in the request"))

@@ -85,6 +85,11 @@ func TestTwoExecutables(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "accepts 1 arg") {
 		t.Errorf("lacre diff kustomization: exit %d, want 2:\n%s", r.code, r.stderr)
 	}
+	// sops's keyservice is served by the companion, which links gRPC.
+	r = run(lacre, empty, "keyservice", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "--network") || !strings.Contains(r.stdout, "--prompt") {
+		t.Errorf("lacre keyservice --help: exit %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	// File commands run in lacre itself.
 	r = run(lacre, empty, "version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "lacre ") {
@@ -143,7 +148,8 @@ func TestTwoExecutables(t *testing.T) {
 			"github.com/lacre/lacre/api/", "github.com/lacre/lacre/config/crd", "github.com/lacre/lacre/internal/cli/cluster",
 			"github.com/aws/", "cloud.google.com/", "google.golang.org/grpc", "github.com/Azure/", "github.com/AzureAD/",
 			"github.com/lacre/lacre/keys/awskms", "github.com/lacre/lacre/keys/gcpkms", "github.com/lacre/lacre/keys/azkv",
-			"github.com/lacre/lacre/internal/cli/cloudkeys"} {
+			"github.com/lacre/lacre/internal/cli/cloudkeys", "github.com/lacre/lacre/internal/cli/kscmd",
+			"github.com/lacre/lacre/internal/keyservice/ksgrpc", "github.com/lacre/lacre/internal/keyservice/kspb"} {
 			if strings.HasPrefix(p, bad) {
 				t.Errorf("cmd/lacre depends on %s", p)
 			}

@@ -19,6 +19,7 @@ type app struct{ *cliapp.App }
 // process (lacre asks lacre-cluster for them).
 func Extend(ca *cliapp.App, root *cobra.Command) {
 	ca.CloudKeys = cloudkeys.New(ca.Getenv)
+	ca.Uploader = cloudkeys.Uploader{}
 	root.AddCommand(commands(ca)...)
 	decorateOperatorCommands(root)
 }

@@ -2,6 +2,7 @@ package keysource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/lacre/lacre/internal/cli/cloudproto"
+	"github.com/lacre/lacre/internal/keyservice"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/keys/pgp"
 	"github.com/lacre/lacre/keys/vault"
@@ -107,3 +109,39 @@ func ReadBounded(path string, max int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// KeyServices says which key services wrap and unwrap data keys, as sops's
+// --enable-local-keyservice and --keyservice do: this process's keys
+// (unless DisableLocal), then each remote service in order.
+type KeyServices struct {
+	DisableLocal bool
+	Remote       []keyservice.Named
+}
+
+// UseKeyServices sets the key services; call it before any other method.
+func (b *Source) UseKeyServices(ks KeyServices) { b.ks = ks }
+
+// serviceRecipient is the recipient of the master key template names
+// through the key services; local builds this process's recipient, whose
+// failure counts as the local service's.
+func (b *Source) serviceRecipient(template *keys.Stanza, local func() (keys.Recipient, error)) keys.Recipient {
+	var r keys.Recipient
+	if !b.ks.DisableLocal {
+		var err error
+		if r, err = local(); err != nil {
+			r = failedRecipient{err}
+		}
+	}
+	return keyservice.NewRecipient(template, r, b.ks.Remote)
+}
+
+// failedRecipient is a local recipient that could not be built.
+type failedRecipient struct{ err error }
+
+func (f failedRecipient) Wrap(context.Context, []byte) (*keys.Stanza, error) { return nil, f.err }
+
+var errNoKeyService = errors.New("no key service: the local one is disabled (--enable-local-keyservice=false or SOPS_ENABLE_LOCAL_KEYSERVICE) and no --keyservice is given")
+
+// VaultOptions are the Vault token, namespace and allowlist of the
+// environment, for Vault requests other than transit (publish's KV writes).
+func (b *Source) VaultOptions() vault.Options { return b.vaultOptions() }

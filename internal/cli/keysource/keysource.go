@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/lacre/lacre/internal/cli/cloudproto"
+	"github.com/lacre/lacre/internal/keyservice"
 	"github.com/lacre/lacre/keys"
 	"github.com/lacre/lacre/rules"
 )
@@ -30,6 +31,8 @@ type Source struct {
 	stderr io.Writer // for SOPS_AGE_KEY_CMD
 	cloud  cloudproto.Keys
 
+	ks KeyServices
+
 	once sync.Once
 	ids  []keys.Identity
 	errs []error // problems loading identities, reported if nothing decrypts
@@ -43,6 +46,17 @@ func New(env func(string) string, stderr io.Writer, cloud cloudproto.Keys) *Sour
 
 // Recipient builds a recipient for a rule key.
 func (b *Source) Recipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
+	if !b.ks.DisableLocal && len(b.ks.Remote) == 0 {
+		return b.localRecipient(ctx, k)
+	}
+	t, err := keyservice.Template(k)
+	if err != nil {
+		return nil, err
+	}
+	return b.serviceRecipient(t, func() (keys.Recipient, error) { return b.localRecipient(ctx, k) }), nil
+}
+
+func (b *Source) localRecipient(ctx context.Context, k rules.Key) (keys.Recipient, error) {
 	switch k.Type {
 	case keys.TypeAge:
 		r, err := b.ageOptions().ParseRecipient(k.Value)
@@ -56,6 +70,13 @@ func (b *Source) Recipient(ctx context.Context, k rules.Key) (keys.Recipient, er
 
 // RecipientFromStanza rebuilds the recipient of an existing master key.
 func (b *Source) RecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
+	if !b.ks.DisableLocal && len(b.ks.Remote) == 0 {
+		return b.localRecipientFromStanza(ctx, s)
+	}
+	return b.serviceRecipient(s, func() (keys.Recipient, error) { return b.localRecipientFromStanza(ctx, s) }), nil
+}
+
+func (b *Source) localRecipientFromStanza(ctx context.Context, s *keys.Stanza) (keys.Recipient, error) {
 	switch s.Type {
 	case keys.TypeAge:
 		return b.ageOptions().RecipientFromStanza(s)
@@ -83,10 +104,18 @@ func (b *Source) GroupsFor(ctx context.Context, groups [][]rules.Key) ([][]keys.
 // Identities returns every identity available to this process.
 func (b *Source) Identities() []keys.Identity {
 	b.once.Do(func() {
-		b.ids, b.errs = b.loadAgeIdentities()
-		ids, errs := b.otherIdentities()
-		b.ids = append(b.ids, ids...)
-		b.errs = append(b.errs, errs...)
+		if !b.ks.DisableLocal {
+			b.ids, b.errs = b.loadAgeIdentities()
+			ids, errs := b.otherIdentities()
+			b.ids = append(b.ids, ids...)
+			b.errs = append(b.errs, errs...)
+		}
+		if b.ks.DisableLocal && len(b.ks.Remote) == 0 {
+			b.errs = append(b.errs, errNoKeyService)
+		}
+		for _, svc := range b.ks.Remote {
+			b.ids = append(b.ids, keyservice.Identity{Named: svc})
+		}
 	})
 	return b.ids
 }

@@ -27,13 +27,16 @@ type Server struct {
 
 	mu       sync.Mutex
 	keys     map[string][][]byte // mount/name → versions
+	kv       map[string]int      // KV mount → version
+	secrets  map[string][]map[string]any
+	KVWrites atomic.Int64
 	Encrypts atomic.Int64
 	Decrypts atomic.Int64
 }
 
 // New starts a server accepting token.
 func New(token string) *Server {
-	s := &Server{Token: token, keys: map[string][][]byte{}}
+	s := &Server{Token: token, keys: map[string][][]byte{}, kv: map[string]int{}, secrets: map[string][]map[string]any{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -83,6 +86,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if s.serveKV(w, r, p) {
+		return
+	}
 	var op string
 	var mount, name string
 	for _, o := range []string{"/encrypt/", "/decrypt/"} {
