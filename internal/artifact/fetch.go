@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,11 @@ type Fetcher struct {
 	// in memory, oldest artifacts evicted first (0: DefaultCacheSize). An
 	// artifact larger than that is returned but not kept.
 	CacheSize int64
+	// Budget, when not nil, is charged the downloaded archive and its
+	// unpacked files while a fetch holds them (FetchWorst at most); a
+	// fetch that finds it spent waits for room. The cache is bounded by
+	// CacheSize, outside the budget.
+	Budget *Budget
 
 	mu    sync.Mutex
 	cache map[string]*cacheEntry
@@ -171,7 +177,42 @@ func (f *Fetcher) remove(digest string) {
 	f.order = slices.DeleteFunc(f.order, func(d string) bool { return d == digest })
 }
 
+// FetchWorst is the most bytes one fetch under lim charges: the archive
+// and its unpacked files, each at most lim.MaxTotalSize.
+func FetchWorst(lim Limits) int64 {
+	return 2 * lim.WithDefaults().MaxTotalSize
+}
+
 func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) {
+	var files Files
+	release, err := f.Budget.Within(ctx, FetchWorst(f.Limits), func(l *Lease) error {
+		var err error
+		files, err = f.fetchCharging(ctx, url, digest, l)
+		return err
+	})
+	// The files now belong to the cache (bounded by CacheSize) and to the
+	// reconciles that asked for them.
+	release()
+	return files, err
+}
+
+// chargedWriter is a bytes.Buffer whose growth is charged to a lease.
+type chargedWriter struct {
+	l   *Lease
+	buf bytes.Buffer
+}
+
+func (w *chargedWriter) Write(p []byte) (int, error) {
+	if err := w.l.Grow(int64(len(p))); err != nil {
+		return 0, err
+	}
+	return w.buf.Write(p)
+}
+
+// fetchCharging downloads, verifies and unpacks an artifact, charging l
+// with the archive as it arrives and the unpacked files (from the
+// archive's headers) before they are read.
+func (f *Fetcher) fetchCharging(ctx context.Context, url, digest string, l *Lease) (Files, error) {
 	lim := f.Limits.WithDefaults()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -192,14 +233,27 @@ func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) 
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching artifact: HTTP %d", resp.StatusCode)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, lim.MaxTotalSize+1))
-	if err != nil {
+	w := &chargedWriter{l: l}
+	if _, err := io.Copy(w, io.LimitReader(resp.Body, lim.MaxTotalSize+1)); errors.Is(err, ErrBudget) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("fetching artifact: %v", err)
 	}
+	data := w.buf.Bytes()
 	if int64(len(data)) > lim.MaxTotalSize {
 		return nil, ErrTooLarge
 	}
 	if err := Verify(data, digest); err != nil {
+		return nil, err
+	}
+	var unpacked int64
+	if err := walkArchive(data, lim, func(_ string, size int64, _ io.Reader) error {
+		unpacked += size
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := l.Grow(unpacked); err != nil {
 		return nil, err
 	}
 	return Extract(data, lim)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +38,9 @@ type GitRepositoryReconciler struct {
 	Recorder record.EventRecorder
 	// Limits bound a checkout and its artifact (artifact.Limits defaults).
 	Limits artifact.Limits
+	// Budget bounds the bytes all checkouts hold at once (nil: no bound),
+	// shared with the Kustomization controller's Fetcher.
+	Budget *artifact.Budget
 	// Jitter is the fraction of the interval added at random (default 0.05).
 	Jitter float64
 	// Retain is how many older artifacts are kept per object (default 2).
@@ -124,17 +128,16 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	}
 
 	setCondition(conds, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason, "fetching "+obj.Spec.URL)
-	commit, err := source.Checkout(gctx, obj.Spec.URL, ref, auth, r.Limits)
-	if err != nil {
-		return r.checkoutFailed(obj, err, auth, interval), nil
-	}
-	apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
-
 	var patterns = artifact.ParseIgnore(artifact.DefaultIgnore, nil)
 	if obj.Spec.Ignore != nil {
 		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
 	}
-	data, err := artifact.Build(commit.Files, patterns, r.Limits)
+	commit, data, release, err := r.checkout(gctx, obj.Spec.URL, ref, auth, patterns)
+	defer release()
+	if commit == nil {
+		return r.checkoutFailed(obj, err, auth, interval), nil
+	}
+	apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
 	if err != nil {
 		msg, reason := "failed to package the artifact: "+err.Error(), sourcev1.StorageOperationFailedReason
 		if errors.Is(err, artifact.ErrTooLarge) {
@@ -170,6 +173,35 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	setCondition(conds, gen, sourcev1.ArtifactInStorageCondition, metav1.ConditionTrue, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", commit.Revision))
 	markReady(conds, gen, meta.SucceededReason, fmt.Sprintf("stored artifact for revision '%s'", commit.Revision))
 	return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+}
+
+// checkout checks out the commit and packages its files, within the
+// budget: both stay charged until release (after the artifact is stored).
+// A nil commit means the checkout failed; a commit with an error, the
+// packaging.
+func (r *GitRepositoryReconciler) checkout(ctx context.Context, url string, ref source.Ref, auth *source.Auth, patterns []gitignore.Pattern) (*source.Commit, []byte, func(), error) {
+	var commit *source.Commit
+	var data []byte
+	var buildErr error
+	release, err := r.Budget.Within(ctx, source.CheckoutWorst(r.Limits), func(l *artifact.Lease) error {
+		var err error
+		if commit, err = source.CheckoutCharging(ctx, url, ref, auth, r.Limits, l); err != nil {
+			commit = nil
+			return err
+		}
+		if data, buildErr = artifact.Build(commit.Files, patterns, r.Limits); buildErr != nil {
+			return nil
+		}
+		if err := l.Grow(int64(len(data))); err != nil {
+			commit, data = nil, nil
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, release, err
+	}
+	return commit, data, release, buildErr
 }
 
 // checkoutFailed records a failed checkout and says when to retry.

@@ -74,11 +74,16 @@ type Options struct {
 	// ArtifactCacheSize bounds the unpacked artifacts the Kustomization
 	// controller keeps in memory, in bytes (0: artifact.DefaultCacheSize).
 	ArtifactCacheSize int64
+	// ArtifactBudget bounds the bytes all Git checkouts and artifact
+	// fetches hold at once (0: twice Limits.MaxTotalSize); see
+	// artifact.Budget.
+	ArtifactBudget int64
 
 	// flags holds the flag values Complete parses.
 	flags struct {
 		ageSecret, ageNamespaces, vaultAllowlist string
 		maxArtifactMiB, artifactCacheMiB         int64
+		artifactBudgetMiB                        int64
 	}
 }
 
@@ -87,7 +92,9 @@ type Manager struct {
 	ctrl.Manager
 	Storage        *artifact.Store
 	Kustomizations *KustomizationReconciler
-	cleanup        []func()
+	// Budget bounds the bytes checkouts and artifact fetches hold at once.
+	Budget  *artifact.Budget
+	cleanup []func()
 }
 
 // Close stops the artifact server and removes a temporary storage dir.
@@ -116,7 +123,10 @@ func NewManager(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	budget := artifact.NewBudget(opts.artifactBudget())
+	m.Budget = budget
 	rec := &GitRepositoryReconciler{
+		Budget:   budget,
 		Client:   mgr.GetClient(),
 		Storage:  store,
 		Recorder: mgr.GetEventRecorderFor("lacre-source-controller"),
@@ -134,7 +144,7 @@ func NewManager(opts Options) (*Manager, error) {
 		Direct:    direct,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Fetcher:   &artifact.Fetcher{Limits: opts.Limits, CacheSize: opts.ArtifactCacheSize},
+		Fetcher:   &artifact.Fetcher{Limits: opts.Limits, CacheSize: opts.ArtifactCacheSize, Budget: budget},
 		Recorder:  mgr.GetEventRecorderFor("lacre-kustomize-controller"),
 		KeyCache:  &keys.Cache{},
 

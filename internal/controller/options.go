@@ -38,13 +38,14 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.flags.maxArtifactMiB, "max-artifact-size", artifact.DefaultMaxTotalSize>>20, "MiB a Git checkout or an artifact may hold, packed or unpacked (over it: Ready=False, "+sourcev1.ArtifactTooLargeReason+")")
 	fs.IntVar(&o.Limits.MaxFiles, "max-artifact-files", artifact.DefaultMaxFiles, "files a Git checkout or an artifact may hold")
 	fs.Int64Var(&o.flags.artifactCacheMiB, "artifact-cache-size", artifact.DefaultCacheSize>>20, "MiB of unpacked artifacts the Kustomization controller keeps in memory")
+	fs.Int64Var(&o.flags.artifactBudgetMiB, "max-concurrent-artifact-size", 0, "MiB all Git checkouts and artifact unpacks may hold at once, whatever --concurrent is; over it a reconcile waits (default: twice --max-artifact-size)")
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 }
 
 // Complete parses the flags BindFlags bound as strings
 // (--sops-age-secret, --sops-age-secret-namespaces,
 // --sops-vault-allowlist) or in MiB (--max-artifact-size,
-// --artifact-cache-size) and checks --default-service-account. Errors
+// --artifact-cache-size, --max-concurrent-artifact-size) and checks --default-service-account. Errors
 // name the flag.
 func (o *Options) Complete() error {
 	if s := o.flags.ageSecret; s != "" {
@@ -82,6 +83,12 @@ func (o *Options) Complete() error {
 		}
 		o.ArtifactCacheSize = n << 20
 	}
+	if n := o.flags.artifactBudgetMiB; n != 0 {
+		if n < 0 || n > 1<<20 {
+			return fmt.Errorf("--max-concurrent-artifact-size must be between 1 and %d MiB, got %d", 1<<20, n)
+		}
+		o.ArtifactBudget = n << 20
+	}
 	if o.Limits.MaxFiles < 0 {
 		return fmt.Errorf("--max-artifact-files must not be negative, got %d", o.Limits.MaxFiles)
 	}
@@ -98,4 +105,16 @@ func (o *Options) Complete() error {
 		o.Decryption.VaultAllowlist = list
 	}
 	return nil
+}
+
+// artifactBudget is ArtifactBudget or its default: twice the per-artifact
+// limit, so one checkout of the largest allowed repository (or two
+// smaller ones) is in flight at a time with the defaults (512 MiB, half
+// the installed Deployment's 1 GiB memory limit; the artifact cache's
+// 256 MiB and the process's own memory fit in the rest).
+func (o *Options) artifactBudget() int64 {
+	if o.ArtifactBudget > 0 {
+		return o.ArtifactBudget
+	}
+	return 2 * o.Limits.WithDefaults().MaxTotalSize
 }
