@@ -25,6 +25,9 @@ func (a *app) groupsCommand() *cobra.Command {
 	var kf keysource.Flags
 	var file string
 	var threshold int
+	// The data key goes to every master key the file names: a planted
+	// one must match the .sops.yaml rule first (rulecheck.go).
+	g := &ruleGuard{recipients: true}
 	add := &cobra.Command{
 		Use:     "add --file FILE [key flags]",
 		Short:   "Add a key group made of the given master keys",
@@ -44,7 +47,7 @@ func (a *app) groupsCommand() *cobra.Command {
 					return nil, err
 				}
 				return append(groups, g[0]), nil
-			}, threshold))
+			}, threshold, g))
 		},
 	}
 	kf.Register(add.Flags(), "", "group of")
@@ -68,7 +71,7 @@ func (a *app) groupsCommand() *cobra.Command {
 					return nil, errors.New("cannot delete the only key group")
 				}
 				return slices.Delete(groups, idx, idx+1), nil
-			}, threshold))
+			}, threshold, g))
 		},
 	}
 	del.Flags().IntVar(&threshold, "shamir-secret-sharing-threshold", 0, "new Shamir threshold")
@@ -77,6 +80,7 @@ func (a *app) groupsCommand() *cobra.Command {
 		_ = c.MarkFlagRequired("file")
 		c.Flags().StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
 		df.register(c)
+		g.register(c.Flags())
 	}
 	cmd.AddCommand(add, del)
 	return cmd
@@ -84,8 +88,9 @@ func (a *app) groupsCommand() *cobra.Command {
 
 // changeGroups changes the key groups of file with change, keeping its
 // data key. threshold 0 keeps the file's, within the new number of groups.
-func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *keysource.Source, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int) error {
-	_, err := a.rewrite(ctx, file, ff, nil, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
+// g compares the file with its creation rule first.
+func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *keysource.Source, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int, g *ruleGuard) error {
+	_, err := a.rewrite(ctx, file, ff, nil, g, func(ctx context.Context, f *sopsFile) (bool, error) {
 		dataKey, err := f.dataKey(ctx, df)
 		if err != nil {
 			return false, err
