@@ -1,7 +1,6 @@
 package artifact
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -105,37 +104,44 @@ func (f *Fetcher) Fetch(ctx context.Context, url, digest string) (Files, error) 
 }
 
 func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, error) {
-	f.mu.Lock()
-	if f.cache == nil {
-		f.cache = map[string]*cacheEntry{}
-	}
-	e, ok := f.cache[digest]
-	if !ok {
-		e = &cacheEntry{}
-		f.cache[digest] = e
-		f.order = append(f.order, digest)
-	}
-	f.mu.Unlock()
-	e.once.Do(func() {
-		e.files, e.err = f.fetch(ctx, url, digest)
-		if e.err == nil {
-			e.dirs = Dirs(e.files)
-			e.size = filesSize(e.files)
+	for {
+		f.mu.Lock()
+		if f.cache == nil {
+			f.cache = map[string]*cacheEntry{}
 		}
-		e.done.Store(true)
-		if e.err == nil {
-			f.evict(digest, e)
+		e, ok := f.cache[digest]
+		if !ok {
+			e = &cacheEntry{}
+			f.cache[digest] = e
+			f.order = append(f.order, digest)
 		}
-	})
-	if e.err != nil {
+		f.mu.Unlock()
+		e.once.Do(func() {
+			e.files, e.err = f.fetch(ctx, url, digest)
+			if e.err == nil {
+				e.dirs = Dirs(e.files)
+				e.size = filesSize(e.files)
+			}
+			e.done.Store(true)
+			if e.err == nil {
+				f.evict(digest, e)
+			}
+		})
+		if e.err == nil {
+			return e, nil
+		}
 		f.mu.Lock()
 		if f.cache[digest] == e {
 			f.remove(digest)
 		}
 		f.mu.Unlock()
+		// The caller that ran the fetch may have given up (its context
+		// ended, waiting for the budget): another one tries again.
+		if ctxErr := errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded); ctxErr && ctx.Err() == nil {
+			continue
+		}
 		return nil, e.err
 	}
-	return e, nil
 }
 
 // evict makes room for the artifact just fetched: one larger than
@@ -196,17 +202,18 @@ func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, error) 
 	return files, err
 }
 
-// chargedWriter is a bytes.Buffer whose growth is charged to a lease.
-type chargedWriter struct {
-	l   *Lease
-	buf bytes.Buffer
+// chargedReader charges a lease with the bytes read through it.
+type chargedReader struct {
+	r io.Reader
+	l *Lease
 }
 
-func (w *chargedWriter) Write(p []byte) (int, error) {
-	if err := w.l.Grow(int64(len(p))); err != nil {
-		return 0, err
+func (c *chargedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if gerr := c.l.Grow(int64(n)); gerr != nil {
+		return 0, gerr
 	}
-	return w.buf.Write(p)
+	return n, err
 }
 
 // fetchCharging downloads, verifies and unpacks an artifact, charging l
@@ -233,13 +240,12 @@ func (f *Fetcher) fetchCharging(ctx context.Context, url, digest string, l *Leas
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetching artifact: HTTP %d", resp.StatusCode)
 	}
-	w := &chargedWriter{l: l}
-	if _, err := io.Copy(w, io.LimitReader(resp.Body, lim.MaxTotalSize+1)); errors.Is(err, ErrBudget) {
+	data, err := io.ReadAll(&chargedReader{r: io.LimitReader(resp.Body, lim.MaxTotalSize+1), l: l})
+	if errors.Is(err, ErrBudget) {
 		return nil, err
 	} else if err != nil {
 		return nil, fmt.Errorf("fetching artifact: %v", err)
 	}
-	data := w.buf.Bytes()
 	if int64(len(data)) > lim.MaxTotalSize {
 		return nil, ErrTooLarge
 	}

@@ -132,7 +132,8 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if obj.Spec.Ignore != nil {
 		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
 	}
-	commit, data, release, err := r.checkout(gctx, obj.Spec.URL, ref, auth, patterns)
+	// The wait for the byte budget is not part of the Git timeout.
+	commit, data, release, err := r.checkout(ctx, timeout, obj.Spec.URL, ref, auth, patterns)
 	defer release()
 	if commit == nil {
 		return r.checkoutFailed(obj, err, auth, interval), nil
@@ -177,15 +178,18 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 
 // checkout checks out the commit and packages its files, within the
 // budget: both stay charged until release (after the artifact is stored).
+// Each attempt has timeout; waiting for the budget is bounded by ctx only.
 // A nil commit means the checkout failed; a commit with an error, the
 // packaging.
-func (r *GitRepositoryReconciler) checkout(ctx context.Context, url string, ref source.Ref, auth *source.Auth, patterns []gitignore.Pattern) (*source.Commit, []byte, func(), error) {
+func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Duration, url string, ref source.Ref, auth *source.Auth, patterns []gitignore.Pattern) (*source.Commit, []byte, func(), error) {
 	var commit *source.Commit
 	var data []byte
 	var buildErr error
 	release, err := r.Budget.Within(ctx, source.CheckoutWorst(r.Limits), func(l *artifact.Lease) error {
+		gctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
 		var err error
-		if commit, err = source.CheckoutCharging(ctx, url, ref, auth, r.Limits, l); err != nil {
+		if commit, err = source.CheckoutCharging(gctx, url, ref, auth, r.Limits, l); err != nil {
 			commit = nil
 			return err
 		}
