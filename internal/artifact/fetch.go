@@ -28,6 +28,11 @@ type Fetcher struct {
 	// in memory, oldest artifacts evicted first (0: DefaultCacheSize). An
 	// artifact larger than that is returned but not kept.
 	CacheSize int64
+	// Budget, when not nil, is charged the downloaded archive and its
+	// unpacked files while a fetch holds them (FetchWorst at most); a
+	// fetch that finds it spent waits for room. The cache is bounded by
+	// CacheSize, outside the budget.
+	Budget *Budget
 
 	mu    sync.Mutex
 	cache map[string]*cacheEntry
@@ -97,39 +102,46 @@ func (f *Fetcher) Fetch(ctx context.Context, url, digest string) (Files, error) 
 }
 
 func (f *Fetcher) entry(ctx context.Context, url, digest string) (*cacheEntry, error) {
-	f.mu.Lock()
-	if f.cache == nil {
-		f.cache = map[string]*cacheEntry{}
-	}
-	e, ok := f.cache[digest]
-	if !ok {
-		e = &cacheEntry{}
-		f.cache[digest] = e
-		f.order = append(f.order, digest)
-	}
-	f.mu.Unlock()
-	e.once.Do(func() {
-		e.files, e.dirs, e.err = f.fetch(ctx, url, digest)
-		if e.err == nil {
-			e.size = filesSize(e.files)
-			for d := range e.dirs {
-				e.size += int64(len(d))
+	for {
+		f.mu.Lock()
+		if f.cache == nil {
+			f.cache = map[string]*cacheEntry{}
+		}
+		e, ok := f.cache[digest]
+		if !ok {
+			e = &cacheEntry{}
+			f.cache[digest] = e
+			f.order = append(f.order, digest)
+		}
+		f.mu.Unlock()
+		e.once.Do(func() {
+			e.files, e.dirs, e.err = f.fetch(ctx, url, digest)
+			if e.err == nil {
+				e.size = filesSize(e.files)
+				for d := range e.dirs {
+					e.size += int64(len(d))
+				}
 			}
-		}
-		e.done.Store(true)
+			e.done.Store(true)
+			if e.err == nil {
+				f.evict(digest, e)
+			}
+		})
 		if e.err == nil {
-			f.evict(digest, e)
+			return e, nil
 		}
-	})
-	if e.err != nil {
 		f.mu.Lock()
 		if f.cache[digest] == e {
 			f.remove(digest)
 		}
 		f.mu.Unlock()
+		// The caller that ran the fetch may have given up (its context
+		// ended, waiting for the budget): another one tries again.
+		if ctxErr := errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded); ctxErr && ctx.Err() == nil {
+			continue
+		}
 		return nil, e.err
 	}
-	return e, nil
 }
 
 // evict makes room for the artifact just fetched: one larger than
@@ -171,7 +183,44 @@ func (f *Fetcher) remove(digest string) {
 	f.order = slices.DeleteFunc(f.order, func(d string) bool { return d == digest })
 }
 
+// FetchWorst is the most bytes one fetch under lim charges: the archive
+// and its unpacked files, each at most lim.MaxTotalSize.
+func FetchWorst(lim Limits) int64 {
+	return 2 * lim.WithDefaults().MaxTotalSize
+}
+
 func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, map[string]bool, error) {
+	var files Files
+	var dirs map[string]bool
+	release, err := f.Budget.Within(ctx, FetchWorst(f.Limits), func(l *Lease) error {
+		var err error
+		files, dirs, err = f.fetchCharging(ctx, url, digest, l)
+		return err
+	})
+	// The files now belong to the cache (bounded by CacheSize) and to the
+	// reconciles that asked for them.
+	release()
+	return files, dirs, err
+}
+
+// chargedReader charges a lease with the bytes read through it.
+type chargedReader struct {
+	r io.Reader
+	l *Lease
+}
+
+func (c *chargedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if gerr := c.l.Grow(int64(n)); gerr != nil {
+		return 0, gerr
+	}
+	return n, err
+}
+
+// fetchCharging downloads, verifies and unpacks an artifact, charging l
+// with the archive as it arrives and the unpacked files (from the
+// archive's headers) before they are read.
+func (f *Fetcher) fetchCharging(ctx context.Context, url, digest string, l *Lease) (Files, map[string]bool, error) {
 	lim := f.Limits.WithDefaults()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -192,14 +241,26 @@ func (f *Fetcher) fetch(ctx context.Context, url, digest string) (Files, map[str
 	if resp.StatusCode != http.StatusOK {
 		return nil, nil, fmt.Errorf("fetching artifact: HTTP %d", resp.StatusCode)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, lim.MaxTotalSize+1))
-	if err != nil {
+	data, err := io.ReadAll(&chargedReader{r: io.LimitReader(resp.Body, lim.MaxTotalSize+1), l: l})
+	if errors.Is(err, ErrBudget) {
+		return nil, nil, err
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("fetching artifact: %v", err)
 	}
 	if int64(len(data)) > lim.MaxTotalSize {
 		return nil, nil, ErrTooLarge
 	}
 	if err := Verify(data, digest); err != nil {
+		return nil, nil, err
+	}
+	var unpacked int64
+	if err := walkArchive(data, lim, func(_ string, size int64, _ io.Reader) error {
+		unpacked += size
+		return nil
+	}, func(string) {}); err != nil {
+		return nil, nil, err
+	}
+	if err := l.Grow(unpacked); err != nil {
 		return nil, nil, err
 	}
 	return ExtractTree(data, lim)

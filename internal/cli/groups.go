@@ -26,6 +26,9 @@ func (a *app) groupsCommand() *cobra.Command {
 	var file string
 	var threshold int
 	var inPlace bool
+	// The data key goes to every master key the file names: a planted
+	// one must match the .sops.yaml rule first (rulecheck.go).
+	g := &ruleGuard{recipients: true}
 	add := &cobra.Command{
 		Use:     "add --file FILE [key flags]",
 		Short:   "Add a key group made of the given master keys",
@@ -46,7 +49,7 @@ func (a *app) groupsCommand() *cobra.Command {
 					return nil, err
 				}
 				return append(groups, g[0]), nil
-			}, threshold, inPlace))
+			}, threshold, inPlace, g))
 		},
 	}
 	kf.Register(add.Flags(), "", "group of")
@@ -73,7 +76,7 @@ func (a *app) groupsCommand() *cobra.Command {
 					return nil, errors.New("cannot delete the only key group")
 				}
 				return slices.Delete(groups, idx, idx+1), nil
-			}, threshold, inPlace))
+			}, threshold, inPlace, g))
 		},
 	}
 	del.Flags().IntVar(&threshold, "shamir-secret-sharing-threshold", 0, "new Shamir threshold")
@@ -83,6 +86,7 @@ func (a *app) groupsCommand() *cobra.Command {
 		_ = c.MarkFlagRequired("file")
 		c.Flags().StringVar(&ff.inputType, "input-type", "", "file format (default: by extension)")
 		df.register(c)
+		g.register(c.Flags())
 	}
 	cmd.AddCommand(add, del)
 	return cmd
@@ -90,9 +94,10 @@ func (a *app) groupsCommand() *cobra.Command {
 
 // changeGroups changes the key groups of file with change, keeping its
 // data key, and prints the result or, inPlace, writes it back. threshold 0
-// keeps the file's, within the new number of groups.
-func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *keysource.Source, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int, inPlace bool) error {
-	out, _, err := a.transform(ctx, file, ff, nil, nil, func(ctx context.Context, f *sopsFile) (bool, error) {
+// keeps the file's, within the new number of groups. g compares the file
+// with its creation rule first.
+func (a *app) changeGroups(ctx context.Context, file string, ff *formatFlags, df *decryptFlags, change func(context.Context, *keysource.Source, [][]keys.Recipient) ([][]keys.Recipient, error), threshold int, inPlace bool, g *ruleGuard) error {
+	out, _, err := a.transform(ctx, file, ff, nil, g, func(ctx context.Context, f *sopsFile) (bool, error) {
 		dataKey, err := f.dataKey(ctx, df)
 		if err != nil {
 			return false, err

@@ -1,10 +1,11 @@
 package cli
 
-// Before set, edit, rotate and updatekeys change a file, its metadata is
-// compared with the .sops.yaml creation rule that matches it. SOPS does not
+// Before set, edit, rotate, updatekeys and groups add/delete change a
+// file, its metadata is compared with the .sops.yaml creation rule that
+// matches it. SOPS does not
 // authenticate the selection rules or the master keys of a file: whoever
 // can edit it can narrow encrypted_regex (later values are stored in clear)
-// or plant a recipient (rotate wraps the new data key for it). The one
+// or plant a recipient (rotate and groups wrap the data key for it). The one
 // comparison is RuleMismatch; selection rules are sops.Selection's, master
 // keys GroupDiff's.
 

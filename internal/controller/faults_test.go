@@ -249,7 +249,16 @@ const isolatedLabel = "lacre.test/isolated"
 // it has.
 func startIsolated(t *testing.T, logs io.Writer) (stop func()) {
 	t.Helper()
-	mgr, err := NewManager(Options{Config: restConfig(testEnv), Concurrent: 1, WatchSelector: isolatedLabel + "=true"})
+	_, stop = startIsolatedWith(t, logs, Options{Concurrent: 1})
+	return stop
+}
+
+// startIsolatedWith is startIsolated with opts (Config and WatchSelector
+// set here), returning the manager too.
+func startIsolatedWith(t *testing.T, logs io.Writer, opts Options) (mgr *Manager, stop func()) {
+	t.Helper()
+	opts.Config, opts.WatchSelector = restConfig(testEnv), isolatedLabel+"=true"
+	mgr, err := NewManager(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +279,7 @@ func startIsolated(t *testing.T, logs io.Writer) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return mgr, stop
 }
 
 // TestFaultControllerKilledMidReconcile kills a controller while it applies

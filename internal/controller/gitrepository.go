@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +40,9 @@ type GitRepositoryReconciler struct {
 	Recorder record.EventRecorder
 	// Limits bound a checkout and its artifact (artifact.Limits defaults).
 	Limits artifact.Limits
+	// Budget bounds the bytes all checkouts hold at once (nil: no bound),
+	// shared with the Kustomization controller's Fetcher.
+	Budget *artifact.Budget
 	// Jitter is the fraction of the interval added at random (default 0.05).
 	Jitter float64
 	// Retain is how many older artifacts are kept per object (default 2).
@@ -151,8 +155,14 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		}
 	}
 
-	commit, err := source.Checkout(gctx, obj.Spec.URL, ref, auth, r.Limits)
-	if err != nil {
+	var patterns = artifact.ParseIgnore(artifact.DefaultIgnore, nil)
+	if obj.Spec.Ignore != nil {
+		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
+	}
+	// The wait for the byte budget is not part of the Git timeout.
+	commit, data, release, err := r.checkout(ctx, timeout, obj.Spec.URL, ref, auth, patterns)
+	defer release()
+	if commit == nil {
 		return r.checkoutFailed(obj, err, auth, interval), nil
 	}
 	apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
@@ -164,7 +174,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		sourceProgress(conds, gen, true, "building artifact: "+msg)
 		progress(ctx, obj)
 	}
-	return r.storeArtifact(ctx, obj, commit, interval, failing)
+	return r.storeArtifact(ctx, obj, commit, data, err, interval, failing)
 }
 
 // artifactEvent records the event of a stored artifact, with Flux's
@@ -178,16 +188,11 @@ func (r *GitRepositoryReconciler) artifactEvent(obj *sourcev1.GitRepository, rea
 	emit(r.Recorder, obj, md, corev1.EventTypeNormal, reason, fmt.Sprintf("stored artifact for commit '%s'", art.Revision))
 }
 
-// storeArtifact packages and stores the checked-out tree and records it in
-// the status, with a NewArtifact event when it changed (or a Succeeded
-// event when it recovers from a failure).
-func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *sourcev1.GitRepository, commit *source.Commit, interval time.Duration, failing bool) (ctrl.Result, error) {
+// storeArtifact stores the packaged tree (data, or the packaging error)
+// and records it in the status, with a NewArtifact event when it changed
+// (or a Succeeded event when it recovers from a failure).
+func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *sourcev1.GitRepository, commit *source.Commit, data []byte, err error, interval time.Duration, failing bool) (ctrl.Result, error) {
 	conds, gen := &obj.Status.Conditions, obj.Generation
-	var patterns = artifact.ParseIgnore(artifact.DefaultIgnore, nil)
-	if obj.Spec.Ignore != nil {
-		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
-	}
-	data, err := artifact.Build(commit.Files, patterns, r.Limits)
 	if err != nil {
 		msg, reason := "failed to package the artifact: "+err.Error(), sourcev1.StorageOperationFailedReason
 		if errors.Is(err, artifact.ErrTooLarge) {
@@ -232,6 +237,38 @@ func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *source
 		r.artifactEvent(obj, meta.SucceededReason)
 	}
 	return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+}
+
+// checkout checks out the commit and packages its files, within the
+// budget: both stay charged until release (after the artifact is stored).
+// Each attempt has timeout; waiting for the budget is bounded by ctx only.
+// A nil commit means the checkout failed; a commit with an error, the
+// packaging.
+func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Duration, url string, ref source.Ref, auth *source.Auth, patterns []gitignore.Pattern) (*source.Commit, []byte, func(), error) {
+	var commit *source.Commit
+	var data []byte
+	var buildErr error
+	release, err := r.Budget.Within(ctx, source.CheckoutWorst(r.Limits), func(l *artifact.Lease) error {
+		gctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		var err error
+		if commit, err = source.CheckoutCharging(gctx, url, ref, auth, r.Limits, l); err != nil {
+			commit = nil
+			return err
+		}
+		if data, buildErr = artifact.Build(commit.Files, patterns, r.Limits); buildErr != nil {
+			return nil
+		}
+		if err := l.Grow(int64(len(data))); err != nil {
+			commit, data = nil, nil
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, release, err
+	}
+	return commit, data, release, buildErr
 }
 
 // checkoutFailed records a failed checkout and says when to retry.

@@ -16,6 +16,7 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/internal/testsupport"
 	"github.com/lacre/lacre/keys"
@@ -24,15 +25,20 @@ import (
 )
 
 // TestNoLeaksControllers runs a canary Secret through a controller of its
-// own (debug logs into a buffer) on the success path and the error paths:
-// a tampered file, the wrong key, a Secret the API server rejects, a Git
-// password in the URL's Secret. The canary (plain or base64) must not be in
+// own (debug logs into a buffer; --require-encrypted-secrets; a 1 MiB
+// artifact limit) on the success path and the error paths: a tampered
+// file, the wrong key, a Secret the API server rejects, invalid UTF-8 in
+// each store a build decrypts (dotenv, json, ini, binary), a Secret
+// committed in clear, a checkout over the size limit, a Git password in
+// the URL's Secret. The canary (plain or base64) must not be in
 // the logs, events, conditions, metrics, or any file written under the
 // artifact storage and TMPDIR.
 func TestNoLeaksControllers(t *testing.T) {
 	needCluster(t)
 	const canary = "leak-CANARY-0d9e44"
 	const gitPass = "git-PASS-CANARY-77aa"
+	// In clear in Git (so in the artifact), but never in a message.
+	const clearCanary = "clear-CANARY-5e1b90"
 	start := time.Now()
 	g := NewWithT(t)
 	ns := newNamespace(t)
@@ -40,7 +46,7 @@ func TestNoLeaksControllers(t *testing.T) {
 	id, r := newAgeKey(t)
 	wrong, _ := newAgeKey(t)
 	var logs testsupport.SyncBuffer
-	startIsolated(t, &logs)
+	startIsolatedWith(t, &logs, Options{Concurrent: 1, RequireEncryptedSecrets: true, Limits: artifact.Limits{MaxTotalSize: 1 << 20}})
 	srv := gittest.New(t, "git", gitPass)
 	repo := srv.NewRepo("r", "main")
 	good := encryptFor(t, r, secretYAML(ns, "db", canary))
@@ -90,6 +96,37 @@ func TestNoLeaksControllers(t *testing.T) {
 	requestReconcile(g, getRepo(g, ns, "my-secrets"))
 	ksFailing(g, ns, func(g Gomega, c *metav1.Condition) { g.Expect(c.Message).To(ContainSubstring("apps/app.env: line 1")) })
 
+	// Invalid UTF-8 in the other stores a build decrypts: each build
+	// succeeds or fails without the value.
+	for _, tc := range []struct{ file, plain, kust string }{
+		{"cm.json", `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "u", "namespace": "` + ns + `"}, "data": {"k": "` + canary + "\xff\xfe" + `"}}`, "resources: [db.yaml, cm.json]\n"},
+		{"app.ini", "[s]\nk = " + canary + "\xff\xfe\n", "resources: [db.yaml]\nsecretGenerator:\n  - name: gen\n    files: [app.ini]\n"},
+		{"app.bin", canary + "\xff\xfe", "resources: [db.yaml]\nsecretGenerator:\n  - name: gen\n    files: [app.bin]\n"},
+	} {
+		format := formats.FormatForPath(tc.file)
+		out, err := sopsfile.Encrypt(testCtx, []byte(tc.plain), sopsfile.EncryptOptions{InputFormat: format, OutputFormat: format, Groups: [][]keys.Recipient{{r}}})
+		g.Expect(err).NotTo(HaveOccurred(), tc.file)
+		c := repo.Commit(tc.file, map[string]string{"apps/db.yaml": good, "apps/" + tc.file: string(out), "apps/kustomization.yaml": tc.kust})
+		requestReconcile(g, getRepo(g, ns, "my-secrets"))
+		g.Eventually(func(g Gomega) {
+			g.Expect(getKS(g, ns, "apps").Status.LastAttemptedRevision).To(Equal("main@sha1:" + c))
+		}, 60*time.Second, 250*time.Millisecond).Should(Succeed(), tc.file)
+	}
+
+	// A Secret committed in clear (--require-encrypted-secrets).
+	repo.Commit("clear", map[string]string{"apps/db.yaml": secretYAML(ns, "db", clearCanary), "apps/kustomization.yaml": "resources: [db.yaml, a.yaml]\n"})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	ksFailing(g, ns, func(g Gomega, c *metav1.Condition) { g.Expect(c.Message).To(ContainSubstring("db")) })
+
+	// A checkout over the size limit, of canary bytes.
+	repo.Commit("big", map[string]string{"apps/db.yaml": good, "apps/big.txt": strings.Repeat(clearCanary+"\n", 80_000)})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		c := condition(g, getRepo(g, ns, "my-secrets").Status.Conditions, meta.ReadyCondition)
+		g.Expect(c.Reason).To(Equal(sourcev1.ArtifactTooLargeReason))
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+	repo.Commit("small", map[string]string{"apps/db.yaml": good, "apps/big.txt": ""})
+
 	// A wrong Git password.
 	sec := &corev1.Secret{}
 	g.Expect(testClient.Get(testCtx, client.ObjectKey{Namespace: ns, Name: "git-auth"}, sec)).To(Succeed())
@@ -109,7 +146,7 @@ func TestNoLeaksControllers(t *testing.T) {
 	requestReconcile(g, getRepo(g, ns, "my-secrets"))
 	appliedAt(g, ns, c5, 60*time.Second)
 
-	needles := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), gitPass, base64.StdEncoding.EncodeToString([]byte(gitPass)),
+	needles := []string{canary, base64.StdEncoding.EncodeToString([]byte(canary)), clearCanary, gitPass, base64.StdEncoding.EncodeToString([]byte(gitPass)),
 		"AGE-SECRET-KEY", strings.ToLower("AGE-SECRET-KEY")}
 	check := func(where, text string) {
 		t.Helper()

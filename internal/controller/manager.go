@@ -92,6 +92,10 @@ type Options struct {
 	// ArtifactCacheSize bounds the unpacked artifacts the Kustomization
 	// controller keeps in memory, in bytes (0: artifact.DefaultCacheSize).
 	ArtifactCacheSize int64
+	// ArtifactBudget bounds the bytes all Git checkouts and artifact
+	// fetches hold at once (0: twice Limits.MaxTotalSize); see
+	// artifact.Budget.
+	ArtifactBudget int64
 
 	// flags holds the flag values Complete parses.
 	// RuntimeNamespace is the controller's namespace (Flux's
@@ -104,6 +108,7 @@ type Options struct {
 		customStageKinds                         string
 		allowRemoteBases, noRemoteBases          bool
 		featureGates                             string
+		artifactBudgetMiB                        int64
 	}
 }
 
@@ -112,7 +117,9 @@ type Manager struct {
 	ctrl.Manager
 	Storage        *artifact.Store
 	Kustomizations *KustomizationReconciler
-	cleanup        []func()
+	// Budget bounds the bytes checkouts and artifact fetches hold at once.
+	Budget  *artifact.Budget
+	cleanup []func()
 }
 
 // Close stops the artifact server and removes a temporary storage dir.
@@ -149,7 +156,10 @@ func NewManager(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	budget := artifact.NewBudget(opts.artifactBudget())
+	m.Budget = budget
 	rec := &GitRepositoryReconciler{
+		Budget:   budget,
 		Client:   mgr.GetClient(),
 		Storage:  store,
 		Recorder: srcEvents,
@@ -167,7 +177,7 @@ func NewManager(opts Options) (*Manager, error) {
 		Direct:    direct,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Fetcher:   &artifact.Fetcher{Limits: opts.Limits, CacheSize: opts.ArtifactCacheSize},
+		Fetcher:   &artifact.Fetcher{Limits: opts.Limits, CacheSize: opts.ArtifactCacheSize, Budget: budget},
 		Recorder:  ksEvents,
 		KeyCache:  &keys.Cache{},
 

@@ -46,6 +46,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.flags.customStageKinds, "custom-apply-stage-kinds", "", "comma-separated group/Kind (Kind for the core group) applied in a stage of their own, after CRDs, Namespaces, ClusterRoles and classes (Flux's flag)")
 	fs.StringVar(&o.EventsAddr, "events-addr", "", "URL events are also POSTed to in Flux's event API format (Flux's notification-controller, e.g. http://notification-controller.flux-system.svc.cluster.local./)")
 	fs.DurationVar(&o.RequeueDependency, "requeue-dependency", 30*time.Second, "interval at which a Kustomization waiting for its dependencies or its source's artifact is tried again")
+	fs.Int64Var(&o.flags.artifactBudgetMiB, "max-concurrent-artifact-size", 0, "MiB all Git checkouts and artifact unpacks may hold at once, whatever --concurrent is; over it a reconcile waits (default: twice --max-artifact-size)")
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 	fs.BoolVar(&o.flags.allowRemoteBases, "allow-remote-bases", false, "let kustomize fetch remote bases and resources (git repositories, http(s) URLs), as Flux does by default")
 	fs.BoolVar(&o.flags.noRemoteBases, "no-remote-bases", true, "Flux's flag: false allows remote bases (as --allow-remote-bases); lacre's default is true")
@@ -120,7 +121,7 @@ func (o *Options) completeAgeSecret() error {
 // Complete parses the flags BindFlags bound as strings
 // (--sops-age-secret, --sops-age-secret-namespaces,
 // --sops-vault-allowlist) or in MiB (--max-artifact-size,
-// --artifact-cache-size) and checks --default-service-account. Errors
+// --artifact-cache-size, --max-concurrent-artifact-size) and checks --default-service-account. Errors
 // name the flag.
 func (o *Options) Complete() error {
 	if err := o.completeAgeSecret(); err != nil {
@@ -145,6 +146,12 @@ func (o *Options) Complete() error {
 			return fmt.Errorf("--artifact-cache-size must be between 1 and %d MiB, got %d", 1<<20, n)
 		}
 		o.ArtifactCacheSize = n << 20
+	}
+	if n := o.flags.artifactBudgetMiB; n != 0 {
+		if n < 0 || n > 1<<20 {
+			return fmt.Errorf("--max-concurrent-artifact-size must be between 1 and %d MiB, got %d", 1<<20, n)
+		}
+		o.ArtifactBudget = n << 20
 	}
 	if o.Limits.MaxFiles < 0 {
 		return fmt.Errorf("--max-artifact-files must not be negative, got %d", o.Limits.MaxFiles)
@@ -175,4 +182,16 @@ func (o *Options) Complete() error {
 		o.Decryption.VaultAllowlist = list
 	}
 	return nil
+}
+
+// artifactBudget is ArtifactBudget or its default: twice the per-artifact
+// limit, so one checkout of the largest allowed repository (or two
+// smaller ones) is in flight at a time with the defaults (512 MiB, half
+// the installed Deployment's 1 GiB memory limit; the artifact cache's
+// 256 MiB and the process's own memory fit in the rest).
+func (o *Options) artifactBudget() int64 {
+	if o.ArtifactBudget > 0 {
+		return o.ArtifactBudget
+	}
+	return 2 * o.Limits.WithDefaults().MaxTotalSize
 }

@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -75,4 +78,42 @@ func TestGitRepositoryArtifactTooLarge(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(readyRevision(g, ns, "small")).To(Equal("main@sha1:" + c))
 	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+}
+
+// TestArtifactBudgetConcurrent: with --concurrent 4 and a byte budget
+// (--max-concurrent-artifact-size) that holds about two checkouts, four
+// GitRepositories of incompressible content and the four Kustomizations
+// that apply them all become Ready: reconciles that find the budget spent
+// wait, none fails for it; the budget's own accounting never exceeds its
+// size and returns to zero.
+func TestArtifactBudgetConcurrent(t *testing.T) {
+	g, ns := clusterTest(t)
+	const n = 4
+	lbl := map[string]string{isolatedLabel: "true"}
+	srv := gittest.New(t, "", "")
+	for i := 0; i < n; i++ {
+		data := make([]byte, 96<<10)
+		rand.Read(data)
+		repo := srv.NewRepo(fmt.Sprintf("r%d", i), "main")
+		repo.Commit("random", map[string]string{"cm.yaml": fmt.Sprintf(
+			"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm%d\n  namespace: %s\nbinaryData:\n  data: %s\n",
+			i, ns, base64.StdEncoding.EncodeToString(data))})
+		src := gitRepo(ns, repo.Name, repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
+		src.Labels = lbl
+		g.Expect(testClient.Create(testCtx, src)).To(Succeed())
+		ks := newKS(ns, repo.Name, "./")
+		ks.Labels, ks.Spec.SourceRef.Name = lbl, repo.Name
+		g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
+	}
+	mgr, _ := startIsolatedWith(t, io.Discard, Options{Concurrent: 4, ArtifactBudget: 1 << 20})
+	g.Expect(mgr.Budget.Size()).To(Equal(int64(1 << 20)))
+	for i := 0; i < n; i++ {
+		g.Eventually(func(g Gomega) {
+			ksReady(g, ns, fmt.Sprintf("r%d", i))
+			getCM(g, ns, fmt.Sprintf("cm%d", i))
+		}, 120*time.Second, 200*time.Millisecond).Should(Succeed())
+	}
+	t.Logf("budget peak %d KiB of %d KiB, %d reconciles waited", mgr.Budget.Peak()>>10, mgr.Budget.Size()>>10, mgr.Budget.Retries())
+	g.Expect(mgr.Budget.Peak()).To(And(BeNumerically(">", 384<<10), BeNumerically("<=", mgr.Budget.Size())))
+	g.Eventually(mgr.Budget.Used).Should(BeZero())
 }

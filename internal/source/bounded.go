@@ -22,9 +22,24 @@ const objectOverhead = 256
 // its objects (a delta counts its own data and its result) may not exceed
 // lim.MaxTotalSize bytes, nor one object lim.MaxFileSize. A highly compressible repository (a few KB of pack
 // holding GBs of zeros) is refused from the object headers.
+//
+// Every byte it holds is charged to lease first (the pack as it arrives,
+// then the inflated objects): when the budget is spent, the fetch stops
+// with artifact.ErrBudget and starved is set.
 type boundedStorage struct {
 	*memory.Storage
-	lim artifact.Limits
+	lim     artifact.Limits
+	lease   *artifact.Lease
+	starved bool
+}
+
+// grow charges n bytes to the lease.
+func (s *boundedStorage) grow(n int64) error {
+	if err := s.lease.Grow(n); err != nil {
+		s.starved = true
+		return err
+	}
+	return nil
 }
 
 // PackfileWriter implements storer.PackfileWriter.
@@ -33,37 +48,48 @@ func (s *boundedStorage) PackfileWriter() (io.WriteCloser, error) {
 }
 
 type packBuffer struct {
-	s   *boundedStorage
-	buf bytes.Buffer
+	s      *boundedStorage
+	buf    bytes.Buffer
+	failed bool // a Write failed: go-git still calls Close
 }
 
 func (p *packBuffer) Write(b []byte) (int, error) {
 	if int64(p.buf.Len()+len(b)) > p.s.lim.MaxTotalSize {
+		p.failed = true
 		return 0, fmt.Errorf("%w: the fetched pack exceeds %s", artifact.ErrTooLarge, artifact.FormatSize(p.s.lim.MaxTotalSize))
+	}
+	if err := p.s.grow(int64(len(b))); err != nil {
+		p.failed = true
+		return 0, err
 	}
 	return p.buf.Write(b)
 }
 
 func (p *packBuffer) Close() error {
 	data := p.buf.Bytes()
-	if len(data) == 0 {
+	if len(data) == 0 || p.failed {
 		return nil
 	}
-	if err := measurePack(data, p.s.lim); err != nil {
+	inflated, err := measurePack(data, p.s.lim)
+	if err != nil {
+		return err
+	}
+	if err := p.s.grow(inflated); err != nil {
 		return err
 	}
 	return packfile.UpdateObjectStorage(p.s.Storage, bytes.NewReader(data))
 }
 
-// measurePack sums the declared inflated sizes of a pack's objects and
-// fails once one exceeds lim.MaxFileSize or all exceed lim.MaxTotalSize.
+// measurePack sums the declared inflated sizes of a pack's objects (with
+// objectOverhead each) and fails once one exceeds lim.MaxFileSize or all
+// exceed lim.MaxTotalSize.
 // Only delta data is inflated (to a small buffer: the result size is in
 // its first bytes); other contents are skipped.
-func measurePack(data []byte, lim artifact.Limits) error {
+func measurePack(data []byte, lim artifact.Limits) (int64, error) {
 	sc := packfile.NewScanner(bytes.NewReader(data))
 	_, count, err := sc.Header()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var total int64
 	add := func(size int64) error {
@@ -78,23 +104,23 @@ func measurePack(data []byte, lim artifact.Limits) error {
 	for i := uint32(0); i < count; i++ {
 		oh, err := sc.NextObjectHeader()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := add(oh.Length); err != nil {
-			return err
+			return 0, err
 		}
 		if oh.Type != plumbing.OFSDeltaObject && oh.Type != plumbing.REFDeltaObject {
 			continue // the next header skips the content, inflating to io.Discard
 		}
 		var head deltaHead
 		if _, _, err := sc.NextObject(&head); err != nil {
-			return err
+			return 0, err
 		}
 		if err := add(head.targetSize()); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return total, nil
 }
 
 // deltaHead keeps the first bytes of a delta: two varints, the source and

@@ -2,9 +2,11 @@ package source
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lacre/lacre/internal/artifact"
@@ -68,5 +70,58 @@ func TestCheckoutSizeBounds(t *testing.T) {
 	c, err := Checkout(context.Background(), repo.URL(), Ref{Branch: "main"}, nil, lim)
 	if err != nil || len(c.Files["a"].Data) != 4*mib {
 		t.Fatalf("checkout within the limits: %v", err)
+	}
+}
+
+// TestCheckoutBudget: six repositories of incompressible content checked
+// out at once through one budget that holds about two checkouts all come
+// out whole: a checkout that finds the budget spent drops what it held,
+// waits and runs again; the budget's accounting never exceeds its size,
+// each checkout is charged at least its pack, objects and files, and
+// every byte is released.
+func TestCheckoutBudget(t *testing.T) {
+	const n, size = 6, 128 << 10
+	srv := gittest.New(t, "", "")
+	var repos []*gittest.Repo
+	for i := 0; i < n; i++ {
+		data := make([]byte, size)
+		rand.Read(data)
+		repo := srv.NewRepo(fmt.Sprintf("r%d", i), "main")
+		repo.Commit("random", map[string]string{"data": string(data)})
+		repos = append(repos, repo)
+	}
+	b := artifact.NewBudget(7 * size)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, repo := range repos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var charged int64
+			release, err := b.Within(context.Background(), CheckoutWorst(artifact.Limits{}), func(l *artifact.Lease) error {
+				c, err := CheckoutCharging(context.Background(), repo.URL(), Ref{Branch: "main"}, nil, artifact.Limits{}, l)
+				if err == nil && len(c.Files["data"].Data) != size {
+					err = fmt.Errorf("%s: %d bytes", repo.Name, len(c.Files["data"].Data))
+				}
+				charged = l.Held()
+				return err
+			})
+			release()
+			if err == nil && charged < 3*size {
+				err = fmt.Errorf("%s charged %d bytes for a %d-byte file", repo.Name, charged, size)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("peak %d KiB of %d KiB, %d checkouts waited", b.Peak()>>10, b.Size()>>10, b.Retries())
+	if b.Peak() > b.Size() || b.Used() != 0 {
+		t.Fatalf("peak %d, used %d, budget %d", b.Peak(), b.Used(), b.Size())
 	}
 }

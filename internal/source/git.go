@@ -302,6 +302,24 @@ func resolveFromList(refs []*plumbing.Reference, ref Ref) (hash, revision string
 // file and their total size, from the tree's entries before any content
 // is read.
 func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact.Limits) (*Commit, error) {
+	return CheckoutCharging(ctx, rawURL, ref, a, lim, nil)
+}
+
+// CheckoutWorst is the most bytes one checkout under lim charges: the
+// fetched pack, the objects inflated from it and the files copied out of
+// them, each at most lim.MaxTotalSize.
+func CheckoutWorst(lim artifact.Limits) int64 {
+	return 3 * lim.WithDefaults().MaxTotalSize
+}
+
+// CheckoutCharging is Checkout charging lease (nil: nothing) with the
+// bytes it holds before it holds them: the pack as it arrives, its
+// objects' inflated sizes (from their headers) before they are inflated,
+// the files' sizes (from the tree) before they are copied. When the
+// lease cannot grow, it drops everything and returns an error wrapping
+// artifact.ErrBudget (for artifact.Budget.Within to wait and retry). The
+// charge covers the returned files until the lease is released.
+func CheckoutCharging(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact.Limits, lease *artifact.Lease) (*Commit, error) {
 	lim = lim.WithDefaults()
 	hash, revision, err := LsRemote(ctx, rawURL, ref, a)
 	if err != nil {
@@ -311,7 +329,7 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 	if err != nil {
 		return nil, err
 	}
-	st := &boundedStorage{Storage: memory.NewStorage(), lim: lim}
+	st := &boundedStorage{Storage: memory.NewStorage(), lim: lim, lease: lease}
 	repo, err := git.InitWithOptions(st, nil, git.InitOptions{DefaultBranch: plumbing.Master})
 	if err != nil {
 		return nil, err
@@ -340,6 +358,9 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 		fo.Depth = 1
 	}
 	if err := repo.FetchContext(ctx, fo); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		if st.starved {
+			return nil, fmt.Errorf("%w (fetching %q)", artifact.ErrBudget, rawURL)
+		}
 		return nil, classify(err)
 	}
 	commit, err := repo.CommitObject(plumbing.NewHash(hash))
@@ -365,7 +386,7 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 			}
 		}
 	}
-	files, err := readTree(commit, lim)
+	files, err := readTree(commit, lim, lease)
 	if err != nil {
 		return nil, err
 	}
@@ -375,8 +396,9 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 // readTree reads a commit's regular files. A first pass checks lim on the
 // files' count and sizes (from their object headers), so a tree over the
 // limits is refused before any content is copied: one blob named by
-// thousands of paths counts once per path.
-func readTree(commit *object.Commit, lim artifact.Limits) (fstest.MapFS, error) {
+// thousands of paths counts once per path. lease is charged the files'
+// total before they are copied.
+func readTree(commit *object.Commit, lim artifact.Limits, lease *artifact.Lease) (fstest.MapFS, error) {
 	tree, err := commit.Tree()
 	if err != nil {
 		return nil, err
@@ -399,6 +421,9 @@ func readTree(commit *object.Commit, lim artifact.Limits) (fstest.MapFS, error) 
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := lease.Grow(total); err != nil {
 		return nil, err
 	}
 	files := fstest.MapFS{}
