@@ -116,6 +116,9 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
 		return ctrl.Result{}, nil // terminal: waits for a spec change
 	}
+	if r.refuseGitFields(obj) {
+		return ctrl.Result{}, nil // terminal: waits for a spec change
+	}
 
 	var auth *source.Auth
 	if ref := obj.Spec.SecretRef; ref != nil {
@@ -139,7 +142,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 
 	// The no-op check: same remote revision, same spec, artifact present.
 	if art := obj.Status.Artifact; art != nil && apimeta.IsStatusConditionTrue(*conds, sourcev1.ArtifactInStorageCondition) &&
-		obj.Status.ObservedGeneration == gen && equalPtr(obj.Status.ObservedIgnore, obj.Spec.Ignore) && r.Storage.Has(art.Path) {
+		obj.Status.ObservedGeneration == gen && equalPtr(obj.Status.ObservedIgnore, obj.Spec.Ignore) && r.Storage.Has(art.Path) && !requiresVerification(obj) {
 		if _, rev, err := source.LsRemote(gctx, obj.Spec.URL, ref, auth); err == nil && rev == art.Revision {
 			apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
 			apimeta.RemoveStatusCondition(conds, sourcev1.ArtifactOutdatedCondition)
@@ -156,6 +159,9 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		return r.checkoutFailed(obj, err, auth, interval), nil
 	}
 	apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
+	if res, ok := r.verifySignature(ctx, obj, commit, interval); !ok {
+		return res, nil
+	}
 	if prev := obj.Status.Artifact; prev == nil || prev.Revision != commit.Revision {
 		msg := fmt.Sprintf("new upstream revision '%s'", commit.Revision)
 		if prev != nil {

@@ -81,6 +81,10 @@ type Commit struct {
 	Hash     string // 40 hex
 	Revision string // Flux's form: main@sha1:<hex>, v1.0.0@sha1:<hex>, sha1:<hex>
 	Files    fstest.MapFS
+	// Object is the commit, Tag the annotated tag of a tag checkout (or
+	// nil): their signatures are checked by spec.verify (verify.go).
+	Object *object.Commit
+	Tag    *object.Tag
 }
 
 // ValidateURL checks a repository URL as Flux's CRD pattern does.
@@ -319,6 +323,7 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{rawURL}}); err != nil {
 		return nil, err
 	}
+	var tagName plumbing.ReferenceName
 	fo := &git.FetchOptions{RemoteName: "origin", Auth: am, CABundle: caBundle(a), Tags: git.NoTags}
 	switch {
 	case ref.Commit != "" && ref.Branch != "":
@@ -338,6 +343,7 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 		}
 		fo.RefSpecs = []config.RefSpec{config.RefSpec("+" + string(name) + ":" + string(name))}
 		fo.Depth = 1
+		tagName = name
 	}
 	if err := repo.FetchContext(ctx, fo); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil, classify(err)
@@ -369,7 +375,8 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 	if err != nil {
 		return nil, err
 	}
-	return &Commit{Hash: commit.Hash.String(), Revision: strings.Replace(revision, hash, commit.Hash.String(), 1), Files: files}, nil
+	return &Commit{Hash: commit.Hash.String(), Revision: strings.Replace(revision, hash, commit.Hash.String(), 1), Files: files,
+		Object: commit, Tag: annotatedTag(repo, tagName)}, nil
 }
 
 // readTree reads a commit's regular files. A first pass checks lim on the
