@@ -116,9 +116,6 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
 		return ctrl.Result{}, nil // terminal: waits for a spec change
 	}
-	if r.refuseGitFields(obj) {
-		return ctrl.Result{}, nil // terminal: waits for a spec change
-	}
 
 	var auth *source.Auth
 	if ref := obj.Spec.SecretRef; ref != nil {
@@ -131,6 +128,10 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 			return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 		}
 		auth = source.AuthFromSecret(sec.Data)
+	}
+	auth, ok := r.withProxy(ctx, obj, auth)
+	if !ok {
+		return ctrl.Result{RequeueAfter: r.jitter(min(interval, 30*time.Second))}, nil
 	}
 	ref := source.Ref{}
 	if rr := obj.Spec.Reference; rr != nil {
@@ -283,5 +284,5 @@ func redactAuth(err error, a *source.Auth) string {
 	if a == nil {
 		return err.Error()
 	}
-	return redact.Values(err.Error(), a.Password, a.BearerToken)
+	return redact.Values(err.Error(), a.Password, a.BearerToken, a.Proxy.Password)
 }

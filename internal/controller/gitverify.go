@@ -25,27 +25,7 @@ const (
 	invalidGitObjectReason        = "InvalidGitObject"
 	invalidTagSignatureReason     = "InvalidTagSignature"
 	invalidCommitSignatureReason  = "InvalidCommitSignature"
-	// UnsupportedFieldReason: a spec field lacre does not honour yet.
-	unsupportedFieldReason = "UnsupportedField"
 )
-
-// refuseGitFields stalls a GitRepository with a field lacre cannot honour
-// yet, so it is never silently ignored. It reports whether it refused.
-func (r *GitRepositoryReconciler) refuseGitFields(obj *sourcev1.GitRepository) bool {
-	var field string
-	switch {
-	case obj.Spec.ProxySecretRef != nil:
-		field = "spec.proxySecretRef"
-	default:
-		return false
-	}
-	msg := field + " is not supported by lacre yet; remove it or use Flux's source-controller"
-	conds, gen := &obj.Status.Conditions, obj.Generation
-	setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, unsupportedFieldReason, msg)
-	markFailed(conds, gen, unsupportedFieldReason, msg, true)
-	emit(r.Recorder, obj, nil, corev1.EventTypeWarning, unsupportedFieldReason, msg)
-	return true
-}
 
 // requiresVerification: spec.verify asks for more than the last observed
 // verification (Flux's rule), so an unchanged revision is checked again.

@@ -141,21 +141,3 @@ func TestGitRepositoryVerify(t *testing.T) {
 	refused("unsigned-tag", "InvalidGitObject", false)
 	refused("tag-on-branch", "InvalidVerificationMode", true)
 }
-
-func TestGitRepositoryProxySecretRefRefused(t *testing.T) {
-	g, ns := clusterTest(t)
-	repo := newGitRepo(t, "proxied")
-	repo.Commit("one", map[string]string{"a.yaml": "kind: ConfigMap\n"})
-	obj := gitRepo(ns, "proxied", repo.URL(), nil)
-	obj.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: "proxy"}
-	g.Expect(testClient.Create(testCtx, obj)).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		o := getRepo(g, ns, "proxied")
-		r := condition(g, o.Status.Conditions, meta.ReadyCondition)
-		g.Expect(r.Status).To(Equal(metav1.ConditionFalse))
-		g.Expect(r.Reason).To(Equal("UnsupportedField"))
-		g.Expect(r.Message).To(ContainSubstring("spec.proxySecretRef"))
-		g.Expect(condition(g, o.Status.Conditions, meta.StalledCondition).Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(o.Status.Artifact).To(BeNil())
-	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
-}

@@ -45,6 +45,10 @@ type Auth struct {
 	CAFile             []byte
 	Identity           []byte
 	KnownHosts         []byte
+	// TLSCert and TLSKey (tls.crt, tls.key): the HTTPS client certificate.
+	TLSCert, TLSKey []byte
+	// Proxy is from spec.proxySecretRef (ProxyFromSecret).
+	Proxy transport.ProxyOptions
 }
 
 // AuthFromSecret reads Flux's secret keys.
@@ -59,6 +63,8 @@ func AuthFromSecret(data map[string][]byte) *Auth {
 		CAFile:      data["ca.crt"],
 		Identity:    data["identity"],
 		KnownHosts:  data["known_hosts"],
+		TLSCert:     data["tls.crt"],
+		TLSKey:      data["tls.key"],
 	}
 	if a.CAFile == nil {
 		a.CAFile = data["caFile"]
@@ -217,7 +223,12 @@ func LsRemote(ctx context.Context, rawURL string, ref Ref, a *Auth) (hash, revis
 		return "", "", err
 	}
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{rawURL}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: am, CABundle: caBundle(a), PeelingOption: git.AppendPeeled})
+	cert, key, err := clientCert(a)
+	if err != nil {
+		return "", "", err
+	}
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: am, CABundle: caBundle(a), PeelingOption: git.AppendPeeled,
+		ClientCert: cert, ClientKey: key, ProxyOptions: proxyOptions(a)})
 	if err != nil {
 		return "", "", classify(err)
 	}
@@ -324,7 +335,9 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 		return nil, err
 	}
 	var tagName plumbing.ReferenceName
-	fo := &git.FetchOptions{RemoteName: "origin", Auth: am, CABundle: caBundle(a), Tags: git.NoTags}
+	cert, key, _ := clientCert(a) // checked by LsRemote
+	fo := &git.FetchOptions{RemoteName: "origin", Auth: am, CABundle: caBundle(a), Tags: git.NoTags,
+		ClientCert: cert, ClientKey: key, ProxyOptions: proxyOptions(a)}
 	switch {
 	case ref.Commit != "" && ref.Branch != "":
 		fo.RefSpecs = []config.RefSpec{config.RefSpec("+refs/heads/" + ref.Branch + ":refs/remotes/origin/" + ref.Branch)}
