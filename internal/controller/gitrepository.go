@@ -133,6 +133,10 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		}
 		auth = source.AuthFromSecret(sec.Data)
 	}
+	auth, ok := r.withProxy(ctx, obj, auth)
+	if !ok {
+		return ctrl.Result{RequeueAfter: r.jitter(min(interval, 30*time.Second))}, nil
+	}
 	ref := source.Ref{}
 	if rr := obj.Spec.Reference; rr != nil {
 		ref = source.Ref{Branch: rr.Branch, Tag: rr.Tag, SemVer: rr.SemVer, Name: rr.Name, Commit: rr.Commit}
@@ -143,7 +147,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 
 	// The no-op check: same remote revision, same spec, artifact present.
 	if art := obj.Status.Artifact; art != nil && apimeta.IsStatusConditionTrue(*conds, sourcev1.ArtifactInStorageCondition) &&
-		obj.Status.ObservedGeneration == gen && equalPtr(obj.Status.ObservedIgnore, obj.Spec.Ignore) && r.Storage.Has(art.Path) {
+		obj.Status.ObservedGeneration == gen && equalPtr(obj.Status.ObservedIgnore, obj.Spec.Ignore) && r.Storage.Has(art.Path) && !requiresVerification(obj) {
 		if _, rev, err := source.LsRemote(gctx, obj.Spec.URL, ref, auth); err == nil && rev == art.Revision {
 			apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
 			apimeta.RemoveStatusCondition(conds, sourcev1.ArtifactOutdatedCondition)
@@ -166,6 +170,9 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		return r.checkoutFailed(obj, err, auth, interval), nil
 	}
 	apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
+	if res, ok := r.verifySignature(ctx, obj, commit, interval); !ok {
+		return res, nil
+	}
 	if prev := obj.Status.Artifact; prev == nil || prev.Revision != commit.Revision {
 		msg := fmt.Sprintf("new upstream revision '%s'", commit.Revision)
 		if prev != nil {
@@ -314,5 +321,5 @@ func redactAuth(err error, a *source.Auth) string {
 	if a == nil {
 		return err.Error()
 	}
-	return redact.Values(err.Error(), a.Password, a.BearerToken)
+	return redact.Values(err.Error(), a.Password, a.BearerToken, a.Proxy.Password)
 }

@@ -45,6 +45,10 @@ type Auth struct {
 	CAFile             []byte
 	Identity           []byte
 	KnownHosts         []byte
+	// TLSCert and TLSKey (tls.crt, tls.key): the HTTPS client certificate.
+	TLSCert, TLSKey []byte
+	// Proxy is from spec.proxySecretRef (ProxyFromSecret).
+	Proxy transport.ProxyOptions
 }
 
 // AuthFromSecret reads Flux's secret keys.
@@ -59,6 +63,8 @@ func AuthFromSecret(data map[string][]byte) *Auth {
 		CAFile:      data["ca.crt"],
 		Identity:    data["identity"],
 		KnownHosts:  data["known_hosts"],
+		TLSCert:     data["tls.crt"],
+		TLSKey:      data["tls.key"],
 	}
 	if a.CAFile == nil {
 		a.CAFile = data["caFile"]
@@ -81,6 +87,10 @@ type Commit struct {
 	Hash     string // 40 hex
 	Revision string // Flux's form: main@sha1:<hex>, v1.0.0@sha1:<hex>, sha1:<hex>
 	Files    fstest.MapFS
+	// Object is the commit, Tag the annotated tag of a tag checkout (or
+	// nil): their signatures are checked by spec.verify (verify.go).
+	Object *object.Commit
+	Tag    *object.Tag
 }
 
 // ValidateURL checks a repository URL as Flux's CRD pattern does.
@@ -213,7 +223,12 @@ func LsRemote(ctx context.Context, rawURL string, ref Ref, a *Auth) (hash, revis
 		return "", "", err
 	}
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{rawURL}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: am, CABundle: caBundle(a), PeelingOption: git.AppendPeeled})
+	cert, key, err := clientCert(a)
+	if err != nil {
+		return "", "", err
+	}
+	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: am, CABundle: caBundle(a), PeelingOption: git.AppendPeeled,
+		ClientCert: cert, ClientKey: key, ProxyOptions: proxyOptions(a)})
 	if err != nil {
 		return "", "", classify(err)
 	}
@@ -337,7 +352,10 @@ func CheckoutCharging(ctx context.Context, rawURL string, ref Ref, a *Auth, lim 
 	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{rawURL}}); err != nil {
 		return nil, err
 	}
-	fo := &git.FetchOptions{RemoteName: "origin", Auth: am, CABundle: caBundle(a), Tags: git.NoTags}
+	var tagName plumbing.ReferenceName
+	cert, key, _ := clientCert(a) // checked by LsRemote
+	fo := &git.FetchOptions{RemoteName: "origin", Auth: am, CABundle: caBundle(a), Tags: git.NoTags,
+		ClientCert: cert, ClientKey: key, ProxyOptions: proxyOptions(a)}
 	switch {
 	case ref.Commit != "" && ref.Branch != "":
 		fo.RefSpecs = []config.RefSpec{config.RefSpec("+refs/heads/" + ref.Branch + ":refs/remotes/origin/" + ref.Branch)}
@@ -356,6 +374,7 @@ func CheckoutCharging(ctx context.Context, rawURL string, ref Ref, a *Auth, lim 
 		}
 		fo.RefSpecs = []config.RefSpec{config.RefSpec("+" + string(name) + ":" + string(name))}
 		fo.Depth = 1
+		tagName = name
 	}
 	if err := repo.FetchContext(ctx, fo); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		if st.starved {
@@ -390,7 +409,8 @@ func CheckoutCharging(ctx context.Context, rawURL string, ref Ref, a *Auth, lim 
 	if err != nil {
 		return nil, err
 	}
-	return &Commit{Hash: commit.Hash.String(), Revision: strings.Replace(revision, hash, commit.Hash.String(), 1), Files: files}, nil
+	return &Commit{Hash: commit.Hash.String(), Revision: strings.Replace(revision, hash, commit.Hash.String(), 1), Files: files,
+		Object: commit, Tag: annotatedTag(repo, tagName)}, nil
 }
 
 // readTree reads a commit's regular files. A first pass checks lim on the

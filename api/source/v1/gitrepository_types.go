@@ -18,6 +18,8 @@ const (
 	ArtifactOutdatedCondition       = "ArtifactOutdated"
 	StorageOperationFailedCondition = "StorageOperationFailed"
 	BuildFailedCondition            = "BuildFailed"
+	// SourceVerifiedCondition: the signature(s) of the Git object(s) verified.
+	SourceVerifiedCondition = "SourceVerified"
 )
 
 // Reasons of GitRepository conditions.
@@ -78,7 +80,62 @@ type GitRepositorySpec struct {
 	// what those are.
 	// +optional
 	Ignore *string `json:"ignore,omitempty"`
+
+	// Verification specifies the configuration to verify the Git commit
+	// signature(s).
+	// +optional
+	Verification *GitRepositoryVerification `json:"verify,omitempty"`
+
+	// ProxySecretRef specifies the Secret containing the proxy configuration
+	// (address, username, password) to use while communicating with the Git
+	// server.
+	// +optional
+	ProxySecretRef *meta.LocalObjectReference `json:"proxySecretRef,omitempty"`
 }
+
+// GitVerificationMode specifies the verification mode for a Git repository.
+type GitVerificationMode string
+
+const (
+	// ModeGitHEAD verifies the commit HEAD points to after checkout.
+	ModeGitHEAD GitVerificationMode = "HEAD"
+	// ModeGitTag verifies the annotated tag of the checkout reference.
+	ModeGitTag GitVerificationMode = "Tag"
+	// ModeGitTagAndHEAD verifies the tag and the commit it points to.
+	ModeGitTagAndHEAD GitVerificationMode = "TagAndHEAD"
+)
+
+// GitRepositoryVerification specifies the Git commit signature verification
+// strategy.
+type GitRepositoryVerification struct {
+	// Mode specifies which Git object(s) should be verified. "head" is the
+	// same as "HEAD", kept for backwards compatibility.
+	// +kubebuilder:validation:Enum=head;HEAD;Tag;TagAndHEAD
+	// +kubebuilder:default:=HEAD
+	// +optional
+	Mode GitVerificationMode `json:"mode,omitempty"`
+
+	// SecretRef specifies the Secret containing the public keys of trusted Git
+	// authors: OpenPGP armored keys under keys ending in .asc (or any other
+	// key), SSH authorized keys under keys ending in .sshpub.
+	// +required
+	SecretRef meta.LocalObjectReference `json:"secretRef"`
+}
+
+// GetMode returns the declared mode, HEAD for "head", "" or an unknown mode.
+func (v *GitRepositoryVerification) GetMode() GitVerificationMode {
+	switch v.Mode {
+	case ModeGitTag, ModeGitTagAndHEAD:
+		return v.Mode
+	}
+	return ModeGitHEAD
+}
+
+// VerifyHEAD reports whether the mode verifies the HEAD commit.
+func (v *GitRepositoryVerification) VerifyHEAD() bool { return v.GetMode() != ModeGitTag }
+
+// VerifyTag reports whether the mode verifies the tag object.
+func (v *GitRepositoryVerification) VerifyTag() bool { return v.GetMode() != ModeGitHEAD }
 
 // GitRepositoryRef specifies the Git reference to resolve and checkout.
 // Precedence: commit, name, semver, tag, branch.
@@ -121,6 +178,11 @@ type GitRepositoryStatus struct {
 	// constructing the source artifact.
 	// +optional
 	ObservedIgnore *string `json:"observedIgnore,omitempty"`
+
+	// SourceVerificationMode is the last used verification mode indicating
+	// which Git object(s) have been verified.
+	// +optional
+	SourceVerificationMode *GitVerificationMode `json:"sourceVerificationMode,omitempty"`
 
 	meta.ReconcileRequestStatus `json:",inline"`
 }

@@ -154,6 +154,7 @@ func (a *app) createCommand() *cobra.Command {
 func (a *app) createSourceGitCommand() *cobra.Command {
 	var cf clusterFlags
 	var url, branch, tag, semver, commit, secretRef, username, password, keyFile, knownHosts string
+	var proxySecretRef string
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "git NAME --url URL [--branch B|--tag T|--tag-semver R|--commit SHA]",
@@ -173,6 +174,9 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 					Reference: &sourcev1.GitRepositoryRef{Branch: branch, Tag: tag, SemVer: semver, Commit: commit}}}
 			if branch == "" && tag == "" && semver == "" && commit == "" {
 				repo.Spec.Reference.Branch = "master"
+			}
+			if proxySecretRef != "" {
+				repo.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: proxySecretRef}
 			}
 			var objs []client.Object
 			switch {
@@ -224,6 +228,7 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 	f.StringVar(&semver, "tag-semver", "", "semver range of tags")
 	f.StringVar(&commit, "commit", "", "commit to check out")
 	f.StringVar(&secretRef, "secret-ref", "", "existing Secret with credentials")
+	f.StringVar(&proxySecretRef, "proxy-secret-ref", "", "existing Secret with the proxy address and credentials")
 	f.StringVarP(&username, "username", "u", "", "HTTPS user (creates the credentials Secret)")
 	f.StringVarP(&password, "password", "p", "", "HTTPS password")
 	f.StringVar(&keyFile, "private-key-file", "", "SSH private key (creates the credentials Secret)")
