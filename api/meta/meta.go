@@ -46,6 +46,10 @@ type NamespacedObjectReference struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
+// InvalidCELExpressionReason: a CEL expression of the spec does not
+// compile (Flux's reason).
+const InvalidCELExpressionReason = "InvalidCELExpression"
+
 // DependencyReference names a dependency, optionally in another namespace,
 // with an optional CEL expression assessing its readiness.
 type DependencyReference struct {

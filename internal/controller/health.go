@@ -15,6 +15,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
+	"github.com/lacre/lacre/internal/celhealth"
 	"github.com/lacre/lacre/internal/inventory"
 )
 
@@ -28,7 +29,9 @@ func (r *KustomizationReconciler) health(ctx context.Context, kc client.Client, 
 	if len(targets) == 0 {
 		return nil
 	}
-	if err := r.checkHealth(ctx, kc, targets, obj.GetTimeout()); err != nil {
+	// Compiled before the source was read (invalidCEL): no error here.
+	exprs, _ := celhealth.NewChecks(obj.Spec.HealthCheckExprs)
+	if err := r.checkHealth(ctx, kc, targets, exprs, obj.GetTimeout()); err != nil {
 		setCondition(&obj.Status.Conditions, obj.Generation, meta.HealthyCondition, metav1.ConditionFalse, kustomizev1.HealthCheckFailedReason, err.Error())
 		return fail(kustomizev1.HealthCheckFailedReason, err.Error())
 	}
@@ -72,7 +75,7 @@ func healthTargets(obj *kustomizev1.Kustomization, applied []*unstructured.Unstr
 
 // checkHealth polls the targets with kstatus until all are Current, one
 // Failed, or the timeout passes.
-func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Client, targets []healthTarget, timeout time.Duration) error {
+func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Client, targets []healthTarget, exprs *celhealth.Checks, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var pending []string
@@ -83,7 +86,7 @@ func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Cli
 				pending = append(pending, t.String()+" not found")
 				continue
 			}
-			res, err := status.Compute(u)
+			res, err := computeStatus(ctx, exprs, u)
 			if err != nil {
 				pending = append(pending, t.String()+": "+err.Error())
 				continue
