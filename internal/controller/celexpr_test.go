@@ -141,3 +141,23 @@ func TestReadyExprGatesDependency(t *testing.T) {
 	appliedAt(g, ns, c1, 60*time.Second)
 	g.Expect(getKS(g, ns, "infra").Status.Conditions).To(BeEmpty())
 }
+
+// TestReadyExprAdditiveGate: with AdditiveCELDependencyCheck, a true
+// readyExpr does not replace the built-in check: a dependency that was
+// never Ready still holds the dependent back.
+func TestReadyExprAdditiveGate(t *testing.T) {
+	g, ns := clusterTest(t)
+	infra := newKS(ns, "infra", "./infra")
+	infra.Spec.Suspend = true
+	g.Expect(testClient.Create(testCtx, infra)).To(Succeed())
+	apps := newKS(ns, "apps", "./apps")
+	apps.Spec.DependsOn = []meta.DependencyReference{{Name: "infra", ReadyExpr: "dep.spec.suspend == true"}}
+	art := &meta.Artifact{Revision: "main@sha1:0"}
+	for _, c := range []struct {
+		additive bool
+		want     string
+	}{{false, ""}, {true, "dependency '" + ns + "/infra' is not ready"}} {
+		r := &KustomizationReconciler{APIReader: testClient, AdditiveCELDependencyCheck: c.additive}
+		g.Expect(r.dependenciesNotReady(testCtx, apps, art)).To(Equal(c.want), "additive=%v", c.additive)
+	}
+}
