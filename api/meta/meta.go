@@ -46,6 +46,29 @@ type NamespacedObjectReference struct {
 	Namespace string `json:"namespace,omitempty"`
 }
 
+// InvalidCELExpressionReason: a CEL expression of the spec does not
+// compile (Flux's reason).
+const InvalidCELExpressionReason = "InvalidCELExpression"
+
+// DependencyReference names a dependency, optionally in another namespace,
+// with an optional CEL expression assessing its readiness.
+type DependencyReference struct {
+	// Name of the referent.
+	// +required
+	Name string `json:"name"`
+	// Namespace of the referent, defaults to the namespace of the object
+	// that refers to it.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// ReadyExpr is a CEL expression that can be used to assess the readiness
+	// of a dependency. When specified, the built-in readiness check
+	// is replaced by the logic defined in the CEL expression.
+	// To make the CEL expression additive to the built-in readiness check,
+	// the feature gate `AdditiveCELDependencyCheck` must be set to `true`.
+	// +optional
+	ReadyExpr string `json:"readyExpr,omitempty"`
+}
+
 // NamespacedObjectKindReference names an object of a kind.
 type NamespacedObjectKindReference struct {
 	// API version of the referent.

@@ -272,7 +272,9 @@ func TestFluxFlagValues(t *testing.T) {
 		check   func(o *Options) bool
 		err     string
 	}{
-		{nil, "", func(o *Options) bool { return !o.Build.AllowRemoteBases && !o.Build.LaxSubstitutions }, ""},
+		{nil, "", func(o *Options) bool {
+			return !o.Build.AllowRemoteBases && !o.Build.LaxSubstitutions && !o.AdditiveCELDependencyCheck
+		}, ""},
 		{[]string{"--sops-age-secret=sops-age"}, "flux-system", func(o *Options) bool {
 			return o.Decryption.DefaultAgeSecret.String() == "flux-system/sops-age" && o.Decryption.DefaultAgeFallbackOnly && o.Decryption.DefaultAgeNamespaces.Empty()
 		}, ""},
@@ -286,6 +288,7 @@ func TestFluxFlagValues(t *testing.T) {
 		{[]string{"--allow-remote-bases"}, "", func(o *Options) bool { return o.Build.AllowRemoteBases }, ""},
 		{[]string{"--feature-gates=StrictPostBuildSubstitutions=false"}, "", func(o *Options) bool { return o.Build.LaxSubstitutions }, ""},
 		{[]string{"--feature-gates=StrictPostBuildSubstitutions=true"}, "", func(o *Options) bool { return !o.Build.LaxSubstitutions }, ""},
+		{[]string{"--feature-gates=AdditiveCELDependencyCheck=true"}, "", func(o *Options) bool { return o.AdditiveCELDependencyCheck }, ""},
 		{[]string{"--feature-gates=Nope=true"}, "", nil, "--feature-gates"},
 	} {
 		var o Options

@@ -17,6 +17,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
+	"github.com/lacre/lacre/internal/celhealth"
 	"github.com/lacre/lacre/internal/inventory"
 )
 
@@ -36,7 +37,9 @@ func (r *KustomizationReconciler) health(ctx context.Context, kc client.Client, 
 	targets = slices.DeleteFunc(targets, func(t healthTarget) bool {
 		return t.gvk.Kind == kustomizev1.KustomizationKind && t.name == obj.Name && t.namespace == obj.Namespace
 	})
-	if err := r.checkHealth(ctx, kc, targets, jobsWithTTL(applied), obj.GetTimeout()); err != nil {
+	// Compiled before the source was read (invalidCEL): no error here.
+	exprs, _ := celhealth.NewChecks(obj.Spec.HealthCheckExprs)
+	if err := r.checkHealth(ctx, kc, targets, jobsWithTTL(applied), exprs, obj.GetTimeout()); err != nil {
 		setCondition(&obj.Status.Conditions, obj.Generation, meta.HealthyCondition, metav1.ConditionFalse, kustomizev1.HealthCheckFailedReason, err.Error())
 		return fail(kustomizev1.HealthCheckFailedReason, err.Error())
 	}
@@ -96,7 +99,7 @@ func jobsWithTTL(built []*unstructured.Unstructured) map[inventory.Object]bool {
 // checkHealth polls the targets with kstatus until all are Current, one
 // Failed, or the timeout passes. A target in finished that is not found
 // counts as Current.
-func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Client, targets []healthTarget, finished map[inventory.Object]bool, timeout time.Duration) error {
+func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Client, targets []healthTarget, finished map[inventory.Object]bool, exprs *celhealth.Checks, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var pending []string
@@ -110,7 +113,7 @@ func (r *KustomizationReconciler) checkHealth(ctx context.Context, kc client.Cli
 				pending = append(pending, t.String()+" not found")
 				continue
 			}
-			res, err := status.Compute(u)
+			res, err := computeStatus(ctx, exprs, u)
 			if err != nil {
 				pending = append(pending, t.String()+": "+err.Error())
 				continue

@@ -50,6 +50,9 @@ type KustomizationReconciler struct {
 	// no namespace field: they are always read in the Kustomization's own
 	// namespace.
 	NoCrossNamespaceRefs bool
+	// AdditiveCELDependencyCheck: a dependsOn[].readyExpr adds to the
+	// built-in readiness check instead of replacing it (Flux's gate).
+	AdditiveCELDependencyCheck bool
 	// DefaultServiceAccount, when set, is impersonated (in the
 	// Kustomization's namespace) for Kustomizations without
 	// spec.serviceAccountName, so no tenant applies with the controller's

@@ -213,14 +213,14 @@ func TestPostBuildFromEncryptedSecret(t *testing.T) {
 	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sops-age"},
 		StringData: map[string]string{"age.agekey": id.String()}})).To(Succeed())
 	createSource(t, g, ns, repo.URL())
-	mk := func(name, path string, post *kustomizev1.PostBuild, deps []meta.NamespacedObjectReference) *kustomizev1.Kustomization {
+	mk := func(name, path string, post *kustomizev1.PostBuild, deps []meta.DependencyReference) *kustomizev1.Kustomization {
 		return &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: kustomizev1.KustomizationSpec{
 			Interval: metav1.Duration{Duration: 10 * time.Minute}, Path: path, Prune: true, PostBuild: post, DependsOn: deps,
 			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "my-secrets"},
 			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}}}}
 	}
 	g.Expect(testClient.Create(testCtx, mk("apps", "./apps", &kustomizev1.PostBuild{SubstituteFrom: []kustomizev1.SubstituteReference{{Kind: "Secret", Name: "cluster-vars"}}},
-		[]meta.NamespacedObjectReference{{Name: "vars"}}))).To(Succeed())
+		[]meta.DependencyReference{{Name: "vars"}}))).To(Succeed())
 	g.Expect(testClient.Create(testCtx, mk("vars", "./vars", nil, nil))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		ksReady(g, ns, "apps")

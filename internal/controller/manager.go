@@ -69,6 +69,9 @@ type Options struct {
 	// NoCrossNamespaceRefs refuses Kustomizations whose sourceRef or
 	// dependsOn names another namespace (AccessDenied, Stalled).
 	NoCrossNamespaceRefs bool
+	// AdditiveCELDependencyCheck makes a dependsOn[].readyExpr add to
+	// the built-in readiness check (Flux's feature gate).
+	AdditiveCELDependencyCheck bool
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
@@ -183,13 +186,14 @@ func NewManager(opts Options) (*Manager, error) {
 
 		DependencyRequeue: opts.RequeueDependency,
 
-		RequireEncryptedSecrets: opts.RequireEncryptedSecrets,
-		Decryption:              opts.Decryption,
-		Build:                   opts.Build,
-		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
-		DefaultServiceAccount:   opts.DefaultServiceAccount,
-		OverrideManagers:        opts.OverrideManagers,
-		CustomStageKinds:        opts.CustomStageKinds,
+		RequireEncryptedSecrets:    opts.RequireEncryptedSecrets,
+		Decryption:                 opts.Decryption,
+		Build:                      opts.Build,
+		NoCrossNamespaceRefs:       opts.NoCrossNamespaceRefs,
+		AdditiveCELDependencyCheck: opts.AdditiveCELDependencyCheck,
+		DefaultServiceAccount:      opts.DefaultServiceAccount,
+		OverrideManagers:           opts.OverrideManagers,
+		CustomStageKinds:           opts.CustomStageKinds,
 	}
 	if err := ks.SetupWithManager(context.Background(), mgr, opts.Concurrent); err != nil {
 		return nil, err

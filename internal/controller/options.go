@@ -50,12 +50,17 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 	fs.BoolVar(&o.flags.allowRemoteBases, "allow-remote-bases", false, "let kustomize fetch remote bases and resources (git repositories, http(s) URLs), as Flux does by default")
 	fs.BoolVar(&o.flags.noRemoteBases, "no-remote-bases", true, "Flux's flag: false allows remote bases (as --allow-remote-bases); lacre's default is true")
-	fs.StringVar(&o.flags.featureGates, "feature-gates", "", "Flux's feature gates, NAME=BOOL comma-separated; supported: "+featureStrictSubstitutions+" (default true)")
+	fs.StringVar(&o.flags.featureGates, "feature-gates", "", "Flux's feature gates, NAME=BOOL comma-separated; supported: "+featureStrictSubstitutions+" (default true), "+featureAdditiveCELDependencyCheck+" (default false)")
 }
 
 // featureStrictSubstitutions is Flux's feature gate for strict postBuild
 // substitution.
 const featureStrictSubstitutions = "StrictPostBuildSubstitutions"
+
+// featureAdditiveCELDependencyCheck is Flux's feature gate making a
+// dependsOn[].readyExpr add to the built-in readiness check instead of
+// replacing it.
+const featureAdditiveCELDependencyCheck = "AdditiveCELDependencyCheck"
 
 // completeBuild parses --feature-gates and the remote-bases flags.
 func (o *Options) completeBuild() error {
@@ -72,8 +77,10 @@ func (o *Options) completeBuild() error {
 		switch strings.TrimSpace(k) {
 		case featureStrictSubstitutions:
 			o.Build.LaxSubstitutions = !on
+		case featureAdditiveCELDependencyCheck:
+			o.AdditiveCELDependencyCheck = on
 		default:
-			return fmt.Errorf("--feature-gates: %q is not supported (supported: %s)", k, featureStrictSubstitutions)
+			return fmt.Errorf("--feature-gates: %q is not supported (supported: %s, %s)", k, featureStrictSubstitutions, featureAdditiveCELDependencyCheck)
 		}
 	}
 	return nil

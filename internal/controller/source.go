@@ -32,6 +32,9 @@ import (
 // supported, the references are allowed, the artifact exists and every
 // dependency is Ready.
 func (r *KustomizationReconciler) source(ctx context.Context, obj *kustomizev1.Kustomization) (*meta.Artifact, *failure) {
+	if f := invalidCEL(obj); f != nil {
+		return nil, f
+	}
 	ref := obj.Spec.SourceRef
 	if ref.Kind != sourcev1.GitRepositoryKind {
 		return nil, &failure{reason: kustomizev1.ArtifactFailedReason, msg: fmt.Sprintf("source kind %q is not supported", ref.Kind), stalled: true}
@@ -75,6 +78,14 @@ func (r *KustomizationReconciler) dependenciesNotReady(ctx context.Context, obj 
 		d := &kustomizev1.Kustomization{}
 		if err := r.APIReader.Get(ctx, key, d); err != nil {
 			return fmt.Sprintf("dependency '%s' not found: %s", key, redact.Reason(err))
+		}
+		if dep.ReadyExpr != "" {
+			if msg := readyExprNotReady(ctx, obj, d, dep.ReadyExpr, key); msg != "" {
+				return msg
+			}
+			if !r.AdditiveCELDependencyCheck {
+				continue
+			}
 		}
 		if len(d.Status.Conditions) == 0 || d.Status.ObservedGeneration != d.Generation ||
 			!apimeta.IsStatusConditionTrue(d.Status.Conditions, meta.ReadyCondition) {

@@ -162,7 +162,7 @@ func TestDependsOnSameSourceRevision(t *testing.T) {
 	infra := newKS(ns, "infra", "./infra")
 	g.Expect(testClient.Create(testCtx, infra)).To(Succeed())
 	apps := newKS(ns, "apps", "./apps")
-	apps.Spec.DependsOn = []meta.NamespacedObjectReference{{Name: "infra"}}
+	apps.Spec.DependsOn = []meta.DependencyReference{{Name: "infra"}}
 	g.Expect(testClient.Create(testCtx, apps)).To(Succeed())
 	var rev1 string
 	g.Eventually(func(g Gomega) {

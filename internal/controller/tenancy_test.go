@@ -130,7 +130,7 @@ func TestTenancyCrossNamespaceRefsRefused(t *testing.T) {
 
 	g.Expect(testClient.Create(testCtx, tenantKS(a, "steal", kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "b-repo", Namespace: b}, ""))).To(Succeed())
 	dep := tenantKS(a, "dep", kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "b-repo"}, "")
-	dep.Spec.DependsOn = []meta.NamespacedObjectReference{{Name: "anything", Namespace: b}}
+	dep.Spec.DependsOn = []meta.DependencyReference{{Name: "anything", Namespace: b}}
 	g.Expect(testClient.Create(testCtx, dep)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		c := ksFailed(g, a, "steal", meta.AccessDeniedReason)
@@ -267,7 +267,7 @@ func TestTenancyDefaultServiceAccount(t *testing.T) {
 func TestCrossNamespaceRefRule(t *testing.T) {
 	k := func(srcNS, depNS string) *kustomizev1.Kustomization {
 		o := tenantKS("a", "k", kustomizev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "r", Namespace: srcNS}, "")
-		o.Spec.DependsOn = []meta.NamespacedObjectReference{{Name: "d", Namespace: depNS}}
+		o.Spec.DependsOn = []meta.DependencyReference{{Name: "d", Namespace: depNS}}
 		return o
 	}
 	on := &KustomizationReconciler{NoCrossNamespaceRefs: true}

@@ -273,7 +273,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 					SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: kind, Name: name, Namespace: srcNS}}}
 			for _, d := range dependsOn {
 				n, ns, _ := strings.Cut(d, ".")
-				ks.Spec.DependsOn = append(ks.Spec.DependsOn, meta.NamespacedObjectReference{Name: n, Namespace: ns})
+				ks.Spec.DependsOn = append(ks.Spec.DependsOn, meta.DependencyReference{Name: n, Namespace: ns})
 			}
 			for _, h := range healthChecks {
 				ref, err := parseHealthCheck(h)
