@@ -116,6 +116,9 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
 		return ctrl.Result{}, nil // terminal: waits for a spec change
 	}
+	if r.refuseUnsupported(obj) {
+		return ctrl.Result{}, nil // terminal: waits for a spec change
+	}
 
 	var auth *source.Auth
 	if ref := obj.Spec.SecretRef; ref != nil {
