@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/lacre/lacre/api/meta"
@@ -52,6 +53,7 @@ func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager, concurrency
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requestedAtChanged{}))).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includersOf), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
 }
@@ -136,13 +138,18 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if rr := obj.Spec.Reference; rr != nil {
 		ref = source.Ref{Branch: rr.Branch, Tag: rr.Tag, SemVer: rr.SemVer, Name: rr.Name, Commit: rr.Commit}
 	}
+	incl, err := r.fetchIncludes(ctx, obj)
+	if e := (*includeUnavailable)(nil); errors.As(err, &e) {
+		markIncludeUnavailable(obj, e)
+		return ctrl.Result{RequeueAfter: r.jitter(30 * time.Second)}, nil
+	}
 	timeout := obj.GetTimeout()
 	gctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	// The no-op check: same remote revision, same spec, artifact present.
 	if art := obj.Status.Artifact; art != nil && apimeta.IsStatusConditionTrue(*conds, sourcev1.ArtifactInStorageCondition) &&
-		obj.Status.ObservedGeneration == gen && equalPtr(obj.Status.ObservedIgnore, obj.Spec.Ignore) && r.Storage.Has(art.Path) {
+		obj.Status.ObservedGeneration == gen && contentConfigUnchanged(obj, incl) && r.Storage.Has(art.Path) {
 		if _, rev, err := source.LsRemote(gctx, obj.Spec.URL, ref, auth); err == nil && rev == art.Revision {
 			apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
 			apimeta.RemoveStatusCondition(conds, sourcev1.ArtifactOutdatedCondition)
@@ -155,6 +162,9 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	}
 
 	commit, err := source.Checkout(gctx, obj.Spec.URL, ref, auth, r.Limits)
+	if err == nil {
+		commit.Files, err = sparseFilter(commit.Files, obj.Spec.SparseCheckout)
+	}
 	if err != nil {
 		return r.checkoutFailed(obj, err, auth, interval), nil
 	}
@@ -167,7 +177,10 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		sourceProgress(conds, gen, true, "building artifact: "+msg)
 		progress(ctx, obj)
 	}
-	return r.storeArtifact(ctx, obj, commit, interval, failing)
+	if obj.Status.IncludedArtifacts != nil && !includesEqual(obj.Status.IncludedArtifacts, incl) {
+		setCondition(conds, gen, sourcev1.ArtifactOutdatedCondition, metav1.ConditionTrue, "IncludeChange", "included artifacts differ from last observed includes")
+	}
+	return r.storeArtifact(ctx, obj, commit, incl, interval, failing)
 }
 
 // artifactEvent records the event of a stored artifact, with Flux's
@@ -184,8 +197,18 @@ func (r *GitRepositoryReconciler) artifactEvent(obj *sourcev1.GitRepository, rea
 // storeArtifact packages and stores the checked-out tree and records it in
 // the status, with a NewArtifact event when it changed (or a Succeeded
 // event when it recovers from a failure).
-func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *sourcev1.GitRepository, commit *source.Commit, interval time.Duration, failing bool) (ctrl.Result, error) {
+func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *sourcev1.GitRepository, commit *source.Commit, incl []*meta.Artifact, interval time.Duration, failing bool) (ctrl.Result, error) {
 	conds, gen := &obj.Status.Conditions, obj.Generation
+	if err := r.applyIncludes(obj, commit.Files, incl); err != nil {
+		reason := "CopyFailure"
+		if errors.Is(err, artifact.ErrTooLarge) {
+			reason = sourcev1.ArtifactTooLargeReason
+		}
+		setCondition(conds, gen, sourcev1.StorageOperationFailedCondition, metav1.ConditionTrue, reason, err.Error())
+		markFailed(conds, gen, reason, err.Error(), false)
+		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, reason, err.Error())
+		return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+	}
 	var patterns = artifact.ParseIgnore(artifact.DefaultIgnore, nil)
 	if obj.Spec.Ignore != nil {
 		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
@@ -222,6 +245,7 @@ func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *source
 		obj.Status.Artifact.URL = stored.URL
 	}
 	obj.Status.ObservedIgnore = obj.Spec.Ignore
+	r.observeContent(obj, incl)
 	if err := r.Storage.GC(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, stored.Path, r.retain()); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "garbage collecting old artifacts")
 	}

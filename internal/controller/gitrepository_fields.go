@@ -31,10 +31,6 @@ func unsupportedField(obj *sourcev1.GitRepository) string {
 	switch {
 	case obj.Spec.RecurseSubmodules:
 		return "spec.recurseSubmodules is not supported yet by lacre-cluster"
-	case len(obj.Spec.Include) > 0:
-		return "spec.include is not supported yet by lacre-cluster"
-	case len(obj.Spec.SparseCheckout) > 0:
-		return "spec.sparseCheckout is not supported yet by lacre-cluster"
 	}
 	return ""
 }
