@@ -98,7 +98,9 @@ func TestGitRepositoryUnsupportedFields(t *testing.T) {
 	for name, set := range map[string]func(*sourcev1.GitRepository){
 		"azure":  func(o *sourcev1.GitRepository) { o.Spec.Provider = sourcev1.GitProviderAzure },
 		"github": func(o *sourcev1.GitRepository) { o.Spec.Provider = sourcev1.GitProviderGitHub },
-		"aws-sa": func(o *sourcev1.GitRepository) { o.Spec.Provider, o.Spec.ServiceAccountName = sourcev1.GitProviderAWS, "sa" },
+		"aws-sa": func(o *sourcev1.GitRepository) {
+			o.Spec.Provider, o.Spec.ServiceAccountName = sourcev1.GitProviderAWS, "sa"
+		},
 	} {
 		obj := gitRepo(ns, name, repo.URL(), nil)
 		set(obj)
