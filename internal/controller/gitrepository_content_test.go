@@ -106,13 +106,13 @@ func TestGitRepositoryUnsupportedFields(t *testing.T) {
 		set(obj)
 		g.Expect(testClient.Create(testCtx, obj)).To(Succeed())
 	}
-	for _, name := range []string{"azure", "github", "aws-sa"} {
+	for name, field := range map[string]string{"azure": "spec.provider", "github": "spec.provider", "aws-sa": "spec.provider", "submodules": "spec.recurseSubmodules"} {
 		g.Eventually(func(g Gomega) {
 			conds := getRepo(g, ns, name).Status.Conditions
 			c := condition(g, conds, meta.StalledCondition)
 			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
 			g.Expect(c.Reason).To(Equal(UnsupportedFieldReason))
-			g.Expect(c.Message).To(ContainSubstring("spec.provider"))
+			g.Expect(c.Message).To(ContainSubstring(field))
 			g.Expect(condition(g, conds, meta.ReadyCondition).Status).To(Equal(metav1.ConditionFalse))
 		}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), name)
 	}

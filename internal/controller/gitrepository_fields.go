@@ -30,7 +30,7 @@ func unsupportedField(obj *sourcev1.GitRepository) string {
 	}
 	switch {
 	case obj.Spec.RecurseSubmodules:
-		return "spec.recurseSubmodules is not supported yet by lacre-cluster"
+		return "spec.recurseSubmodules is not supported: lacre-cluster does not fetch submodules; drop the field and bring the submodule's content in with spec.include"
 	}
 	return ""
 }
