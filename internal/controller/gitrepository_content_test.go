@@ -101,6 +101,7 @@ func TestGitRepositoryUnsupportedFields(t *testing.T) {
 		"aws-sa": func(o *sourcev1.GitRepository) {
 			o.Spec.Provider, o.Spec.ServiceAccountName = sourcev1.GitProviderAWS, "sa"
 		},
+		"submodules": func(o *sourcev1.GitRepository) { o.Spec.RecurseSubmodules = true },
 	} {
 		obj := gitRepo(ns, name, repo.URL(), nil)
 		set(obj)
