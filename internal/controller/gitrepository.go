@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	"github.com/lacre/lacre/api/meta"
@@ -56,6 +57,7 @@ func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager, concurrency
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requestedAtChanged{}))).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includersOf), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
 }
@@ -120,6 +122,9 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, sourcev1.URLInvalidReason, err.Error())
 		return ctrl.Result{}, nil // terminal: waits for a spec change
 	}
+	if r.refuseUnsupported(obj) {
+		return ctrl.Result{}, nil // terminal: waits for a spec change
+	}
 
 	var auth *source.Auth
 	if ref := obj.Spec.SecretRef; ref != nil {
@@ -141,13 +146,18 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 	if rr := obj.Spec.Reference; rr != nil {
 		ref = source.Ref{Branch: rr.Branch, Tag: rr.Tag, SemVer: rr.SemVer, Name: rr.Name, Commit: rr.Commit}
 	}
+	incl, err := r.fetchIncludes(ctx, obj)
+	if e := (*includeUnavailable)(nil); errors.As(err, &e) {
+		markIncludeUnavailable(obj, e)
+		return ctrl.Result{RequeueAfter: r.jitter(30 * time.Second)}, nil
+	}
 	timeout := obj.GetTimeout()
 	gctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
 	// The no-op check: same remote revision, same spec, artifact present.
 	if art := obj.Status.Artifact; art != nil && apimeta.IsStatusConditionTrue(*conds, sourcev1.ArtifactInStorageCondition) &&
-		obj.Status.ObservedGeneration == gen && equalPtr(obj.Status.ObservedIgnore, obj.Spec.Ignore) && r.Storage.Has(art.Path) && !requiresVerification(obj) {
+		obj.Status.ObservedGeneration == gen && contentConfigUnchanged(obj, incl) && r.Storage.Has(art.Path) && !requiresVerification(obj) {
 		if _, rev, err := source.LsRemote(gctx, obj.Spec.URL, ref, auth); err == nil && rev == art.Revision {
 			apimeta.RemoveStatusCondition(conds, sourcev1.FetchFailedCondition)
 			apimeta.RemoveStatusCondition(conds, sourcev1.ArtifactOutdatedCondition)
@@ -164,7 +174,16 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
 	}
 	// The wait for the byte budget is not part of the Git timeout.
-	commit, data, release, err := r.checkout(ctx, timeout, obj.Spec.URL, ref, auth, patterns)
+	commit, data, release, err := r.checkout(ctx, timeout, obj.Spec.URL, ref, auth, patterns, func(c *source.Commit) error {
+		var err error
+		if c.Files, err = sparseFilter(c.Files, obj.Spec.SparseCheckout); err != nil {
+			return err // a checkout failure
+		}
+		if err := r.applyIncludes(obj, c.Files, incl); err != nil {
+			return &includeCopyError{err}
+		}
+		return nil
+	})
 	defer release()
 	if commit == nil {
 		return r.checkoutFailed(obj, err, auth, interval), nil
@@ -181,7 +200,10 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		sourceProgress(conds, gen, true, "building artifact: "+msg)
 		progress(ctx, obj)
 	}
-	return r.storeArtifact(ctx, obj, commit, data, err, interval, failing)
+	if obj.Status.IncludedArtifacts != nil && !includesEqual(obj.Status.IncludedArtifacts, incl) {
+		setCondition(conds, gen, sourcev1.ArtifactOutdatedCondition, metav1.ConditionTrue, "IncludeChange", "included artifacts differ from last observed includes")
+	}
+	return r.storeArtifact(ctx, obj, commit, data, err, incl, interval, failing)
 }
 
 // artifactEvent records the event of a stored artifact, with Flux's
@@ -198,8 +220,18 @@ func (r *GitRepositoryReconciler) artifactEvent(obj *sourcev1.GitRepository, rea
 // storeArtifact stores the packaged tree (data, or the packaging error)
 // and records it in the status, with a NewArtifact event when it changed
 // (or a Succeeded event when it recovers from a failure).
-func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *sourcev1.GitRepository, commit *source.Commit, data []byte, err error, interval time.Duration, failing bool) (ctrl.Result, error) {
+func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *sourcev1.GitRepository, commit *source.Commit, data []byte, err error, incl []*meta.Artifact, interval time.Duration, failing bool) (ctrl.Result, error) {
 	conds, gen := &obj.Status.Conditions, obj.Generation
+	if ice := (*includeCopyError)(nil); errors.As(err, &ice) {
+		reason := "CopyFailure"
+		if errors.Is(err, artifact.ErrTooLarge) {
+			reason = sourcev1.ArtifactTooLargeReason
+		}
+		setCondition(conds, gen, sourcev1.StorageOperationFailedCondition, metav1.ConditionTrue, reason, ice.err.Error())
+		markFailed(conds, gen, reason, ice.err.Error(), false)
+		emit(r.Recorder, obj, nil, corev1.EventTypeWarning, reason, ice.err.Error())
+		return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
+	}
 	if err != nil {
 		msg, reason := "failed to package the artifact: "+err.Error(), sourcev1.StorageOperationFailedReason
 		if errors.Is(err, artifact.ErrTooLarge) {
@@ -231,6 +263,7 @@ func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *source
 		obj.Status.Artifact.URL = stored.URL
 	}
 	obj.Status.ObservedIgnore = obj.Spec.Ignore
+	r.observeContent(obj, incl)
 	if err := r.Storage.GC(sourcev1.GitRepositoryKind, obj.Namespace, obj.Name, stored.Path, r.retain()); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "garbage collecting old artifacts")
 	}
@@ -251,7 +284,7 @@ func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *source
 // Each attempt has timeout; waiting for the budget is bounded by ctx only.
 // A nil commit means the checkout failed; a commit with an error, the
 // packaging.
-func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Duration, url string, ref source.Ref, auth *source.Auth, patterns []gitignore.Pattern) (*source.Commit, []byte, func(), error) {
+func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Duration, url string, ref source.Ref, auth *source.Auth, patterns []gitignore.Pattern, prepare func(*source.Commit) error) (*source.Commit, []byte, func(), error) {
 	var commit *source.Commit
 	var data []byte
 	var buildErr error
@@ -260,6 +293,17 @@ func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Dur
 		defer cancel()
 		var err error
 		if commit, err = source.CheckoutCharging(gctx, url, ref, auth, r.Limits, l); err != nil {
+			commit = nil
+			return err
+		}
+		// prepare trims the tree (sparseCheckout) and adds the included
+		// artifacts; a failed copy is a packaging error, any other a
+		// checkout failure.
+		if err := prepare(commit); err != nil {
+			if ice := (*includeCopyError)(nil); errors.As(err, &ice) {
+				buildErr = err
+				return nil
+			}
 			commit = nil
 			return err
 		}
@@ -277,6 +321,13 @@ func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Dur
 	}
 	return commit, data, release, buildErr
 }
+
+// includeCopyError is a failure to copy an included artifact into the
+// tree (reason CopyFailure, or ArtifactTooLarge).
+type includeCopyError struct{ err error }
+
+func (e *includeCopyError) Error() string { return e.err.Error() }
+func (e *includeCopyError) Unwrap() error { return e.err }
 
 // checkoutFailed records a failed checkout and says when to retry.
 func (r *GitRepositoryReconciler) checkoutFailed(obj *sourcev1.GitRepository, err error, auth *source.Auth, interval time.Duration) ctrl.Result {

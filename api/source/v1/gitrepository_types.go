@@ -39,6 +39,7 @@ const (
 )
 
 // GitRepositorySpec specifies the Git repository to fetch and how.
+// +kubebuilder:validation:XValidation:rule="!has(self.serviceAccountName) || (has(self.provider) && (self.provider == 'azure' || self.provider == 'aws'))",message="serviceAccountName can only be set when provider is 'azure' or 'aws'"
 type GitRepositorySpec struct {
 	// URL specifies the Git repository URL, it can be an HTTP/S or SSH address.
 	// +kubebuilder:validation:Pattern="^(http|https|ssh)://.*$"
@@ -91,6 +92,85 @@ type GitRepositorySpec struct {
 	// server.
 	// +optional
 	ProxySecretRef *meta.LocalObjectReference `json:"proxySecretRef,omitempty"`
+
+	// --- issue 15 (i15git): provider, submodules, include, sparse checkout.
+
+	// Provider used for authentication: 'generic' (the default, secretRef),
+	// 'aws', 'azure' or 'github'. lacre refuses the cloud providers with
+	// Ready=False, Stalled=True naming spec.provider.
+	// +kubebuilder:validation:Enum=generic;aws;azure;github
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// ServiceAccountName is the Kubernetes ServiceAccount used to
+	// authenticate to the repository; only with provider 'azure' or 'aws'.
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// RecurseSubmodules enables the initialization of all submodules within
+	// the GitRepository as cloned from the URL, using their default settings.
+	// +optional
+	RecurseSubmodules bool `json:"recurseSubmodules,omitempty"`
+
+	// Include specifies GitRepositories (in the same namespace) whose
+	// Artifacts are included in the Artifact of this GitRepository.
+	// +optional
+	Include []GitRepositoryInclude `json:"include,omitempty"`
+
+	// SparseCheckout specifies the directories to check out; when set only
+	// these directories are in the Artifact.
+	// +optional
+	SparseCheckout []string `json:"sparseCheckout,omitempty"`
+}
+
+// Git authentication providers of spec.provider.
+const (
+	GitProviderGeneric = "generic"
+	GitProviderAzure   = "azure"
+	GitProviderGitHub  = "github"
+	GitProviderAWS     = "aws"
+)
+
+// IncludeUnavailableCondition is True when an included GitRepository does
+// not exist or has no Artifact (abnormal-true, absent otherwise).
+const IncludeUnavailableCondition = "IncludeUnavailable"
+
+// GitRepositoryInclude names a GitRepository whose Artifact (or a
+// sub-directory of it) is copied into this GitRepository's Artifact.
+type GitRepositoryInclude struct {
+	// GitRepositoryRef specifies the GitRepository whose Artifact contents
+	// are included.
+	// +required
+	GitRepositoryRef meta.LocalObjectReference `json:"repository"`
+
+	// FromPath specifies the path to copy contents from, defaults to the
+	// root of the Artifact.
+	// +optional
+	FromPath string `json:"fromPath,omitempty"`
+
+	// ToPath specifies the path to copy contents to, defaults to the name
+	// of the GitRepositoryRef.
+	// +optional
+	ToPath string `json:"toPath,omitempty"`
+}
+
+// GetFromPath returns FromPath.
+func (in *GitRepositoryInclude) GetFromPath() string { return in.FromPath }
+
+// GetToPath returns ToPath, or the name of the included GitRepository.
+func (in *GitRepositoryInclude) GetToPath() string {
+	if in.ToPath == "" {
+		return in.GitRepositoryRef.Name
+	}
+	return in.ToPath
+}
+
+// GetProvider returns spec.provider, 'generic' when empty.
+func (in *GitRepository) GetProvider() string {
+	if in.Spec.Provider == "" {
+		return GitProviderGeneric
+	}
+	return in.Spec.Provider
 }
 
 // GitVerificationMode specifies the verification mode for a Git repository.
@@ -183,6 +263,28 @@ type GitRepositoryStatus struct {
 	// which Git object(s) have been verified.
 	// +optional
 	SourceVerificationMode *GitVerificationMode `json:"sourceVerificationMode,omitempty"`
+
+	// --- issue 15 (i15git): observed include, submodules, sparse checkout.
+
+	// IncludedArtifacts contains the last successfully included Artifacts
+	// as instructed by spec.include.
+	// +optional
+	IncludedArtifacts []*meta.Artifact `json:"includedArtifacts,omitempty"`
+
+	// ObservedRecurseSubmodules is the observed submodules configuration
+	// used to produce the current Artifact.
+	// +optional
+	ObservedRecurseSubmodules bool `json:"observedRecurseSubmodules,omitempty"`
+
+	// ObservedInclude is the observed list of GitRepository resources used
+	// to produce the current Artifact.
+	// +optional
+	ObservedInclude []GitRepositoryInclude `json:"observedInclude,omitempty"`
+
+	// ObservedSparseCheckout is the observed list of directories used to
+	// produce the current Artifact.
+	// +optional
+	ObservedSparseCheckout []string `json:"observedSparseCheckout,omitempty"`
 
 	meta.ReconcileRequestStatus `json:",inline"`
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -156,6 +157,7 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 	var url, branch, tag, semver, commit, secretRef, username, password, keyFile, knownHosts string
 	var proxySecretRef string
 	var interval time.Duration
+	var gf gitContentFlags
 	cmd := &cobra.Command{
 		Use:   "git NAME --url URL [--branch B|--tag T|--tag-semver R|--commit SHA]",
 		Short: "Create or update a GitRepository and wait for its artifact",
@@ -177,6 +179,9 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 			}
 			if proxySecretRef != "" {
 				repo.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: proxySecretRef}
+			}
+			if err := gf.apply(repo); err != nil {
+				return err
 			}
 			var objs []client.Object
 			switch {
@@ -234,7 +239,32 @@ func (a *app) createSourceGitCommand() *cobra.Command {
 	f.StringVar(&keyFile, "private-key-file", "", "SSH private key (creates the credentials Secret)")
 	f.StringVar(&knownHosts, "known-hosts-file", "", "known_hosts for SSH")
 	f.DurationVar(&interval, "interval", time.Minute, "how often to check for new commits")
+	gf.register(f)
 	return cmd
+}
+
+// gitContentFlags are flux's `create source git` flags --provider,
+// --recurse-submodules and --sparse-checkout-paths.
+type gitContentFlags struct {
+	provider string
+	recurse  bool
+	sparse   []string
+}
+
+func (g *gitContentFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&g.provider, "provider", "", "the Git provider name (generic|aws|azure|github); lacre-cluster honours generic only")
+	f.BoolVar(&g.recurse, "recurse-submodules", false, "when enabled, configures the GitRepository source to initialize and include Git submodules in the artifact it produces")
+	f.StringSliceVar(&g.sparse, "sparse-checkout-paths", nil, "set paths to sparse checkout in git resource (can specify multiple paths with commas: path1,path2)")
+}
+
+func (g *gitContentFlags) apply(repo *sourcev1.GitRepository) error {
+	switch g.provider {
+	case "", sourcev1.GitProviderGeneric, sourcev1.GitProviderAWS, sourcev1.GitProviderAzure, sourcev1.GitProviderGitHub:
+	default:
+		return cliapp.Codef(cliapp.CodeGeneric, "source Git provider %q is not supported, must be one of: generic|aws|azure|github", g.provider)
+	}
+	repo.Spec.Provider, repo.Spec.RecurseSubmodules, repo.Spec.SparseCheckout = g.provider, g.recurse, g.sparse
+	return nil
 }
 
 func (a *app) createKustomizationCommand() *cobra.Command {

@@ -1,0 +1,50 @@
+package controller
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sourcev1 "github.com/lacre/lacre/api/source/v1"
+)
+
+// UnsupportedFieldReason is the reason of Ready=False, Stalled=True when a
+// GitRepository sets a field lacre cannot honour in this setting.
+const UnsupportedFieldReason = "UnsupportedField"
+
+// unsupportedField names the first field of obj that lacre cannot honour
+// here and why, or returns "" when every field set can be honoured.
+func unsupportedField(obj *sourcev1.GitRepository) string {
+	switch p := obj.GetProvider(); p {
+	case sourcev1.GitProviderGeneric:
+	case sourcev1.GitProviderAzure, sourcev1.GitProviderAWS:
+		return fmt.Sprintf("spec.provider %q is not supported: lacre-cluster has no %s workload identity; use provider 'generic' with a secretRef", p, p)
+	case sourcev1.GitProviderGitHub:
+		return fmt.Sprintf("spec.provider %q is not supported: lacre-cluster does not authenticate as a GitHub App; use provider 'generic' with a secretRef holding a token", p)
+	default:
+		return fmt.Sprintf("spec.provider %q is not supported", p)
+	}
+	if obj.Spec.ServiceAccountName != "" {
+		return "spec.serviceAccountName is not supported: it needs a cloud provider, which lacre-cluster does not have"
+	}
+	switch {
+	case obj.Spec.RecurseSubmodules:
+		return "spec.recurseSubmodules is not supported: lacre-cluster does not fetch submodules; drop the field and bring the submodule's content in with spec.include"
+	}
+	return ""
+}
+
+// refuseUnsupported sets Ready=False, Stalled=True naming the field when
+// obj sets one lacre cannot honour, and reports whether it did.
+func (r *GitRepositoryReconciler) refuseUnsupported(obj *sourcev1.GitRepository) bool {
+	msg := unsupportedField(obj)
+	if msg == "" {
+		return false
+	}
+	conds, gen := &obj.Status.Conditions, obj.Generation
+	setCondition(conds, gen, sourcev1.FetchFailedCondition, metav1.ConditionTrue, UnsupportedFieldReason, msg)
+	markFailed(conds, gen, UnsupportedFieldReason, msg, true)
+	emit(r.Recorder, obj, nil, corev1.EventTypeWarning, UnsupportedFieldReason, msg)
+	return true
+}
