@@ -21,8 +21,8 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
-	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/internal/events"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/keys"
 )
 
@@ -130,22 +130,6 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}.run(ctx, req)
 }
 
-// finalize prunes a deleted Kustomization's objects when spec.prune asks
-// for it. A failed prune is logged and leaves the objects in place.
-func (r *KustomizationReconciler) finalize(ctx context.Context, obj *kustomizev1.Kustomization) error {
-	if !obj.Spec.Prune || obj.Spec.Suspend || obj.Status.Inventory == nil {
-		return nil
-	}
-	kc, err := r.targetClient(obj)
-	if err != nil {
-		return err
-	}
-	if _, err := r.prune(ctx, kc, obj, obj.Status.Inventory.Entries, nil); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "pruning on deletion failed; objects are left in place")
-	}
-	return nil
-}
-
 // A failure ends a reconcile: Ready=False with its reason and message.
 type failure struct {
 	reason, msg string
@@ -222,6 +206,9 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 // the build starts and lastAppliedRevision once the health checks pass.
 func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, string, *failure) {
 	start, gen := time.Now(), obj.Generation
+	if f := unsupportedFields(obj); f != nil {
+		return ctrl.Result{}, "", f
+	}
 	art, f := r.source(ctx, obj)
 	if f != nil {
 		if art != nil {
