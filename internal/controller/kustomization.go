@@ -216,7 +216,7 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 		}
 		return ctrl.Result{}, "", f
 	}
-	rev := art.Revision
+	rev, origin := art.Revision, art.Metadata[OriginRevisionKey]
 	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
 	sameRevision := obj.Status.LastAppliedRevision == rev
 	obj.Status.LastAttemptedRevision = rev
@@ -228,32 +228,23 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 		// Nothing is applied or pruned after a failed build or decryption.
 		return ctrl.Result{}, rev, f
 	}
-	kc, err := r.targetClient(obj)
-	if err != nil {
-		return ctrl.Result{}, rev, fail(kustomizev1.ReconciliationFailedReason, err.Error())
+	digest := appliedDigest(objs)
+	wrote, f := r.deploy(ctx, obj, objs, rev)
+	status := kustomizev1.ReconciliationSucceededReason
+	if f != nil {
+		status = f.reason
 	}
-	entries, applied, changed, err := r.apply(ctx, kc, obj, objs)
-	if err != nil {
-		return ctrl.Result{}, rev, fail(kustomizev1.ReconciliationFailedReason, err.Error())
-	}
-	pruned, f := r.updateInventory(ctx, kc, obj, entries)
+	obj.Status.History.Upsert(digest, metav1.Now(), metav1.Duration{Duration: time.Since(start)}, status, historyMetadata(rev, origin))
 	if f != nil {
 		return ctrl.Result{}, rev, f
 	}
-	if obj.Spec.Wait || len(obj.Spec.HealthChecks) > 0 {
-		setCondition(&obj.Status.Conditions, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason,
-			fmt.Sprintf("Running health checks for revision %s with a timeout of %s", rev, obj.GetTimeout()))
-		progress(ctx, obj)
-	}
-	if f := r.health(ctx, kc, obj, applied); f != nil {
-		return ctrl.Result{}, rev, f
-	}
+	obj.Status.LastAppliedOriginRevision = origin
 	obj.Status.LastAppliedRevision = rev
 	markReady(&obj.Status.Conditions, gen, kustomizev1.ReconciliationSucceededReason, "Applied revision: "+rev)
 	// Flux records this event on every successful reconcile; a no-op one
 	// (same revision, nothing written, already Ready) records none here:
 	// an Event is an API write per Kustomization and interval.
-	if changed+pruned > 0 || !sameRevision || !wasReady {
+	if wrote || !sameRevision || !wasReady {
 		r.event(obj, rev, corev1.EventTypeNormal,
 			fmt.Sprintf("Reconciliation finished in %s, next run in %s", time.Since(start).Round(time.Millisecond), obj.Spec.Interval.Duration),
 			map[string]string{kustomizev1.GroupVersion.Group + "/" + events.MetaCommitStatusKey: events.MetaCommitStatusUpdate})
