@@ -47,13 +47,9 @@ func (r *KustomizationReconciler) finalize(ctx context.Context, obj *kustomizev1
 		return nil
 	}
 	log := ctrl.LoggerFrom(ctx)
-	if obj.Spec.KubeConfig != nil {
-		// Never prune the local cluster for a remote one.
-		log.Error(nil, "spec.kubeConfig is not supported: objects are left in place")
-		return nil
-	}
-	kc, err := r.targetClient(obj)
+	kc, err := r.targetClient(ctx, obj)
 	if err != nil {
+		// As Flux: kept, and retried.
 		return err
 	}
 	var deleted []*unstructured.Unstructured

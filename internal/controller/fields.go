@@ -19,8 +19,6 @@ func unsupportedFields(obj *kustomizev1.Kustomization) *failure {
 	switch {
 	case s.KubeConfig != nil && s.KubeConfig.ConfigMapRef != nil:
 		field, why = "spec.kubeConfig.configMapRef", "cloud-provider (workload identity) kubeconfigs are not supported"
-	case s.KubeConfig != nil:
-		field, why = "spec.kubeConfig.secretRef", "remote clusters are not supported yet"
 	case len(s.Ignore) > 0:
 		field, why = "spec.ignore", "drift-ignore rules are not supported yet"
 	case s.IgnoreMissingComponents:

@@ -18,9 +18,6 @@ import (
 // refusedFields sets each Kustomization field the controller refuses
 // (Ready=False, Stalled=True, UnsupportedField naming it).
 var refusedFields = map[string]func(*kustomizev1.KustomizationSpec){
-	"spec.kubeConfig": func(s *kustomizev1.KustomizationSpec) {
-		s.KubeConfig = &meta.KubeConfigReference{SecretRef: &meta.SecretKeyReference{Name: "kc"}}
-	},
 	"spec.kubeConfig.configMapRef": func(s *kustomizev1.KustomizationSpec) {
 		s.KubeConfig = &meta.KubeConfigReference{ConfigMapRef: &meta.LocalObjectReference{Name: "kc"}}
 	},
@@ -45,7 +42,7 @@ var handled = map[string]string{
 	"spec.dependsOn": "read", "spec.dependsOn[].readyExpr": "pending i15cel", "spec.force": "read",
 	"spec.healthCheckExprs": "pending i15cel", "spec.healthChecks": "read", "spec.ignore": "refused",
 	"spec.ignoreMissingComponents": "refused", "spec.images": "read", "spec.interval": "read",
-	"spec.kubeConfig": "refused", "spec.namePrefix": "read", "spec.nameSuffix": "read", "spec.patches": "read",
+	"spec.kubeConfig": "read (TestKubeConfigRemoteCluster)", "spec.kubeConfig.configMapRef": "refused", "spec.namePrefix": "read", "spec.nameSuffix": "read", "spec.patches": "read",
 	"spec.path": "read", "spec.postBuild": "read", "spec.prune": "read", "spec.retryInterval": "read",
 	"spec.serviceAccountName": "read", "spec.suspend": "read", "spec.targetNamespace": "read",
 	"spec.timeout": "read", "spec.wait": "read",
@@ -101,19 +98,19 @@ func howKey(m map[string]string, p string) string {
 }
 
 // TestKubeConfigRefusedNothingLocal: a Kustomization for a remote cluster
-// is refused (Stalled, UnsupportedField naming spec.kubeConfig) and
-// applies nothing to the local cluster.
+// reached by cloud identity is refused (Stalled, UnsupportedField naming
+// spec.kubeConfig.configMapRef) and applies nothing to the local cluster.
 func TestKubeConfigRefusedNothingLocal(t *testing.T) {
 	g, ns := clusterTest(t)
 	repo := newGitRepo(t, "remote")
 	repo.Commit("cm", map[string]string{"app/cm.yaml": cmYAML(ns, "remote-only")})
 	createSource(t, g, ns, repo.URL())
 	ks := newKS(ns, "remote", "./app")
-	refusedFields["spec.kubeConfig"](&ks.Spec)
+	refusedFields["spec.kubeConfig.configMapRef"](&ks.Spec)
 	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		c := ksFailed(g, ns, "remote", UnsupportedFieldReason)
-		g.Expect(c.Message).To(ContainSubstring("spec.kubeConfig"))
+		g.Expect(c.Message).To(ContainSubstring("spec.kubeConfig.configMapRef"))
 		st := condition(g, getKS(g, ns, "remote").Status.Conditions, meta.StalledCondition)
 		g.Expect(st.Status).To(Equal(metav1.ConditionTrue))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())

@@ -47,8 +47,11 @@ func historyMetadata(rev, origin string) map[string]string {
 // deploy applies objs, prunes and checks health (the phases after the
 // build), reporting whether it wrote or deleted anything.
 func (r *KustomizationReconciler) deploy(ctx context.Context, obj *kustomizev1.Kustomization, objs []*unstructured.Unstructured, rev string) (bool, *failure) {
-	kc, err := r.targetClient(obj)
+	kc, err := r.targetClient(ctx, obj)
 	if err != nil {
+		if re, ok := err.(errRefused); ok {
+			return false, &failure{reason: UnsupportedFieldReason, msg: re.msg, stalled: true}
+		}
 		return false, fail(kustomizev1.ReconciliationFailedReason, err.Error())
 	}
 	entries, applied, changed, err := r.apply(ctx, kc, obj, objs)

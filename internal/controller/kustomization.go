@@ -62,6 +62,8 @@ type KustomizationReconciler struct {
 	// dependencies or its source's artifact is tried again
 	// (--requeue-dependency, Flux's default 30 s when 0).
 	DependencyRequeue time.Duration
+	// KubeConfig: what a spec.kubeConfig kubeconfig may use.
+	KubeConfig KubeConfigOptions
 	// Config and Direct reach the API server without the cache, for the
 	// applied objects (any kind: no informer per kind); Config is also the
 	// base of impersonating clients for spec.serviceAccountName.
@@ -96,14 +98,26 @@ func (r *KustomizationReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		Complete(r)
 }
 
-// targetClient is the client for applied objects: impersonating
-// spec.serviceAccountName when set, else the --default-service-account, so
-// RBAC limits what a tenant applies; the controller's own identity only
-// when neither is set.
-func (r *KustomizationReconciler) targetClient(obj *kustomizev1.Kustomization) (client.Client, error) {
+// targetClient is the client for applied objects, on the cluster of
+// spec.kubeConfig or the local one: impersonating spec.serviceAccountName
+// when set, else the --default-service-account, so RBAC limits what a
+// tenant applies; the controller's own identity (or the kubeconfig's)
+// only when neither is set.
+func (r *KustomizationReconciler) targetClient(ctx context.Context, obj *kustomizev1.Kustomization) (client.Client, error) {
 	sa := obj.Spec.ServiceAccountName
 	if sa == "" {
 		sa = r.DefaultServiceAccount
+	}
+	if obj.Spec.KubeConfig != nil {
+		cfg, err := r.remoteConfig(ctx, obj)
+		if err != nil {
+			return nil, err
+		}
+		if sa != "" {
+			cfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", obj.Namespace, sa)}
+		}
+		// The remote cluster's kinds: a mapper of its own.
+		return client.New(cfg, client.Options{Scheme: r.Direct.Scheme()})
 	}
 	if sa == "" {
 		return r.Direct, nil

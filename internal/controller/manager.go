@@ -72,6 +72,9 @@ type Options struct {
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
+	// KubeConfig: what spec.kubeConfig kubeconfigs may use
+	// (--insecure-kubeconfig-exec, --insecure-kubeconfig-tls).
+	KubeConfig KubeConfigOptions
 	// OverrideManagers are field managers whose fields the Kustomization
 	// controller takes over like kubectl's (Flux's --override-manager).
 	OverrideManagers []string
@@ -178,6 +181,7 @@ func NewManager(opts Options) (*Manager, error) {
 		Build:                   opts.Build,
 		NoCrossNamespaceRefs:    opts.NoCrossNamespaceRefs,
 		DefaultServiceAccount:   opts.DefaultServiceAccount,
+		KubeConfig:              opts.KubeConfig,
 		OverrideManagers:        opts.OverrideManagers,
 		CustomStageKinds:        opts.CustomStageKinds,
 	}
