@@ -76,8 +76,8 @@ func (r *KustomizationReconciler) remoteConfig(ctx context.Context, obj *kustomi
 	out := &rest.Config{
 		Host: in.Host, APIPath: in.APIPath, DisableCompression: in.DisableCompression,
 		TLSClientConfig: rest.TLSClientConfig{ServerName: in.ServerName, CAData: in.CAData, CertData: in.CertData, KeyData: in.KeyData, Insecure: in.Insecure},
-		Proxy:    in.Proxy,
-		Username: in.Username, Password: in.Password, BearerToken: in.BearerToken,
+		Proxy:           in.Proxy,
+		Username:        in.Username, Password: in.Password, BearerToken: in.BearerToken,
 		QPS: r.Config.QPS, Burst: r.Config.Burst,
 	}
 	if r.KubeConfig.InsecureExec {
