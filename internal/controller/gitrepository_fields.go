@@ -9,10 +9,6 @@ import (
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 )
 
-// UnsupportedFieldReason is the reason of Ready=False, Stalled=True when a
-// GitRepository sets a field lacre cannot honour in this setting.
-const UnsupportedFieldReason = "UnsupportedField"
-
 // unsupportedField names the first field of obj that lacre cannot honour
 // here and why, or returns "" when every field set can be honoured.
 func unsupportedField(obj *sourcev1.GitRepository) string {

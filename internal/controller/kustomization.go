@@ -65,6 +65,8 @@ type KustomizationReconciler struct {
 	// dependencies or its source's artifact is tried again
 	// (--requeue-dependency, Flux's default 30 s when 0).
 	DependencyRequeue time.Duration
+	// KubeConfig: what a spec.kubeConfig kubeconfig may use.
+	KubeConfig KubeConfigOptions
 	// Config and Direct reach the API server without the cache, for the
 	// applied objects (any kind: no informer per kind); Config is also the
 	// base of impersonating clients for spec.serviceAccountName.
@@ -99,12 +101,24 @@ func (r *KustomizationReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		Complete(r)
 }
 
-// targetClient is the client for applied objects: impersonating
-// spec.serviceAccountName when set, else the --default-service-account, so
-// RBAC limits what a tenant applies; the controller's own identity only
-// when neither is set.
-func (r *KustomizationReconciler) targetClient(obj *kustomizev1.Kustomization) (client.Client, error) {
+// targetClient is the client for applied objects, on the cluster of
+// spec.kubeConfig or the local one: impersonating spec.serviceAccountName
+// when set, else the --default-service-account, so RBAC limits what a
+// tenant applies; the controller's own identity (or the kubeconfig's)
+// only when neither is set.
+func (r *KustomizationReconciler) targetClient(ctx context.Context, obj *kustomizev1.Kustomization) (client.Client, error) {
 	sa := r.impersonated(obj)
+	if obj.Spec.KubeConfig != nil {
+		cfg, err := r.remoteConfig(ctx, obj)
+		if err != nil {
+			return nil, err
+		}
+		if sa != "" {
+			cfg.Impersonate = rest.ImpersonationConfig{UserName: fmt.Sprintf("system:serviceaccount:%s:%s", obj.Namespace, sa)}
+		}
+		// The remote cluster's kinds: a mapper of its own.
+		return client.New(cfg, client.Options{Scheme: r.Direct.Scheme()})
+	}
 	if sa == "" {
 		return r.Direct, nil
 	}
@@ -215,6 +229,9 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 // the build starts and lastAppliedRevision once the health checks pass.
 func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, string, *failure) {
 	start, gen := time.Now(), obj.Generation
+	if f := unsupportedFields(obj); f != nil {
+		return ctrl.Result{}, "", f
+	}
 	art, f := r.source(ctx, obj)
 	if f != nil {
 		if art != nil {
@@ -222,7 +239,7 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 		}
 		return ctrl.Result{}, "", f
 	}
-	rev := art.Revision
+	rev, origin := art.Revision, art.Metadata[OriginRevisionKey]
 	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
 	sameRevision := obj.Status.LastAppliedRevision == rev
 	obj.Status.LastAttemptedRevision = rev
@@ -234,32 +251,23 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 		// Nothing is applied or pruned after a failed build or decryption.
 		return ctrl.Result{}, rev, f
 	}
-	kc, err := r.targetClient(obj)
-	if err != nil {
-		return ctrl.Result{}, rev, fail(kustomizev1.ReconciliationFailedReason, err.Error())
+	digest := appliedDigest(objs)
+	wrote, f := r.deploy(ctx, obj, objs, rev)
+	status := kustomizev1.ReconciliationSucceededReason
+	if f != nil {
+		status = f.reason
 	}
-	entries, applied, changed, err := r.apply(ctx, kc, obj, objs)
-	if err != nil {
-		return ctrl.Result{}, rev, fail(kustomizev1.ReconciliationFailedReason, err.Error())
-	}
-	pruned, f := r.updateInventory(ctx, kc, obj, entries)
+	obj.Status.History.Upsert(digest, metav1.Now(), metav1.Duration{Duration: time.Since(start)}, status, historyMetadata(rev, origin))
 	if f != nil {
 		return ctrl.Result{}, rev, f
 	}
-	if obj.Spec.Wait || len(obj.Spec.HealthChecks) > 0 {
-		setCondition(&obj.Status.Conditions, gen, meta.ReconcilingCondition, metav1.ConditionTrue, meta.ProgressingReason,
-			fmt.Sprintf("Running health checks for revision %s with a timeout of %s", rev, obj.GetTimeout()))
-		progress(ctx, obj)
-	}
-	if f := r.health(ctx, kc, obj, applied); f != nil {
-		return ctrl.Result{}, rev, f
-	}
+	obj.Status.LastAppliedOriginRevision = origin
 	obj.Status.LastAppliedRevision = rev
 	markReady(&obj.Status.Conditions, gen, kustomizev1.ReconciliationSucceededReason, "Applied revision: "+rev)
 	// Flux records this event on every successful reconcile; a no-op one
 	// (same revision, nothing written, already Ready) records none here:
 	// an Event is an API write per Kustomization and interval.
-	if changed+pruned > 0 || !sameRevision || !wasReady {
+	if wrote || !sameRevision || !wasReady {
 		r.event(obj, rev, corev1.EventTypeNormal,
 			fmt.Sprintf("Reconciliation finished in %s, next run in %s", time.Since(start).Round(time.Millisecond), obj.Spec.Interval.Duration),
 			map[string]string{kustomizev1.GroupVersion.Group + "/" + events.MetaCommitStatusKey: events.MetaCommitStatusUpdate})

@@ -75,6 +75,9 @@ type Options struct {
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
+	// KubeConfig: what spec.kubeConfig kubeconfigs may use
+	// (--insecure-kubeconfig-exec, --insecure-kubeconfig-tls).
+	KubeConfig KubeConfigOptions
 	// OverrideManagers are field managers whose fields the Kustomization
 	// controller takes over like kubectl's (Flux's --override-manager).
 	OverrideManagers []string
@@ -192,6 +195,7 @@ func NewManager(opts Options) (*Manager, error) {
 		NoCrossNamespaceRefs:       opts.NoCrossNamespaceRefs,
 		AdditiveCELDependencyCheck: opts.AdditiveCELDependencyCheck,
 		DefaultServiceAccount:      opts.DefaultServiceAccount,
+		KubeConfig:                 opts.KubeConfig,
 		OverrideManagers:           opts.OverrideManagers,
 		CustomStageKinds:           opts.CustomStageKinds,
 	}

@@ -38,6 +38,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.flags.vaultAllowlist, "sops-vault-allowlist", "", "comma-separated Vault addresses (scheme, host and port exact; path by prefix) a "+decryptor.VaultTokenEntry+" may be sent to (default: those its decryption Secret names in "+decryptor.VaultAddressEntry+"; \"all\": any, as Flux; \"none\": none)")
 	fs.BoolVar(&o.Decryption.AmbientCloudCredentials, "ambient-cloud-credentials", false, "let Kustomizations use the controller's own AWS/GCP/Azure identity for KMS keys")
 	fs.BoolVar(&o.NoCrossNamespaceRefs, "no-cross-namespace-refs", false, "refuse Kustomizations whose sourceRef or dependsOn names another namespace (Ready=False, Stalled, AccessDenied)")
+	fs.BoolVar(&o.KubeConfig.InsecureExec, "insecure-kubeconfig-exec", false, "allow exec credential plugins in spec.kubeConfig kubeconfigs (Flux's flag)")
+	fs.BoolVar(&o.KubeConfig.InsecureTLS, "insecure-kubeconfig-tls", false, "allow spec.kubeConfig kubeconfigs that disable TLS verification (Flux's flag)")
 	fs.StringVar(&o.DefaultServiceAccount, "default-service-account", "", "ServiceAccount impersonated, in the Kustomization's namespace, when spec.serviceAccountName is empty (default: the controller's own identity)")
 	fs.Int64Var(&o.flags.maxArtifactMiB, "max-artifact-size", artifact.DefaultMaxTotalSize>>20, "MiB a Git checkout or an artifact may hold, packed or unpacked (over it: Ready=False, "+sourcev1.ArtifactTooLargeReason+")")
 	fs.IntVar(&o.Limits.MaxFiles, "max-artifact-files", artifact.DefaultMaxFiles, "files a Git checkout or an artifact may hold")

@@ -78,7 +78,9 @@ func runSuite(m *testing.M) int {
 	sel, _ := labels.Parse(defaultAgeLabel + "=true")
 	// Objects labelled tenancyLabel or isolatedLabel belong to a test's own
 	// manager (the tenancy tests' locked-down one, the fault tests').
-	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, WatchSelector: "!" + tenancyLabel + ",!" + isolatedLabel, Decryption: DecryptionOptions{
+	// The second API server of the kubeConfig test serves a self-signed
+	// certificate.
+	testMgr, err = NewManager(Options{Config: cfg, Concurrent: 4, KubeConfig: KubeConfigOptions{InsecureTLS: true}, WatchSelector: "!" + tenancyLabel + ",!" + isolatedLabel, Decryption: DecryptionOptions{
 		AWS:                  awskms.Options{Endpoint: testKMS.URL},
 		DefaultAgeSecret:     types.NamespacedName{Namespace: defaultAgeNamespace, Name: "sops-age-default"},
 		DefaultAgeNamespaces: sel,

@@ -269,9 +269,9 @@ func (g *gitContentFlags) apply(repo *sourcev1.GitRepository) error {
 
 func (a *app) createKustomizationCommand() *cobra.Command {
 	var cf clusterFlags
-	var src, path, provider, decSecret, targetNS, sa string
+	var src, path, provider, decSecret, targetNS, sa, kubeConfigSecret string
 	var prune, wait bool
-	var interval time.Duration
+	var interval, retryInterval time.Duration
 	var dependsOn, healthChecks []string
 	cmd := &cobra.Command{
 		Use:   "kustomization NAME --source=GitRepository/NAME[.NS] --path=./...",
@@ -301,6 +301,12 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 				Spec: kustomizev1.KustomizationSpec{Interval: metav1.Duration{Duration: interval}, Path: path, Prune: prune, Wait: wait,
 					TargetNamespace: targetNS, ServiceAccountName: sa,
 					SourceRef: kustomizev1.CrossNamespaceSourceReference{Kind: kind, Name: name, Namespace: srcNS}}}
+			if kubeConfigSecret != "" {
+				ks.Spec.KubeConfig = &meta.KubeConfigReference{SecretRef: &meta.SecretKeyReference{Name: kubeConfigSecret}}
+			}
+			if retryInterval > 0 {
+				ks.Spec.RetryInterval = &metav1.Duration{Duration: retryInterval}
+			}
 			for _, d := range dependsOn {
 				n, ns, _ := strings.Cut(d, ".")
 				ks.Spec.DependsOn = append(ks.Spec.DependsOn, meta.DependencyReference{Name: n, Namespace: ns})
@@ -351,6 +357,8 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 	f.StringVar(&targetNS, "target-namespace", "", "namespace for the applied objects")
 	f.StringVar(&sa, "service-account", "", "service account to impersonate")
 	f.StringSliceVar(&dependsOn, "depends-on", nil, "Kustomizations that must be Ready first (NAME[.NAMESPACE])")
+	f.StringVar(&kubeConfigSecret, "kubeconfig-secret-ref", "", "Secret with the kubeconfig (key value) of the remote cluster to apply to")
+	f.DurationVar(&retryInterval, "retry-interval", 0, "interval at which a failed reconcile is retried (default: --interval)")
 	return cmd
 }
 
