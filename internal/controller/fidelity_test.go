@@ -281,17 +281,8 @@ func TestHealthSkipsSelfAndFinishedJobs(t *testing.T) {
 		g.Expect(k.Status.Inventory.Entries).To(ContainElement(kustomizev1.ResourceRef{ID: ns + "_self_kustomize.toolkit.fluxcd.io_Kustomization", Version: "v1"}))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 
-	// Its own spec changed in Git: the apply raises its generation, its
-	// observedGeneration lags until the reconcile ends.
-	changed := repo.Commit("self: interval 9m", map[string]string{"self/self.yaml": selfKS(ns, "9m")})
-	requestReconcile(g, getRepo(g, ns, "my-secrets"))
-	g.Eventually(func(g Gomega) {
-		k := ksReady(g, ns, "self")
-		g.Expect(k.Spec.Interval.Duration).To(Equal(9 * time.Minute))
-		g.Expect(k.Status.LastAppliedRevision).To(Equal("main@sha1:" + changed))
-		g.Expect(condition(g, k.Status.Conditions, meta.HealthyCondition).Status).To(Equal(metav1.ConditionTrue))
-	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
-
+	// The Job first: a new revision re-applies it (as Flux does), so the
+	// self-managing part, which commits, comes after.
 	// The Job: no job controller runs here, so it never finishes; the
 	// test deletes it as the TTL controller would after it finished.
 	g.Eventually(func(g Gomega) {
@@ -304,6 +295,17 @@ func TestHealthSkipsSelfAndFinishedJobs(t *testing.T) {
 		client.PropagationPolicy(metav1.DeletePropagationBackground))).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		k := ksReady(g, ns, "jobs")
+		g.Expect(condition(g, k.Status.Conditions, meta.HealthyCondition).Status).To(Equal(metav1.ConditionTrue))
+	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
+
+	// Its own spec changed in Git: the apply raises its generation, its
+	// observedGeneration lags until the reconcile ends.
+	changed := repo.Commit("self: interval 9m", map[string]string{"self/self.yaml": selfKS(ns, "9m")})
+	requestReconcile(g, getRepo(g, ns, "my-secrets"))
+	g.Eventually(func(g Gomega) {
+		k := ksReady(g, ns, "self")
+		g.Expect(k.Spec.Interval.Duration).To(Equal(9 * time.Minute))
+		g.Expect(k.Status.LastAppliedRevision).To(Equal("main@sha1:" + changed))
 		g.Expect(condition(g, k.Status.Conditions, meta.HealthyCondition).Status).To(Equal(metav1.ConditionTrue))
 	}, 60*time.Second, 250*time.Millisecond).Should(Succeed())
 }
