@@ -308,8 +308,11 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 				ks.Spec.RetryInterval = &metav1.Duration{Duration: retryInterval}
 			}
 			for _, d := range dependsOn {
-				n, ns, _ := strings.Cut(d, ".")
-				ks.Spec.DependsOn = append(ks.Spec.DependsOn, meta.DependencyReference{Name: n, Namespace: ns})
+				dep, err := parseDependsOn(d)
+				if err != nil {
+					return cliapp.Codef(cliapp.CodeGeneric, "--depends-on %q: %v", d, err)
+				}
+				ks.Spec.DependsOn = append(ks.Spec.DependsOn, dep)
 			}
 			for _, h := range healthChecks {
 				ref, err := parseHealthCheck(h)
@@ -356,7 +359,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 	f.StringVar(&decSecret, "decryption-secret", "", "Secret with the decryption keys ("+decryptor.Entries+")")
 	f.StringVar(&targetNS, "target-namespace", "", "namespace for the applied objects")
 	f.StringVar(&sa, "service-account", "", "service account to impersonate")
-	f.StringSliceVar(&dependsOn, "depends-on", nil, "Kustomizations that must be Ready first (NAME[.NAMESPACE])")
+	f.StringSliceVar(&dependsOn, "depends-on", nil, "Kustomization that must be ready before this Kustomization can be applied, supported formats '<name>' and '<namespace>/<name>', also accepts comma-separated values")
 	f.StringVar(&kubeConfigSecret, "kubeconfig-secret-ref", "", "Secret with the kubeconfig (key value) of the remote cluster to apply to")
 	f.DurationVar(&retryInterval, "retry-interval", 0, "interval at which a failed reconcile is retried (default: --interval)")
 	return cmd
@@ -468,4 +471,17 @@ func parseHealthCheck(s string) (meta.NamespacedObjectKindReference, error) {
 		return meta.NamespacedObjectKindReference{}, errors.New("want KIND/NAME.NAMESPACE")
 	}
 	return meta.NamespacedObjectKindReference{APIVersion: apiVersion, Kind: kind, Name: name, Namespace: ns}, nil
+}
+
+// parseDependsOn reads a --depends-on value as flux does: NAME or
+// NAMESPACE/NAME.
+func parseDependsOn(v string) (meta.DependencyReference, error) {
+	ns, name, found := strings.Cut(v, "/")
+	if !found {
+		ns, name = "", v
+	}
+	if name == "" || strings.Contains(name, "/") || (found && ns == "") {
+		return meta.DependencyReference{}, fmt.Errorf("want NAME or NAMESPACE/NAME")
+	}
+	return meta.DependencyReference{Name: name, Namespace: ns}, nil
 }
