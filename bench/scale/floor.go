@@ -22,7 +22,8 @@ import (
 // concurrency, server-side applies each app's ConfigMap, Service,
 // Deployment and (decrypted) Secret and writes one Kustomization status
 // (the applied revision, Ready, a four-entry inventory and history, as
-// lacre writes); then, for the resync's floor, one more status write each.
+// lacre writes); then, for the resync's floor, the request annotation and
+// one more status write each.
 // It works in a namespace of its own (floorNS) on Kustomizations of its
 // own, deleted before the controllers start, in the same run.
 
@@ -51,11 +52,17 @@ func (r *scaleRun) floor(ctx context.Context) error {
 	}
 	r.res.FloorApply = time.Since(t)
 	r.res.reqFloor = cnt.Snapshot()
+	// The resync's floor: the request annotation (the driver's 16 workers,
+	// as in the resync) and one status write each.
 	t = time.Now()
+	token := t.Format(time.RFC3339Nano)
+	if err := parallel(ctx, ks, 16, func(o client.Object) error { return r.annotate(ctx, o, token) }); err != nil {
+		return err
+	}
 	if err := parallel(ctx, ks, r.cfg.concurrent, func(o client.Object) error {
 		k := o.(*kustomizev1.Kustomization)
 		base := k.DeepCopy()
-		k.Status.LastHandledReconcileAt = t.Format(time.RFC3339Nano)
+		k.Status.LastHandledReconcileAt = token
 		return c.Status().Patch(ctx, k, client.MergeFrom(base))
 	}); err != nil {
 		return fmt.Errorf("floor status: %w", err)
