@@ -155,3 +155,19 @@ func (g *appRepo) commitSecret(ctx context.Context, i int, password string) erro
 }
 
 func appName(i int) string { return fmt.Sprintf("app-%04d", i) }
+
+// appIndex is appName's inverse (-1 for another name).
+func appIndex(name string) int {
+	var i int
+	if _, err := fmt.Sscanf(name, "app-%d", &i); err != nil {
+		return -1
+	}
+	return i
+}
+
+// appDocs are app i's objects as its kustomization builds them (the
+// Secret decrypted, with password), without a namespace.
+func appDocs(i int, password string) []string {
+	name := appName(i)
+	return []string{fmt.Sprintf(configMapTmpl, name), fmt.Sprintf(serviceTmpl, name), fmt.Sprintf(deploymentTmpl, name), fmt.Sprintf(secretTmpl, name, password)}
+}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"runtime"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,29 +27,31 @@ import (
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/decryptor"
 	"github.com/lacre/lacre/internal/testcluster"
+	"github.com/lacre/lacre/internal/testsupport"
 	agekeys "github.com/lacre/lacre/keys/age"
 )
 
 // scaleRun is one N's run: the control plane, the Git repository, the
-// driver's client and, once started, the controllers.
+// driver's client and, once started, the controller processes.
 type scaleRun struct {
-	cfg     config
-	n       int
-	res     *result
-	base    *rest.Config
-	c       client.Client
-	id      *age.X25519Identity
-	repo    *appRepo
-	cnt     *counter
-	mgr     *controller.Manager
-	mgrDone chan error
-	every   time.Duration // how often to poll lists of N Kustomizations
+	cfg    config
+	n      int
+	shards int
+	res    *result
+	cl     *testcluster.Cluster
+	base   *rest.Config
+	c      client.Client
+	id     *age.X25519Identity
+	repo   *appRepo
+	procs  []*ctlProc
+	every  time.Duration // how often to poll lists of N Kustomizations
+	failed chan error    // a controller process ended
 }
 
-func runOne(ctx context.Context, cfg config, n int) (*result, error) {
+func runOne(ctx context.Context, cfg config, n, shards int) (*result, error) {
 	ctrl.SetLogger(logr.Discard())
 	klog.SetLogger(logr.Discard()) // the event broadcaster's retries after shutdown
-	r := &scaleRun{cfg: cfg, n: n, res: &result{n: n, concurrent: cfg.concurrent, load0: loadavg()}}
+	r := &scaleRun{cfg: cfg, n: n, shards: shards, res: &result{N: n, Shards: shards, Concurrent: cfg.concurrent, Load0: loadavg()}, failed: make(chan error, shards)}
 	// Listing N Kustomizations costs the driver CPU too: poll less often for large N.
 	r.every = time.Duration(max(1, n/200)) * 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(ctx)
@@ -68,7 +68,8 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 		return nil, err
 	}
 	defer cl.Stop()
-	if err := r.setup(ctx, cl, work); err != nil {
+	r.cl = cl
+	if err := r.setup(ctx, work); err != nil {
 		return nil, err
 	}
 	defer r.repo.Close()
@@ -77,10 +78,10 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 	if err := r.createObjects(ctx); err != nil {
 		return nil, err
 	}
-	mctx, stopMgr := context.WithCancel(ctx)
-	defer stopMgr()
+	defer r.stopControllers()
 	for _, phase := range []func(context.Context) error{
-		func(ctx context.Context) error { return r.initial(ctx, mctx) },
+		r.floor,
+		func(ctx context.Context) error { return r.initial(ctx, work) },
 		r.resync,
 		r.change,
 	} {
@@ -88,17 +89,27 @@ func runOne(ctx context.Context, cfg config, n int) (*result, error) {
 			return nil, err
 		}
 	}
-	r.res.rssKB = vmHWM()
-	r.res.load1 = loadavg()
-	r.res.goroutinesAfter = runtime.NumGoroutine()
-	stopMgr()
-	<-r.mgrDone
-	return r.res, nil
+	r.res.RSSKB = rssKB(r.procs)
+	r.res.driverRSSKB = vmHWM("self")
+	r.res.Load1 = loadavg()
+	return r.res, r.stopControllers()
+}
+
+// stopControllers stops the controller processes (once).
+func (r *scaleRun) stopControllers() error {
+	var first error
+	for _, p := range r.procs {
+		if err := p.stop(); err != nil && first == nil {
+			first = err
+		}
+	}
+	r.procs = nil
+	return first
 }
 
 // setup installs the CRDs and creates the Git repository.
-func (r *scaleRun) setup(ctx context.Context, cl *testcluster.Cluster, work string) error {
-	r.base = &rest.Config{Host: cl.Host(), TLSClientConfig: rest.TLSClientConfig{CertData: cl.CertPEM, KeyData: cl.KeyPEM, Insecure: true}, QPS: -1}
+func (r *scaleRun) setup(ctx context.Context, work string) error {
+	r.base = &rest.Config{Host: r.cl.Host(), TLSClientConfig: rest.TLSClientConfig{CertData: r.cl.CertPEM, KeyData: r.cl.KeyPEM, Insecure: true}, QPS: -1}
 	var err error
 	if r.c, err = client.New(r.base, client.Options{Scheme: controller.NewScheme()}); err != nil {
 		return err
@@ -117,87 +128,108 @@ func (r *scaleRun) setup(ctx context.Context, cl *testcluster.Cluster, work stri
 	return err
 }
 
+// countingClient is a client of the driver's whose requests cnt counts.
+func (r *scaleRun) countingClient(cnt *testsupport.RequestCounter) (client.Client, error) {
+	cfg := rest.CopyConfig(r.base)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return cnt.Wrap(rt) }
+	return client.New(cfg, client.Options{Scheme: controller.NewScheme()})
+}
+
+// kustomization is app i's Kustomization in namespace ns, labelled for
+// its shard when there are several.
+func (r *scaleRun) kustomization(ns string, i int) *kustomizev1.Kustomization {
+	k := &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: appName(i)}, Spec: kustomizev1.KustomizationSpec{
+		Interval: metav1.Duration{Duration: time.Hour}, Path: "./apps/" + appName(i), Prune: true,
+		Wait:       false, // no kubelet: Deployments never become available, so Ready depends on apply only
+		SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "apps", Namespace: fluxNS},
+		Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}},
+	}}
+	if r.shards > 1 {
+		k.Labels = map[string]string{shardKey: shardName(i % r.shards)}
+	}
+	return k
+}
+
 // createObjects creates the objects before the controllers start.
 func (r *scaleRun) createObjects(ctx context.Context) error {
 	t := time.Now()
+	src := &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: "apps"}, Spec: sourcev1.GitRepositorySpec{
+		URL: r.repo.URL(), Interval: metav1.Duration{Duration: time.Hour}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}}
+	if r.shards > 1 {
+		src.Labels = map[string]string{shardKey: shardName(0)} // one shard fetches it, all read it
+	}
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fluxNS}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appsNS}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: "sops-age"}, StringData: map[string]string{"age" + decryptor.AgeKeySuffix: r.id.String()}},
-		&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: "apps"}, Spec: sourcev1.GitRepositorySpec{
-			URL: r.repo.URL(), Interval: metav1.Duration{Duration: time.Hour}, Reference: &sourcev1.GitRepositoryRef{Branch: "main"}}},
+		src,
 	}
 	for i := 0; i < r.n; i++ {
-		objs = append(objs, &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: fluxNS, Name: appName(i)}, Spec: kustomizev1.KustomizationSpec{
-			Interval: metav1.Duration{Duration: time.Hour}, Path: "./apps/" + appName(i), Prune: true,
-			Wait:       false, // no kubelet: Deployments never become available, so Ready depends on apply only
-			SourceRef:  kustomizev1.CrossNamespaceSourceReference{Kind: sourcev1.GitRepositoryKind, Name: "apps"},
-			Decryption: &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}},
-		}})
+		objs = append(objs, r.kustomization(fluxNS, i))
 	}
-	if err := parallel(ctx, objs, 16, func(o client.Object) error { return r.c.Create(ctx, o) }); err != nil {
+	if err := parallel(ctx, objs[:4], 1, func(o client.Object) error { return r.c.Create(ctx, o) }); err != nil {
+		return err
+	}
+	if err := parallel(ctx, objs[4:], 16, func(o client.Object) error { return r.c.Create(ctx, o) }); err != nil {
 		return err
 	}
 	r.res.create = time.Since(t)
 	return nil
 }
 
-// initial starts the controllers in-process, with a counting transport,
-// and measures the initial reconcile of all N.
-func (r *scaleRun) initial(ctx, mctx context.Context) error {
-	r.cnt = &counter{m: map[string]int64{}}
-	mcfg := rest.CopyConfig(r.base)
-	mcfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return countingRT{rt, r.cnt} }
-	var err error
-	if r.mgr, err = controller.NewManager(controller.Options{Config: mcfg, Concurrent: r.cfg.concurrent}); err != nil {
+// initial starts the controller processes and measures the initial
+// reconcile of all N.
+func (r *scaleRun) initial(ctx context.Context, work string) error {
+	t := time.Now()
+	cpu0 := cpuTimes(nil)
+	procs, err := startControllers(r.cfg, r.cl.Host(), r.cl.CertPEM, r.cl.KeyPEM, work, r.shards, r.failed)
+	r.procs = procs
+	if err != nil {
 		return err
 	}
-	stopProfile := func() {}
-	if r.cfg.cpuProfile != "" {
-		f, err := os.Create(r.cfg.cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
-	}
-	r.mgrDone = make(chan error, 1)
-	t := time.Now()
-	go func() { r.mgrDone <- r.mgr.Run(mctx) }()
-
-	cpu0 := cpuTimes()
 	if err := r.waitFor(ctx, r.every, r.countKustomizations(ctx, func(k *kustomizev1.Kustomization) bool {
 		return k.Status.ObservedGeneration == k.Generation && k.Status.LastAppliedRevision != "" &&
 			apimeta.IsStatusConditionTrue(k.Status.Conditions, meta.ReadyCondition)
 	})); err != nil {
 		return fmt.Errorf("waiting for %d Ready: %w", r.n, err)
 	}
-	r.res.ready = time.Since(t)
-	r.res.cpuInitial = diffCPU(cpu0, cpuTimes())
-	r.res.reqInitial = r.cnt.snapshot()
-	r.res.unwrapsInitial = r.mgr.Kustomizations.Unwraps()
-	stopProfile()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	r.res.heapInuseMB = float64(ms.HeapInuse) / (1 << 20)
-	if r.cfg.memProfile != "" {
-		f, err := os.Create(r.cfg.memProfile)
-		if err != nil {
-			return err
-		}
-		_ = pprof.WriteHeapProfile(f)
-		f.Close()
+	r.res.Ready = time.Since(t)
+	r.res.cpuInitial = diffCPU(cpu0, cpuTimes(r.procs))
+	rep, err := r.settle()
+	if err != nil {
+		return err
 	}
-	// Let trailing requests (events, the last status writes) land.
-	time.Sleep(2 * time.Second)
+	r.res.reqInitial, r.res.unwrapsInitial, r.res.HeapInuseMB = rep.Requests, rep.Unwraps, rep.HeapInuseMB
 	return nil
+}
+
+// settle waits until the controllers' request counts stop moving (trailing
+// events and status writes land) and returns their sum.
+func (r *scaleRun) settle() (ctlReport, error) {
+	prev, err := reports(r.procs)
+	if err != nil {
+		return prev, err
+	}
+	for i := 0; i < 60; i++ {
+		time.Sleep(time.Second)
+		cur, err := reports(r.procs)
+		if err != nil {
+			return cur, err
+		}
+		if fmt.Sprint(cur.Requests) == fmt.Sprint(prev.Requests) {
+			return cur, nil
+		}
+		prev = cur
+	}
+	return prev, nil
 }
 
 // resync measures a no-change resync: requestedAt on every Kustomization.
 func (r *scaleRun) resync(ctx context.Context) error {
-	before, u0 := r.cnt.snapshot(), r.mgr.Kustomizations.Unwraps()
+	before, err := reports(r.procs)
+	if err != nil {
+		return err
+	}
 	token := time.Now().Format(time.RFC3339Nano)
 	t := time.Now()
 	var ks []client.Object
@@ -207,17 +239,20 @@ func (r *scaleRun) resync(ctx context.Context) error {
 	if err := parallel(ctx, ks, 16, func(o client.Object) error { return r.annotate(ctx, o, token) }); err != nil {
 		return err
 	}
-	cpu0 := cpuTimes()
+	cpu0 := cpuTimes(r.procs)
 	if err := r.waitFor(ctx, r.every, r.countKustomizations(ctx, func(k *kustomizev1.Kustomization) bool {
 		return k.Status.LastHandledReconcileAt == token
 	})); err != nil {
 		return fmt.Errorf("waiting for the resync: %w", err)
 	}
-	r.res.resync = time.Since(t)
-	r.res.cpuResync = diffCPU(cpu0, cpuTimes())
-	time.Sleep(2 * time.Second)
-	r.res.reqResync = diff(before, r.cnt.snapshot())
-	r.res.unwrapsResync = r.mgr.Kustomizations.Unwraps() - u0
+	r.res.Resync = time.Since(t)
+	r.res.cpuResync = diffCPU(cpu0, cpuTimes(r.procs))
+	after, err := r.settle()
+	if err != nil {
+		return err
+	}
+	r.res.ReqResync = testsupport.DiffCounts(before.Requests, after.Requests)
+	r.res.UnwrapsResync = after.Unwraps - before.Unwraps
 	return nil
 }
 
@@ -225,7 +260,10 @@ func (r *scaleRun) resync(ctx context.Context) error {
 // until the GitRepository has the new artifact, until all N applied the
 // new revision (N-1 of them no-ops).
 func (r *scaleRun) change(ctx context.Context) error {
-	before := r.cnt.snapshot()
+	before, err := reports(r.procs)
+	if err != nil {
+		return err
+	}
 	// The middle one: a new revision requeues all N Kustomizations, and
 	// the changed one waits for its turn in the queue.
 	changedApp := r.n / 2
@@ -253,7 +291,7 @@ func (r *scaleRun) change(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("waiting for the changed Secret: %w", err)
 	}
-	r.res.change = time.Since(t)
+	r.res.Change = time.Since(t)
 	gr := &sourcev1.GitRepository{}
 	if err := r.c.Get(ctx, repoKey, gr); err != nil {
 		return err
@@ -270,9 +308,12 @@ func (r *scaleRun) change(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("waiting for all at the new revision: %w", err)
 	}
-	r.res.changeAll = time.Since(t)
-	time.Sleep(time.Second) // let trailing requests land before counting
-	r.res.reqChange = diff(before, r.cnt.snapshot())
+	r.res.ChangeAll = time.Since(t)
+	after, err := r.settle()
+	if err != nil {
+		return err
+	}
+	r.res.reqChange = testsupport.DiffCounts(before.Requests, after.Requests)
 	return nil
 }
 
@@ -319,8 +360,8 @@ func (r *scaleRun) waitFor(ctx context.Context, every time.Duration, f func() (b
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-r.mgrDone:
-			return fmt.Errorf("the manager stopped: %v", err)
+		case err := <-r.failed:
+			return err
 		case <-time.After(every):
 		}
 	}

@@ -12,12 +12,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -48,6 +50,9 @@ type GitRepositoryReconciler struct {
 	Jitter float64
 	// Retain is how many older artifacts are kept per object (default 2).
 	Retain int
+	// Selector, when set, limits the GitRepositories reconciled
+	// (--watch-label-selector); all are cached, for the Kustomizations.
+	Selector labels.Selector
 }
 
 // SetupWithManager registers the reconciler.
@@ -55,11 +60,29 @@ func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager, concurrency
 	if concurrency < 1 {
 		concurrency = 2
 	}
+	triggers := predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, requestedAtChanged{})
+	if r.Selector != nil {
+		// A label change that brings an object into this shard is a trigger.
+		triggers = predicate.And(selected(r.Selector), predicate.Or(triggers, becameSelected(r.Selector)))
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requestedAtChanged{}))).
+		For(&sourcev1.GitRepository{}, builder.WithPredicates(triggers)).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includersOf), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
+}
+
+// selected passes the objects sel matches.
+func selected(sel labels.Selector) predicate.Predicate {
+	return predicate.NewPredicateFuncs(func(o client.Object) bool { return sel.Matches(labels.Set(o.GetLabels())) })
+}
+
+// becameSelected passes an update whose new labels sel matches and whose
+// old ones it did not.
+func becameSelected(sel labels.Selector) predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return !sel.Matches(labels.Set(e.ObjectOld.GetLabels())) && sel.Matches(labels.Set(e.ObjectNew.GetLabels()))
+	}}
 }
 
 func (r *GitRepositoryReconciler) jitter(d time.Duration) time.Duration {

@@ -10,6 +10,7 @@ import (
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -154,6 +155,9 @@ func (r *GitRepositoryReconciler) includersOf(ctx context.Context, o client.Obje
 	}
 	var reqs []reconcile.Request
 	for _, gr := range list.Items {
+		if r.Selector != nil && !r.Selector.Matches(labels.Set(gr.Labels)) {
+			continue
+		}
 		if slices.ContainsFunc(gr.Spec.Include, func(i sourcev1.GitRepositoryInclude) bool { return i.GitRepositoryRef.Name == o.GetName() }) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: gr.Namespace, Name: gr.Name}})
 		}

@@ -3,12 +3,14 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -72,8 +74,16 @@ type KustomizationReconciler struct {
 	// base of impersonating clients for spec.serviceAccountName.
 	Config *rest.Config
 	Direct client.Client
+	// FullApplyOnRequest applies in full on every reconcile request
+	// (reconcile.fluxcd.io/requestedAt), unchanged build or not, as Flux
+	// does; by default only spec.interval and spec changes do
+	// (--full-apply-on-request).
+	FullApplyOnRequest bool
 	// unwraps counts cache misses (for tests and the benchmark).
 	unwraps atomic.Int64
+	// applied remembers each Kustomization's last full apply
+	// (unchanged.go).
+	applied appliedMemo
 }
 
 // Unwraps returns the number of real key unwraps so far.
@@ -150,6 +160,7 @@ func (r *KustomizationReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		conditions: func(o *kustomizev1.Kustomization) *[]metav1.Condition { return &o.Status.Conditions },
 		finalize:   r.finalize,
 		reconcile:  r.reconcile,
+		gone:       r.applied.forget,
 	}.run(ctx, req)
 }
 
@@ -227,6 +238,10 @@ func (r *KustomizationReconciler) reconcile(ctx context.Context, obj *kustomizev
 // failure that ended the reconcile, if any. The status follows Flux's:
 // Reconciling is visible while it runs, lastAttemptedRevision is set when
 // the build starts and lastAppliedRevision once the health checks pass.
+// A Kustomization Ready at its generation writes its progress only once
+// the build shows there is something to apply: a build the last full
+// apply applied (unchangedSince) ends in recordUnchanged, without dry
+// runs or applies.
 func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.Kustomization) (ctrl.Result, string, *failure) {
 	start, gen := time.Now(), obj.Generation
 	if f := unsupportedFields(obj); f != nil {
@@ -240,37 +255,58 @@ func (r *KustomizationReconciler) phases(ctx context.Context, obj *kustomizev1.K
 		return ctrl.Result{}, "", f
 	}
 	rev, origin := art.Revision, art.Metadata[OriginRevisionKey]
-	wasReady := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition)
+	wasReady, current := apimeta.IsStatusConditionTrue(obj.Status.Conditions, meta.ReadyCondition), readyAt(obj)
 	sameRevision := obj.Status.LastAppliedRevision == rev
+	conds := slices.Clone(obj.Status.Conditions)
 	obj.Status.LastAttemptedRevision = rev
 	markProgressing(&obj.Status.Conditions, gen, "Reconciliation in progress",
 		fmt.Sprintf("Fetching manifests for revision %s with a timeout of %s", rev, obj.GetTimeout()))
-	progress(ctx, obj)
+	if !current {
+		progress(ctx, obj)
+	}
 	objs, f := r.build(ctx, obj, art)
 	if f != nil {
 		// Nothing is applied or pruned after a failed build or decryption.
 		return ctrl.Result{}, rev, f
 	}
 	digest := appliedDigest(objs)
-	wrote, f := r.deploy(ctx, obj, objs, rev)
+	if rec, ok := r.unchangedSince(obj, digest, current); ok {
+		res, f := r.recordUnchanged(ctx, obj, rec, conds, objs, rev, origin, digest, start)
+		if f == nil && !sameRevision {
+			r.succeeded(obj, rev, start)
+		}
+		return res, rev, f
+	}
+	if current {
+		progress(ctx, obj)
+	}
+	wrote, skipped, f := r.deploy(ctx, obj, objs, rev)
 	status := kustomizev1.ReconciliationSucceededReason
 	if f != nil {
 		status = f.reason
 	}
 	obj.Status.History.Upsert(digest, metav1.Now(), metav1.Duration{Duration: time.Since(start)}, status, historyMetadata(rev, origin))
 	if f != nil {
+		r.applied.forget(types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name})
 		return ctrl.Result{}, rev, f
 	}
 	obj.Status.LastAppliedOriginRevision = origin
 	obj.Status.LastAppliedRevision = rev
 	markReady(&obj.Status.Conditions, gen, kustomizev1.ReconciliationSucceededReason, "Applied revision: "+rev)
+	r.remember(obj, digest, skipped)
 	// Flux records this event on every successful reconcile; a no-op one
 	// (same revision, nothing written, already Ready) records none here:
 	// an Event is an API write per Kustomization and interval.
 	if wrote || !sameRevision || !wasReady {
-		r.event(obj, rev, corev1.EventTypeNormal,
-			fmt.Sprintf("Reconciliation finished in %s, next run in %s", time.Since(start).Round(time.Millisecond), obj.Spec.Interval.Duration),
-			map[string]string{kustomizev1.GroupVersion.Group + "/" + events.MetaCommitStatusKey: events.MetaCommitStatusUpdate})
+		r.succeeded(obj, rev, start)
 	}
 	return ctrl.Result{RequeueAfter: obj.Spec.Interval.Duration}, rev, nil
+}
+
+// succeeded records the Normal event of a successful reconcile, with the
+// commit status metadata notification-controller reads.
+func (r *KustomizationReconciler) succeeded(obj *kustomizev1.Kustomization, rev string, start time.Time) {
+	r.event(obj, rev, corev1.EventTypeNormal,
+		fmt.Sprintf("Reconciliation finished in %s, next run in %s", time.Since(start).Round(time.Millisecond), obj.Spec.Interval.Duration),
+		map[string]string{kustomizev1.GroupVersion.Group + "/" + events.MetaCommitStatusKey: events.MetaCommitStatusUpdate})
 }

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"time"
@@ -75,6 +77,10 @@ type Options struct {
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
+	// FullApplyOnRequest applies a Kustomization in full on every
+	// reconcile request even when its build is unchanged
+	// (--full-apply-on-request; see KustomizationReconciler).
+	FullApplyOnRequest bool
 	// KubeConfig: what spec.kubeConfig kubeconfigs may use
 	// (--insecure-kubeconfig-exec, --insecure-kubeconfig-tls).
 	KubeConfig KubeConfigOptions
@@ -164,7 +170,12 @@ func NewManager(opts Options) (*Manager, error) {
 	}
 	budget := artifact.NewBudget(opts.artifactBudget())
 	m.Budget = budget
+	sel, err := watchSelector(opts)
+	if err != nil {
+		return nil, err
+	}
 	rec := &GitRepositoryReconciler{
+		Selector: sel,
 		Budget:   budget,
 		Client:   mgr.GetClient(),
 		Storage:  store,
@@ -195,6 +206,7 @@ func NewManager(opts Options) (*Manager, error) {
 		NoCrossNamespaceRefs:       opts.NoCrossNamespaceRefs,
 		AdditiveCELDependencyCheck: opts.AdditiveCELDependencyCheck,
 		DefaultServiceAccount:      opts.DefaultServiceAccount,
+		FullApplyOnRequest:         opts.FullApplyOnRequest,
 		KubeConfig:                 opts.KubeConfig,
 		OverrideManagers:           opts.OverrideManagers,
 		CustomStageKinds:           opts.CustomStageKinds,
@@ -265,15 +277,19 @@ func newCtrlManager(opts Options) (ctrl.Manager, error) {
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
-	if opts.WatchSelector != "" {
-		sel, err := labels.Parse(opts.WatchSelector)
-		if err != nil {
-			return nil, fmt.Errorf("invalid --watch-label-selector: %w", err)
-		}
-		cacheOpts.ByObject = map[client.Object]cache.ByObject{
-			&sourcev1.GitRepository{}:    {Label: sel},
-			&kustomizev1.Kustomization{}: {Label: sel},
-		}
+	sel, err := watchSelector(opts)
+	if err != nil {
+		return nil, err
+	}
+	leaderID := "lacre-controller-leader"
+	if sel != nil {
+		// As Flux: the shard's Kustomizations only are cached; every
+		// GitRepository is (a shard's Kustomizations may use a source
+		// another shard reconciles), the GitRepository controller
+		// filters. Each shard elects its own leader.
+		cacheOpts.ByObject = map[client.Object]cache.ByObject{&kustomizev1.Kustomization{}: {Label: sel}}
+		sum := sha256.Sum256([]byte(opts.WatchSelector))
+		leaderID += "-" + hex.EncodeToString(sum[:4])
 	}
 	metricsAddr := opts.MetricsAddr
 	if metricsAddr == "" {
@@ -288,7 +304,7 @@ func newCtrlManager(opts Options) (ctrl.Manager, error) {
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  healthAddr,
 		LeaderElection:          opts.LeaderElection,
-		LeaderElectionID:        "lacre-controller-leader",
+		LeaderElectionID:        leaderID,
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
 		Cache:                   cacheOpts,
 		// One process may run several managers (the demo, tests); the
@@ -303,6 +319,18 @@ func newCtrlManager(opts Options) (ctrl.Manager, error) {
 		_ = mgr.AddReadyzCheck("ping", healthz.Ping)
 	}
 	return mgr, nil
+}
+
+// watchSelector parses --watch-label-selector (nil when unset).
+func watchSelector(opts Options) (labels.Selector, error) {
+	if opts.WatchSelector == "" {
+		return nil, nil
+	}
+	sel, err := labels.Parse(opts.WatchSelector)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --watch-label-selector: %w", err)
+	}
+	return sel, nil
 }
 
 // Run starts the manager until ctx ends.

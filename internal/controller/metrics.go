@@ -55,10 +55,16 @@ var (
 		Name: "lacre_decryptions_total",
 		Help: "Kustomization builds with SOPS decryption, by outcome: success, no_key, mac_mismatch, tampered, plaintext_secret, secret_error.",
 	}, []string{"outcome"})
+	// UnchangedBuilds counts Kustomization reconciles that skipped the
+	// apply: the build was what the last full apply applied.
+	UnchangedBuilds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "lacre_unchanged_builds_total",
+		Help: "Kustomization reconciles whose build was unchanged since the last full apply (no dry run, apply or prune).",
+	})
 )
 
 func init() {
-	metrics.Registry.MustRegister(UnwrapCalls, ReconcileDuration, ReconcileCondition, Decryptions,
+	metrics.Registry.MustRegister(UnwrapCalls, ReconcileDuration, ReconcileCondition, Decryptions, UnchangedBuilds,
 		GotkReconcileDuration, GotkReconcileCondition, GotkSuspendStatus)
 }
 

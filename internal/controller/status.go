@@ -9,6 +9,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,13 +143,23 @@ type frame[T statusObject] struct {
 	// finalize cleans up on deletion; an error keeps the finalizer.
 	finalize  func(context.Context, T) error
 	reconcile func(context.Context, T) (ctrl.Result, error)
+	// gone, when set, is told that the object is gone or finalized.
+	gone func(types.NamespacedName)
+}
+
+// forget drops what the process keeps about a gone object.
+func (f frame[T]) forget(key types.NamespacedName) {
+	forgetObject(f.kind, key.Namespace, key.Name)
+	if f.gone != nil {
+		f.gone(key)
+	}
 }
 
 func (f frame[T]) run(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := f.newObject()
 	if err := f.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			forgetObject(f.kind, req.Namespace, req.Name)
+			f.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -158,7 +169,7 @@ func (f frame[T]) run(ctx context.Context, req ctrl.Request) (ctrl.Result, error
 			observeDuration(f.kind, req.Namespace, req.Name, start)
 			return ctrl.Result{}, err
 		}
-		forgetObject(f.kind, req.Namespace, req.Name)
+		f.forget(req.NamespacedName)
 		if controllerutil.RemoveFinalizer(obj, f.finalizer) {
 			return ctrl.Result{}, f.Update(ctx, obj)
 		}
@@ -193,7 +204,12 @@ func (f frame[T]) run(ctx context.Context, req ctrl.Request) (ctrl.Result, error
 	}
 	finishStatus(f.conditions(obj), obj.GetGeneration(), observed, f.observeStalled)
 	recordCondition(f.kind, obj.GetNamespace(), obj.GetName(), obj.GetConditions())
-	if err := f.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+	// No write when nothing changed: the handled-request stamp is a change.
+	patch := client.MergeFrom(base)
+	if data, err := patch.Data(obj); err == nil && string(data) == "{}" {
+		return res, recErr
+	}
+	if err := f.Status().Patch(ctx, obj, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
 		}

@@ -1,7 +1,8 @@
 // Package testsupport owns the small helpers that tests of several
 // packages share and that belong to no fixture of their own (the control
 // plane is internal/testcluster's, the Git server internal/gittest's):
-// a goroutine-safe buffer for logs and command output, and Allocated.
+// a goroutine-safe buffer for logs and command output, Allocated, and
+// RequestCounter (API requests by class, for tests and bench/scale).
 package testsupport
 
 import (
