@@ -33,7 +33,7 @@ stops everything and removes what it wrote. The decrypted Secret is encrypted
 at rest in the demo's etcd, as in "lacre dev".`,
 		Example: `  ./hack/demo.sh     # builds the control plane once, then runs this
   lacre demo --keep  # the same, then keep playing`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Out = a.Stdout
 			opts.CLI = func(ctx context.Context, args ...string) error {
