@@ -17,8 +17,15 @@ ok() { [ -x "$dir/$1" ] && "$dir/$1" --version >/dev/null 2>&1; }
 progress() {
   local tty=0
   [ -t 2 ] && tty=1
-  awk -v name="$1" -v total="$2" -v start="$3" -v tty="$tty" '
+  awk -v name="$1" -v total="$2" -v start="$3" -v tty="$tty" -v main="github.com/lacre/lacre/hack/k8s/$1" '
     function now() { srand(); return srand() }
+    $0 == main {
+      if (tty && n) printf "\n"
+      printf "lacre-k8s: %s: %d/%d packages compiled, %ds; linking (a few minutes on a busy machine)...\n", name, n + 1, total, now() - start
+      n++
+      fflush()
+      next
+    }
     /^[^ :]+$/ {
       n++
       pct = total > 0 ? int(n * 100 / total) : 0
