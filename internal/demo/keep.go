@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/lacre/lacre/internal/devcluster"
 )
@@ -40,7 +39,7 @@ func (d *demo) keep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st := devcluster.State{Pid: os.Getpid(), Servers: d.cl.Pids(), Host: d.cl.Host(), Kubeconfig: d.cl.Kubeconfig(), Started: time.Now().UTC()}
+	st := devcluster.NewState(d.cl.Pids(), d.cl.Host(), d.cl.Kubeconfig())
 	if err := devcluster.WriteState(d.work, st); err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func Start(ctx context.Context, opts Options) (*testcluster.Cluster, *rest.Confi
 // Serve runs the control plane and lacre's controllers until ctx ends,
 // then stops them all and removes the state file; the directory stays.
 func Serve(ctx context.Context, opts Options) error {
-	if st, err := ReadState(opts.Dir); err == nil && testcluster.Alive(st.Pid) && st.Pid != os.Getpid() {
+	if st, err := ReadState(opts.Dir); err == nil && st.Running() && st.Pid != os.Getpid() {
 		return fmt.Errorf("%s is already in use by process %d (lacre dev down --dir %q)", opts.Dir, st.Pid, opts.Dir)
 	}
 	out := opts.Out
@@ -117,7 +117,7 @@ func Serve(ctx context.Context, opts Options) error {
 	go func() { done <- mgr.Run(mctx) }()
 	defer func() { stopMgr(); <-done }()
 
-	st := State{Pid: os.Getpid(), Servers: cl.Pids(), Host: cl.Host(), Kubeconfig: cl.Kubeconfig(), Started: time.Now().UTC()}
+	st := NewState(cl.Pids(), cl.Host(), cl.Kubeconfig())
 	if err := WriteState(opts.Dir, st); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,18 +20,51 @@ import (
 
 // State is what dev.json records about the running process.
 type State struct {
-	Pid        int       `json:"pid"`
+	Pid int `json:"pid"`
+	// PidStart is the process's start time (/proc/PID/stat, clock ticks
+	// since boot; 0 where there is no /proc): a pid reused by another
+	// process after a crash is not mistaken for this one.
+	PidStart   uint64    `json:"pidStart,omitempty"`
 	Servers    []int     `json:"servers"` // etcd and kube-apiserver
 	Host       string    `json:"host"`
 	Kubeconfig string    `json:"kubeconfig"`
 	Started    time.Time `json:"started"`
-	// Cleanup, when set, is a directory the process removes when it stops
-	// (lacre demo --keep's working directory).
-	Cleanup string `json:"cleanup,omitempty"`
 }
 
-// Running reports whether the recorded process is alive.
-func (s *State) Running() bool { return s != nil && testcluster.Alive(s.Pid) }
+// NewState is the state of this process, with its servers' pids.
+func NewState(servers []int, host, kubeconfig string) State {
+	start, _ := procStart(os.Getpid())
+	return State{Pid: os.Getpid(), PidStart: start, Servers: servers, Host: host, Kubeconfig: kubeconfig, Started: time.Now().UTC()}
+}
+
+// Running reports whether the recorded process is alive (and is the one
+// recorded, where /proc tells).
+func (s *State) Running() bool {
+	if s == nil || !testcluster.Alive(s.Pid) {
+		return false
+	}
+	start, ok := procStart(s.Pid)
+	return !ok || s.PidStart == 0 || start == s.PidStart
+}
+
+// procStart returns field 22 of /proc/PID/stat, the start time.
+func procStart(pid int) (uint64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // comm may hold spaces
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:]) // state is field 3, so start time is f[19]
+	if len(f) < 20 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(f[19], 10, 64)
+	return v, err == nil
+}
 
 const maxStateSize = 64 << 10
 
@@ -171,29 +205,23 @@ func Down(ctx context.Context, dir string, timeout time.Duration) (*State, error
 	if err != nil {
 		return nil, err
 	}
-	pids := append([]int{st.Pid}, st.Servers...)
 	if !st.Running() {
-		killAll(pids, syscall.SIGKILL) // the servers die with it; be sure
+		// Its servers died with it (a parent-death signal); the pids
+		// may belong to other processes by now: nothing is killed.
 		os.Remove(filepath.Join(dir, StateFile))
 		return st, ErrNotRunning
 	}
+	pids := append([]int{st.Pid}, st.Servers...)
 	_ = syscall.Kill(st.Pid, syscall.SIGTERM)
 	if err := waitGone(ctx, pids, timeout); err != nil {
-		killAll(pids, syscall.SIGKILL)
+		// Killed, its servers get their parent-death signal.
+		_ = syscall.Kill(st.Pid, syscall.SIGKILL)
 		if err := waitGone(ctx, pids, 10*time.Second); err != nil {
 			return st, err
 		}
 		RemoveState(dir, st.Pid)
 	}
 	return st, nil
-}
-
-func killAll(pids []int, sig syscall.Signal) {
-	for _, p := range pids {
-		if testcluster.Alive(p) {
-			_ = syscall.Kill(p, sig)
-		}
-	}
 }
 
 // waitGone polls until none of pids is alive.
