@@ -26,6 +26,7 @@ import (
 	"github.com/lacre/lacre/config/crd"
 	"github.com/lacre/lacre/internal/controller"
 	"github.com/lacre/lacre/internal/decryptor"
+	"github.com/lacre/lacre/internal/devcluster"
 	"github.com/lacre/lacre/internal/gittest"
 	"github.com/lacre/lacre/internal/testcluster"
 	"github.com/lacre/lacre/keys"
@@ -42,6 +43,9 @@ type Options struct {
 	// CLI, when set, runs a lacre command line (the demo then creates the
 	// objects with `lacre create ...`, as a user would).
 	CLI func(ctx context.Context, args ...string) error
+	// Keep leaves the control plane, the Git server and the controllers
+	// running after the demo until ctx ends, then cleans up as usual.
+	Keep bool
 }
 
 // The demo's objects.
@@ -83,6 +87,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Minute
 	}
+	keepCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	work, err := os.MkdirTemp("", "lacre-demo-")
@@ -126,13 +131,22 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.step("done")
+	if opts.Keep {
+		return d.keep(keepCtx)
+	}
 	return nil
 }
 
 // startCluster starts the control plane and a client for it.
 func (d *demo) startCluster(ctx context.Context) error {
 	d.step("starting a local control plane (etcd + kube-apiserver from %s)", d.opts.BinDir)
-	cl, err := testcluster.Start(ctx, testcluster.Options{BinDir: d.opts.BinDir})
+	// Secrets encrypted at rest, as in lacre dev: the decrypted Secret
+	// never sits in the working directory as plaintext.
+	enc := filepath.Join(d.work, devcluster.EncryptionFile)
+	if err := testcluster.WriteEncryptionConfig(enc); err != nil {
+		return err
+	}
+	cl, err := testcluster.Start(ctx, testcluster.Options{BinDir: d.opts.BinDir, Dir: filepath.Join(d.work, "cluster"), EncryptionConfig: enc})
 	if err != nil {
 		return err
 	}
@@ -224,8 +238,8 @@ func (d *demo) createObjects(ctx context.Context) error {
 		}
 		return nil
 	}
-	keyFile := filepath.Join(d.work, "age.agekey")
-	if err := os.WriteFile(keyFile, []byte(d.id.String()+"\n"), 0o600); err != nil {
+	keyFile, err := d.keyFile()
+	if err != nil {
 		return err
 	}
 	if err := d.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fluxNS}}); err != nil {

@@ -54,6 +54,15 @@ type Options struct {
 	Log *os.File
 	// ReadyTimeout bounds the wait for /readyz (default 60s).
 	ReadyTimeout time.Duration
+	// Dir, when set, is a directory kept across runs (created 0700 when
+	// missing): etcd's data and the service-account key are reused, the
+	// certificates and kubeconfig are written anew, and Stop leaves it in
+	// place. Empty: a temporary directory, removed by Stop.
+	Dir string
+	// EncryptionConfig, when set, is the path of a kube-apiserver
+	// EncryptionConfiguration (see WriteEncryptionConfig): Secrets are
+	// encrypted at rest in etcd.
+	EncryptionConfig string
 }
 
 // Cluster is a running control plane.
@@ -133,7 +142,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, fmt.Errorf("%w (looked in %s)", ErrNoBinaries, opts.BinDir)
 		}
 	}
-	dir, err := os.MkdirTemp("", "lacre-cluster-")
+	dir := opts.Dir
+	var err error
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "lacre-cluster-")
+	} else {
+		err = os.MkdirAll(dir, 0o700)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +182,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 func (c *Cluster) cmd(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(c.opts.BinDir, name), args...)
 	cmd.Stdout, cmd.Stderr = c.logs, c.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	return cmd
 }
 
@@ -188,9 +203,13 @@ func (c *Cluster) startEtcd() error {
 		"--listen-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peer),
 		"--initial-advertise-peer-urls", fmt.Sprintf("http://127.0.0.1:%d", peer),
 		"--initial-cluster", fmt.Sprintf("default=http://127.0.0.1:%d", peer),
-		"--unsafe-no-fsync", "--quota-backend-bytes", "8589934592",
+		"--quota-backend-bytes", "8589934592",
 		"--log-level", "warn",
 	)
+	if c.opts.Dir == "" {
+		// Throwaway data: no fsync (a kept directory keeps it).
+		c.etcd.Args = append(c.etcd.Args, "--unsafe-no-fsync")
+	}
 	return c.etcd.Start()
 }
 
@@ -219,6 +238,9 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		"--enable-priority-and-fairness=false",
 		"--v", "0",
 	)
+	if c.opts.EncryptionConfig != "" {
+		c.api.Args = append(c.api.Args, "--encryption-provider-config", c.opts.EncryptionConfig)
+	}
 	err := c.api.Start()
 	c.mu.Unlock()
 	if err != nil {
@@ -251,8 +273,8 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// Stop stops both servers and removes the data directory. It is safe to
-// call more than once.
+// Stop stops both servers and removes the data directory (unless it is
+// Options.Dir). It is safe to call more than once.
 func (c *Cluster) Stop() {
 	c.mu.Lock()
 	if c.stopped {
@@ -265,7 +287,9 @@ func (c *Cluster) Stop() {
 	c.mu.Unlock()
 	stop(api)
 	stop(etcd)
-	os.RemoveAll(c.dir)
+	if c.opts.Dir == "" {
+		os.RemoveAll(c.dir)
+	}
 }
 
 // Pids returns the running processes' ids (for tests).
@@ -325,9 +349,13 @@ func (c *Cluster) writeCerts() error {
 		return err
 	}
 	now := time.Now()
+	validity := 24 * time.Hour
+	if c.opts.Dir != "" {
+		validity = 365 * 24 * time.Hour // a kept cluster may run for long
+	}
 	caTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "lacre-test-ca"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validity),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
@@ -341,7 +369,7 @@ func (c *Cluster) writeCerts() error {
 	}
 	userTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validity),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	userDER, err := x509.CreateCertificate(rand.Reader, userTmpl, ca, &userKey.PublicKey, caKey)
@@ -352,18 +380,33 @@ func (c *Cluster) writeCerts() error {
 	c.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	c.CertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: userDER})
 	c.KeyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: userKeyDER})
+	if err := writeFileAtomic(filepath.Join(c.dir, "ca.crt"), c.CAPEM); err != nil {
+		return err
+	}
+	return c.writeSAKeys()
+}
+
+// writeSAKeys writes the service-account signing key, or keeps the one a
+// kept directory already holds (its tokens stay valid).
+func (c *Cluster) writeSAKeys() error {
+	if c.opts.Dir != "" {
+		_, errKey := os.Stat(filepath.Join(c.dir, "sa.key"))
+		_, errPub := os.Stat(filepath.Join(c.dir, "sa.pub"))
+		if errKey == nil && errPub == nil {
+			return nil
+		}
+	}
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
 	}
 	saPub, _ := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
 	files := map[string][]byte{
-		"ca.crt": c.CAPEM,
 		"sa.key": pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)}),
 		"sa.pub": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub}),
 	}
 	for n, b := range files {
-		if err := os.WriteFile(filepath.Join(c.dir, n), b, 0o600); err != nil {
+		if err := writeFileAtomic(filepath.Join(c.dir, n), b); err != nil {
 			return err
 		}
 	}
@@ -392,5 +435,5 @@ contexts:
     user: admin
 current-context: lacre-test
 `, c.host, enc(c.CertPEM), enc(c.KeyPEM))
-	return os.WriteFile(c.Kubeconfig(), b.Bytes(), 0o600)
+	return writeFileAtomic(c.Kubeconfig(), b.Bytes())
 }

@@ -38,6 +38,7 @@ func ClusterCommands() []ClusterCommand {
 		{Name: "create", Short: "Create sources, Kustomizations and decryption Secrets"},
 		{Name: "delete", Short: "Delete sources and Kustomizations"},
 		{Name: "demo", Short: "Run the seed guide end to end on an embedded local cluster"},
+		{Name: "dev", Short: "A local control plane with lacre's controllers, kept in a directory"},
 		{Name: "diff", Short: "Show what applying a local directory would change in the cluster"},
 		{Name: "events", Short: "List the Kubernetes events of GitRepositories and Kustomizations, oldest first"},
 		{Name: "export", Short: "Print objects as YAML without status"},

@@ -33,6 +33,7 @@ func commands(ca *cliapp.App) []*cobra.Command {
 		a.createCommand(),
 		a.deleteCommand(),
 		a.demoCommand(),
+		a.devCommand(),
 		a.diffCommand(),
 		a.eventsCommand(),
 		a.exportCommand(),

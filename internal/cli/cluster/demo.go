@@ -3,7 +3,10 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -21,9 +24,16 @@ func (a *app) demoCommand() *cobra.Command {
 a Git server with an age-encrypted Secret, and lacre's controllers; create the
 GitRepository and the Kustomization with SOPS decryption, read the Secret back
 decrypted, change it in Git and show the cluster following. Cleans up after
-itself.`,
-		Example: `  ./hack/demo.sh     # builds the control plane once, then runs this`,
-		Args:    cobra.NoArgs,
+itself.
+
+With --keep, everything stays up afterwards: it prints the KUBECONFIG to
+export, the Git URL to clone, the age key file and commands to try, and runs
+until Ctrl-C (or "lacre dev down --dir" with the directory it prints), then
+stops everything and removes what it wrote. The decrypted Secret is encrypted
+at rest in the demo's etcd, as in "lacre dev".`,
+		Example: `  ./hack/demo.sh     # builds the control plane once, then runs this
+  lacre demo --keep  # the same, then keep playing`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Out = a.Stdout
 			opts.CLI = func(ctx context.Context, args ...string) error {
@@ -33,9 +43,16 @@ itself.`,
 				}
 				return nil
 			}
-			return demo.Run(cmd.Context(), opts)
+			ctx := cmd.Context()
+			if opts.Keep {
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+			}
+			return demo.Run(ctx, opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.BinDir, "bin-dir", testcluster.DefaultBinDir(), "directory holding kube-apiserver and etcd")
+	cmd.Flags().BoolVar(&opts.Keep, "keep", false, "keep everything running afterwards, until Ctrl-C or lacre dev down")
 	return cmd
 }
