@@ -78,7 +78,7 @@ type Options struct {
 	// Ignore are the drift-ignore rules (spec.ignore, see ignore.go).
 	Ignore []kustomizev1.IgnoreRule
 
-	ignore []ignoreRule
+	ignore Ignorer
 }
 
 // Apply applies objs in stages and returns the change of each object, in

@@ -27,7 +27,24 @@ import (
 //     live value differs from the dry run is dropped from the applied
 //     object when another apply manager owns it, and otherwise set to the
 //     live value: the change made in the cluster stays;
-//   - a new object is created with every field of the build.
+//   - a new object is created with every field of the build;
+//   - a diff (lacre diff, as flux diff) neither compares nor shows them.
+
+// An Ignorer holds compiled drift-ignore rules (CompileIgnore).
+type Ignorer []ignoreRule
+
+// CompileIgnore compiles spec.ignore; an invalid pattern, selector or
+// JSON pointer is an error naming it.
+func CompileIgnore(rules []kustomizev1.IgnoreRule) (Ignorer, error) {
+	return compileIgnore(rules)
+}
+
+// Strip returns copies of live and dry without the paths of the rules
+// selecting dry: what a diff compares and shows.
+func (ig Ignorer) Strip(live, dry *unstructured.Unstructured) (*unstructured.Unstructured, *unstructured.Unstructured) {
+	paths := ignoredPaths(ig, dry)
+	return without(live, paths), without(dry, paths)
+}
 
 // ignoreRule is a compiled spec.ignore rule.
 type ignoreRule struct {
@@ -37,9 +54,7 @@ type ignoreRule struct {
 	labelSelector, annotSelector labels.Selector
 }
 
-// compileIgnore compiles the rules; an invalid pattern, selector or JSON
-// pointer is an error naming it.
-func compileIgnore(rules []kustomizev1.IgnoreRule) ([]ignoreRule, error) {
+func compileIgnore(rules []kustomizev1.IgnoreRule) (Ignorer, error) {
 	out := make([]ignoreRule, 0, len(rules))
 	for i, r := range rules {
 		var c ignoreRule
@@ -109,7 +124,7 @@ func (r ignoreRule) selects(u *unstructured.Unstructured) bool {
 }
 
 // ignoredPaths lists the paths of every rule selecting u.
-func ignoredPaths(rules []ignoreRule, u *unstructured.Unstructured) [][]string {
+func ignoredPaths(rules Ignorer, u *unstructured.Unstructured) [][]string {
 	var out [][]string
 	for _, r := range rules {
 		if r.selects(u) {
