@@ -198,7 +198,8 @@ func kustomizationPaths(k map[string]any) []string {
 func prepareKustomization(fs filesys.FileSystem, dir string, spec kustomizev1.KustomizationSpec) error {
 	kf := findKustomization(fs, dir)
 	doc := map[string]any{}
-	if kf == "" {
+	generated := kf == ""
+	if generated {
 		kf = path.Join(dir, "kustomization.yaml")
 		res, err := generateResources(fs, dir)
 		if err != nil {
@@ -237,9 +238,25 @@ func prepareKustomization(fs filesys.FileSystem, dir string, spec kustomizev1.Ku
 		l, _ := doc["images"].([]any)
 		doc["images"] = append(l, entry)
 	}
+	if !generated && len(stringsOf(doc["resources"])) == 0 {
+		// Flux's generator: a kustomization file of its own with no
+		// resources is built with origin annotations (it sets them to avoid
+		// kustomize's "kustomization.yaml is empty" error).
+		doc["buildMetadata"] = []any{string(kustomizev1.BuildMetadataOriginAnnotations)}
+	}
 	for _, c := range spec.Components {
+		if spec.IgnoreMissingComponents && !fs.Exists(path.Join(dir, c)) {
+			continue // Flux: a missing component path is left out
+		}
 		l, _ := doc["components"].([]any)
 		doc["components"] = append(l, c)
+	}
+	if len(spec.BuildMetadata) > 0 {
+		bm := make([]any, len(spec.BuildMetadata))
+		for i, o := range spec.BuildMetadata {
+			bm[i] = string(o)
+		}
+		doc["buildMetadata"] = bm
 	}
 	out, err := yaml.Marshal(doc)
 	if err != nil {

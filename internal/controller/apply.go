@@ -13,7 +13,8 @@ import (
 
 // The apply phase: server-side apply of the built objects as Flux's
 // kustomize-controller does it (internal/ssa: stages, whole-stage dry
-// runs, kubectl's fields taken over, forced recreation).
+// runs, kubectl's fields taken over, forced recreation, spec.ignore's
+// drift-ignore rules).
 
 // apply applies the objects and returns the new inventory (every built
 // object, skipped ones too), the objects it did not skip (what spec.wait
@@ -29,6 +30,7 @@ func (r *KustomizationReconciler) apply(ctx context.Context, kc client.Client, o
 		Timeout:          obj.GetTimeout(),
 		OverrideManagers: r.OverrideManagers,
 		StageKinds:       r.CustomStageKinds,
+		Ignore:           obj.Spec.Ignore,
 	})
 	written := 0
 	for _, ch := range changes {

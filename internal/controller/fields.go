@@ -19,14 +19,13 @@ func unsupportedFields(obj *kustomizev1.Kustomization) *failure {
 	switch {
 	case s.KubeConfig != nil && s.KubeConfig.ConfigMapRef != nil:
 		field, why = "spec.kubeConfig.configMapRef", "cloud-provider (workload identity) kubeconfigs are not supported"
-	case len(s.Ignore) > 0:
-		field, why = "spec.ignore", "drift-ignore rules are not supported yet"
-	case s.IgnoreMissingComponents:
-		field, why = "spec.ignoreMissingComponents", "not supported yet"
-	case len(s.BuildMetadata) > 0:
-		field, why = "spec.buildMetadata", "kustomize build metadata annotations are not supported yet"
 	case s.Decryption != nil && s.Decryption.ServiceAccountName != "":
-		field, why = "spec.decryption.serviceAccountName", "cloud KMS workload identity per service account is not supported"
+		// Flux needs its ObjectLevelWorkloadIdentity feature gate for it
+		// (off by default: Stalled, FeatureGateDisabled) and then gets
+		// cloud KMS (and Vault) credentials for that ServiceAccount.
+		field, why = "spec.decryption.serviceAccountName", "object-level workload identity (Flux's ObjectLevelWorkloadIdentity feature gate: cloud KMS credentials "+
+			"for a ServiceAccount) is not supported; put the KMS credentials in the decryption Secret (spec.decryption.secretRef: "+
+			"sops.aws-kms, sops.azure-kv, sops.gcp-kms, sops.vault-token) and remove spec.decryption.serviceAccountName"
 	default:
 		return nil
 	}

@@ -21,13 +21,6 @@ var refusedFields = map[string]func(*kustomizev1.KustomizationSpec){
 	"spec.kubeConfig.configMapRef": func(s *kustomizev1.KustomizationSpec) {
 		s.KubeConfig = &meta.KubeConfigReference{ConfigMapRef: &meta.LocalObjectReference{Name: "kc"}}
 	},
-	"spec.ignore": func(s *kustomizev1.KustomizationSpec) {
-		s.Ignore = []kustomizev1.IgnoreRule{{Paths: []string{"/spec/replicas"}}}
-	},
-	"spec.ignoreMissingComponents": func(s *kustomizev1.KustomizationSpec) { s.IgnoreMissingComponents = true },
-	"spec.buildMetadata": func(s *kustomizev1.KustomizationSpec) {
-		s.BuildMetadata = []kustomizev1.BuildMetadataOption{kustomizev1.BuildMetadataOriginAnnotations}
-	},
 	"spec.decryption.serviceAccountName": func(s *kustomizev1.KustomizationSpec) {
 		s.Decryption = &kustomizev1.Decryption{Provider: "sops", ServiceAccountName: "kms"}
 	},
@@ -37,11 +30,11 @@ var refusedFields = map[string]func(*kustomizev1.KustomizationSpec){
 // Kustomization v1 schema (api/testdata): "read" (honoured), "refused"
 // (refusedFields), "written" (status), or a pending branch.
 var handled = map[string]string{
-	"spec.buildMetadata": "refused", "spec.commonMetadata": "read", "spec.components": "read",
+	"spec.buildMetadata": "read (TestBuildMetadataAndMissingComponents)", "spec.commonMetadata": "read", "spec.components": "read",
 	"spec.decryption": "read", "spec.decryption.serviceAccountName": "refused", "spec.deletionPolicy": "read",
 	"spec.dependsOn": "read", "spec.dependsOn[].readyExpr": "read (TestReadyExprGatesDependency)", "spec.force": "read",
-	"spec.healthCheckExprs": "read (TestHealthCheckExprs)", "spec.healthChecks": "read", "spec.ignore": "refused",
-	"spec.ignoreMissingComponents": "refused", "spec.images": "read", "spec.interval": "read",
+	"spec.healthCheckExprs": "read (TestHealthCheckExprs)", "spec.healthChecks": "read", "spec.ignore": "read (TestDriftIgnoreRules)",
+	"spec.ignoreMissingComponents": "read (TestBuildMetadataAndMissingComponents)", "spec.images": "read", "spec.interval": "read",
 	"spec.kubeConfig": "read (TestKubeConfigRemoteCluster)", "spec.kubeConfig.configMapRef": "refused", "spec.namePrefix": "read", "spec.nameSuffix": "read", "spec.patches": "read",
 	"spec.path": "read", "spec.postBuild": "read", "spec.prune": "read", "spec.retryInterval": "read",
 	"spec.serviceAccountName": "read", "spec.suspend": "read", "spec.targetNamespace": "read",

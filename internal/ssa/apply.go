@@ -13,7 +13,9 @@
 //     (Takeover);
 //   - normalized first (a Secret's stringData applied as data, default
 //     port protocols), as Flux;
-//   - only objects whose dry run differs from the live one written;
+//   - only objects whose dry run differs from the live one written, the
+//     paths of the drift-ignore rules (spec.ignore) not compared and a
+//     live value there kept (ignore.go);
 //   - with force, an object refused for an immutable field deleted, and
 //     waited for until gone, before it is created again.
 //
@@ -33,6 +35,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/internal/redact"
 )
@@ -72,6 +75,10 @@ type Options struct {
 	// StageKinds are applied in a stage of their own, after the classes
 	// (Flux's --custom-apply-stage-kinds).
 	StageKinds inventory.StageKinds
+	// Ignore are the drift-ignore rules (spec.ignore, see ignore.go).
+	Ignore []kustomizev1.IgnoreRule
+
+	ignore Ignorer
 }
 
 // Apply applies objs in stages and returns the change of each object, in
@@ -82,6 +89,10 @@ func Apply(ctx context.Context, c client.Client, objs []*unstructured.Unstructur
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Minute
+	}
+	var err error
+	if opts.ignore, err = compileIgnore(opts.Ignore); err != nil {
+		return nil, err
 	}
 	inventory.SortForApply(objs, opts.StageKinds)
 	var out []Change
@@ -109,6 +120,8 @@ func Apply(ctx context.Context, c client.Client, objs []*unstructured.Unstructur
 type step struct {
 	u, live, dry *unstructured.Unstructured
 	skip, force  bool
+	// ignore are the drift-ignore paths selecting the dry run.
+	ignore [][]string
 }
 
 // applyStage dry-runs every object of a stage, then (all passed) writes
@@ -159,6 +172,9 @@ func plan(ctx context.Context, c client.Client, u *unstructured.Unstructured, op
 		}
 		return s, dryRunError(u, err)
 	}
+	if live != nil {
+		s.ignore = ignoredPaths(opts.ignore, s.dry)
+	}
 	return s, nil
 }
 
@@ -182,10 +198,14 @@ func write(ctx context.Context, c client.Client, s step, opts Options) (Action, 
 			return "", fmt.Errorf("%s metadata.managedFields cleanup failed: %s", name, redact.Error(err))
 		}
 	}
-	if s.live != nil && !cleaned && !drifted(s.live, s.dry) {
+	if s.live != nil && !cleaned && !drifted(without(s.live, s.ignore), without(s.dry, s.ignore)) {
 		return Unchanged, nil
 	}
-	if err := patch(ctx, c, s.u.DeepCopy(), opts); err != nil {
+	payload := s.u.DeepCopy()
+	if s.live != nil {
+		keepIgnored(payload, s.live, s.dry, s.ignore, opts.FieldManager)
+	}
+	if err := patch(ctx, c, payload, opts); err != nil {
 		return "", fmt.Errorf("%s apply failed: %s", name, redact.Error(err))
 	}
 	if s.live == nil {

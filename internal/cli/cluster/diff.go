@@ -18,6 +18,7 @@ import (
 	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/internal/redact"
+	"github.com/lacre/lacre/internal/ssa"
 )
 
 // diffFieldManager is the field manager of the dry-run applies.
@@ -86,6 +87,10 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 	if err != nil {
 		return 0, err
 	}
+	ignore, err := ssa.CompileIgnore(ks.Spec.Ignore)
+	if err != nil {
+		return 0, err
+	}
 	inventory.SortForApply(objs, nil)
 	owner := inventory.OwnerOf(ks)
 	changed := 0
@@ -96,7 +101,7 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 			continue
 		}
 		owner.Label(u)
-		d, err := a.diffObject(ctx, c, u, bf.showSecrets)
+		d, err := a.diffObject(ctx, c, u, ignore, bf.showSecrets)
 		changed += d
 		if err != nil {
 			return changed, err
@@ -117,9 +122,9 @@ func (a *app) runDiff(ctx context.Context, bf *buildFlags, name string) (int, er
 }
 
 // diffObject prints the diff of one built object against the cluster, as
-// a server-side dry-run apply would change it; it returns 1 when they
-// differ.
-func (a *app) diffObject(ctx context.Context, c client.Client, u *unstructured.Unstructured, showSecrets bool) (int, error) {
+// a server-side dry-run apply would change it, without the paths of
+// spec.ignore's rules (as flux diff); it returns 1 when they differ.
+func (a *app) diffObject(ctx context.Context, c client.Client, u *unstructured.Unstructured, ignore ssa.Ignorer, showSecrets bool) (int, error) {
 	live := &unstructured.Unstructured{}
 	live.SetGroupVersionKind(u.GroupVersionKind())
 	err := c.Get(ctx, client.ObjectKeyFromObject(u), live)
@@ -144,6 +149,9 @@ func (a *app) diffObject(ctx context.Context, c client.Client, u *unstructured.U
 		// Its namespace or CRD is created by this apply: show the
 		// object as built.
 		merged = u.DeepCopy()
+	}
+	if exists {
+		live, merged = ignore.Strip(live, merged)
 	}
 	return a.printDiff(objectRef(u), inventory.Normalize(live), inventory.Normalize(merged), isSecret(u) && !showSecrets)
 }

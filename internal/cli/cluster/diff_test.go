@@ -162,6 +162,26 @@ func TestDiffAgainstCluster(t *testing.T) {
 		t.Fatalf("created and pruned: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
+	// spec.ignore: a change in the cluster at an ignored path is no diff.
+	settings := &corev1.ConfigMap{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "apps", Name: "settings"}, settings); err != nil {
+		t.Fatal(err)
+	}
+	settings.Data["color"] = "blue"
+	if err := c.Update(ctx, settings); err != nil {
+		t.Fatal(err)
+	}
+	if r = diff("--decrypt"); !strings.Contains(r.stdout, "-  color: blue") {
+		t.Fatalf("changed in the cluster: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	ks.Spec.Ignore = []kustomizev1.IgnoreRule{{Paths: []string{"/data/color"}, Target: &kustomizev1.Selector{Kind: "ConfigMap", Name: "settings"}}}
+	if err := c.Update(ctx, ks); err != nil {
+		t.Fatal(err)
+	}
+	if r = diff("--decrypt"); r.code != 1 || strings.Contains(r.stdout, "settings") || !strings.Contains(r.stdout, "ConfigMap/apps/extra (created)") {
+		t.Fatalf("ignored path: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
 	// Errors exit >1.
 	if r := diff("--decrypt", "--path", filepath.Join(work, "nope")); r.code != 2 || !strings.Contains(r.stderr, "lacre: error: --path") {
 		t.Fatalf("bad path: exit %d\n%s", r.code, r.stderr)
