@@ -74,7 +74,8 @@ func requests(d map[string]int64, words ...string) (all, some int64) {
 // spec.interval corrects drift.
 func TestUnchangedBuildAppliesNothing(t *testing.T) {
 	g, ns := clusterTest(t)
-	lbl := map[string]string{isolatedLabel: "true"}
+	// A label value of its own: earlier tests' isolated objects stay.
+	lbl := map[string]string{isolatedLabel: ns}
 	id, r := newAgeKey(t)
 	files := map[string]string{
 		"apps/cm.yaml":     cmYAML(ns, "app"),
@@ -85,7 +86,7 @@ func TestUnchangedBuildAppliesNothing(t *testing.T) {
 	c1 := repo.Commit("one", files)
 	putAgeSecret(g, ns, "sops-age", id)
 	cnt := &testsupport.RequestCounter{}
-	mgr := startCounted(t, isolatedLabel+"=true", cnt)
+	mgr := startCounted(t, isolatedLabel+"="+ns, cnt)
 	src := gitRepo(ns, "my-secrets", repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
 	src.Labels = lbl
 	g.Expect(testClient.Create(testCtx, src)).To(Succeed())
@@ -153,14 +154,14 @@ func TestShardsSplitAFleet(t *testing.T) {
 	c1 := repo.Commit("one", files)
 	var cnt1, cnt2 testsupport.RequestCounter
 	cnt1.Keep, cnt2.Keep = true, true
-	startCounted(t, isolatedLabel+"=true,"+key+" in (shard1)", &cnt1)
-	startCounted(t, isolatedLabel+"=true,!"+key, &cnt2)
+	startCounted(t, isolatedLabel+"="+ns+","+key+" in (shard1)", &cnt1)
+	startCounted(t, isolatedLabel+"="+ns+",!"+key, &cnt2)
 	src := gitRepo(ns, "my-secrets", repo.URL(), &sourcev1.GitRepositoryRef{Branch: "main"})
-	src.Labels = map[string]string{isolatedLabel: "true", key: "shard1"}
+	src.Labels = map[string]string{isolatedLabel: ns, key: "shard1"}
 	g.Expect(testClient.Create(testCtx, src)).To(Succeed())
 	for _, n := range names {
 		ks := newKS(ns, n, "./apps/"+n)
-		ks.Labels = map[string]string{isolatedLabel: "true"}
+		ks.Labels = map[string]string{isolatedLabel: ns}
 		if strings.HasPrefix(n, "a") {
 			ks.Labels[key] = "shard1"
 		}
