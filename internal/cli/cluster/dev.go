@@ -202,6 +202,13 @@ func (a *app) devServeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var ready *os.File
+			if readyFD > 0 {
+				// Not passed on to etcd and kube-apiserver: dev up reads
+				// until this process writes or exits.
+				syscall.CloseOnExec(readyFD)
+				ready = os.NewFile(uintptr(readyFD), "ready")
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			ctrl.SetLogger(zap.New(zap.WriteTo(a.Stderr)))
@@ -209,10 +216,9 @@ func (a *app) devServeCommand() *cobra.Command {
 				Dir: d, BinDir: binDir, Log: logFile(a.Stderr), Out: a.Stderr,
 				Install: a.devInstall,
 				Ready: func(devcluster.State) {
-					if readyFD > 0 {
-						f := os.NewFile(uintptr(readyFD), "ready")
-						fmt.Fprintln(f, "ready")
-						f.Close()
+					if ready != nil {
+						fmt.Fprintln(ready, "ready")
+						ready.Close()
 					}
 				},
 			})
