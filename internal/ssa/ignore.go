@@ -134,8 +134,12 @@ func ignoredPaths(rules Ignorer, u *unstructured.Unstructured) [][]string {
 	return out
 }
 
-// without returns a copy of u with the paths removed.
+// without returns a copy of u with the paths removed (u itself when
+// there are none).
 func without(u *unstructured.Unstructured, paths [][]string) *unstructured.Unstructured {
+	if len(paths) == 0 || u == nil {
+		return u
+	}
 	c := u.DeepCopy()
 	for _, p := range paths {
 		removeAt(c.Object, p)

@@ -120,3 +120,23 @@ func TestKeepIgnored(t *testing.T) {
 		t.Errorf("without: %v", d.Object)
 	}
 }
+
+// FuzzIgnorePaths: any pointer parses or is refused, and stripping,
+// keeping and ownership checks never panic.
+func FuzzIgnorePaths(f *testing.F) {
+	for _, s := range []string{"/spec/replicas", "/spec/template/spec/containers/0", "/spec/template/spec/containers/-1/image", "/", "//", "/metadata/annotations/a~1b~0", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		segs, err := parsePointer(p)
+		if err != nil {
+			return
+		}
+		live, dry := deployment("web", map[string]any{"a": "b"}, 3, "live"), deployment("web", nil, 1, "git")
+		live.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: "other", Operation: metav1.ManagedFieldsOperationApply, FieldsType: "FieldsV1",
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:template":{"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{}}}}}}}`)}}})
+		payload := dry.DeepCopy()
+		keepIgnored(payload, live, dry, [][]string{segs}, "own")
+		_ = without(live, [][]string{segs})
+	})
+}
