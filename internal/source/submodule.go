@@ -35,8 +35,13 @@ var (
 	maxSubmodules = 64
 )
 
-// maxGitmodules bounds a .gitmodules file.
-const maxGitmodules = 256 << 10
+// Bounds of a .gitmodules file: go-git's config decoder takes time
+// quadratic in the number of sections (256 KiB of "[sN]" lines took 13 s),
+// so their count is bounded before it runs.
+const (
+	maxGitmodules         = 64 << 10
+	maxGitmodulesSections = 512
+)
 
 // ErrSubmodule is a submodule lacre refuses to fetch: its URL, path,
 // depth or count.
@@ -156,6 +161,9 @@ type gitmodule struct{ name, path, url string }
 func parseGitmodules(data []byte) ([]gitmodule, error) {
 	if len(data) > maxGitmodules {
 		return nil, fmt.Errorf("the file is larger than %s", artifact.FormatSize(maxGitmodules))
+	}
+	if bytes.Count(data, []byte("[")) > maxGitmodulesSections {
+		return nil, fmt.Errorf("the file has more than %d '[' (sections)", maxGitmodulesSections)
 	}
 	cfg := format.New()
 	if err := format.NewDecoder(bytes.NewReader(data)).Decode(cfg); err != nil {

@@ -209,3 +209,21 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestParseGitmodulesBounds: go-git's config decoder is quadratic in the
+// sections, so a .gitmodules with too many, or too large, is refused
+// before it is decoded.
+func TestParseGitmodulesBounds(t *testing.T) {
+	for name, data := range map[string]string{
+		"sections": strings.Repeat("[s]\n", maxGitmodulesSections+1),
+		"size":     "[submodule \"a\"]\n\tpath = a\n\turl = ../a.git\n#" + strings.Repeat("x", maxGitmodules),
+	} {
+		if _, err := parseGitmodules([]byte(data)); err == nil || !strings.Contains(err.Error(), "more than") && !strings.Contains(err.Error(), "larger than") {
+			t.Errorf("%s: want refused, got %v", name, err)
+		}
+	}
+	subs, err := parseGitmodules([]byte("[submodule \"b\"]\n\tpath = b\n\turl = ../b.git\n[submodule \"a\"]\n\tpath = a/x\n\turl = https://h/a.git\n"))
+	if err != nil || len(subs) != 2 || subs[0].path != "a/x" || subs[1].url != "../b.git" {
+		t.Fatalf("got %+v %v", subs, err)
+	}
+}
