@@ -197,16 +197,7 @@ func (r *GitRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.G
 		patterns = artifact.ParseIgnore(*obj.Spec.Ignore, nil)
 	}
 	// The wait for the byte budget is not part of the Git timeout.
-	commit, data, release, err := r.checkout(ctx, timeout, obj.Spec.URL, ref, auth, patterns, func(c *source.Commit) error {
-		var err error
-		if c.Files, err = sparseFilter(c.Files, obj.Spec.SparseCheckout); err != nil {
-			return err // a checkout failure
-		}
-		if err := r.applyIncludes(obj, c.Files, incl); err != nil {
-			return &includeCopyError{err}
-		}
-		return nil
-	})
+	commit, data, release, err := r.checkout(ctx, timeout, obj, ref, auth, patterns, r.prepare(obj, incl))
 	defer release()
 	if commit == nil {
 		return r.checkoutFailed(obj, err, auth, interval), nil
@@ -302,12 +293,29 @@ func (r *GitRepositoryReconciler) storeArtifact(ctx context.Context, obj *source
 	return ctrl.Result{RequeueAfter: r.jitter(interval)}, nil
 }
 
-// checkout checks out the commit and packages its files, within the
+// prepare trims a checkout's tree (sparseCheckout) and adds the included
+// artifacts; a failed copy is a packaging error, any other a checkout
+// failure.
+func (r *GitRepositoryReconciler) prepare(obj *sourcev1.GitRepository, incl []*meta.Artifact) func(*source.Commit) error {
+	return func(c *source.Commit) error {
+		var err error
+		if c.Files, err = sparseFilter(c.Files, obj.Spec.SparseCheckout); err != nil {
+			return err // a checkout failure
+		}
+		if err := r.applyIncludes(obj, c.Files, incl); err != nil {
+			return &includeCopyError{err}
+		}
+		return nil
+	}
+}
+
+// checkout checks out the commit of obj's spec.url (with its submodules
+// when spec.recurseSubmodules is set) and packages its files, within the
 // budget: both stay charged until release (after the artifact is stored).
 // Each attempt has timeout; waiting for the budget is bounded by ctx only.
 // A nil commit means the checkout failed; a commit with an error, the
 // packaging.
-func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Duration, url string, ref source.Ref, auth *source.Auth, patterns []gitignore.Pattern, prepare func(*source.Commit) error) (*source.Commit, []byte, func(), error) {
+func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Duration, obj *sourcev1.GitRepository, ref source.Ref, auth *source.Auth, patterns []gitignore.Pattern, prepare func(*source.Commit) error) (*source.Commit, []byte, func(), error) {
 	var commit *source.Commit
 	var data []byte
 	var buildErr error
@@ -315,13 +323,15 @@ func (r *GitRepositoryReconciler) checkout(ctx context.Context, timeout time.Dur
 		gctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		var err error
-		if commit, err = source.CheckoutCharging(gctx, url, ref, auth, r.Limits, l); err != nil {
+		if obj.Spec.RecurseSubmodules {
+			commit, err = source.CheckoutRecursive(gctx, obj.Spec.URL, ref, auth, r.Limits, l, sparseWants(obj.Spec.SparseCheckout))
+		} else {
+			commit, err = source.CheckoutCharging(gctx, obj.Spec.URL, ref, auth, r.Limits, l)
+		}
+		if err != nil {
 			commit = nil
 			return err
 		}
-		// prepare trims the tree (sparseCheckout) and adds the included
-		// artifacts; a failed copy is a packaging error, any other a
-		// checkout failure.
 		if err := prepare(commit); err != nil {
 			if ice := (*includeCopyError)(nil); errors.As(err, &ice) {
 				buildErr = err
@@ -370,7 +380,7 @@ func (r *GitRepositoryReconciler) checkoutFailed(obj *sourcev1.GitRepository, er
 	switch {
 	case terminal:
 		return ctrl.Result{}
-	case reason == sourcev1.ArtifactTooLargeReason:
+	case reason == sourcev1.ArtifactTooLargeReason, errors.Is(err, source.ErrSubmodule):
 		return ctrl.Result{RequeueAfter: r.jitter(interval)} // until a new commit
 	}
 	return ctrl.Result{RequeueAfter: r.jitter(min(interval, 30*time.Second))}

@@ -24,16 +24,9 @@ import (
 // spec.sparseCheckout (a leading "./" is ignored, as Flux does). A listed
 // directory without files is an error, as in Flux.
 func sparseFilter(files fstest.MapFS, dirs []string) (fstest.MapFS, error) {
-	if len(dirs) == 0 {
+	prefixes := sparsePrefixes(dirs)
+	if prefixes == nil {
 		return files, nil
-	}
-	prefixes := make([]string, 0, len(dirs))
-	for _, d := range dirs {
-		c := strings.Trim(path.Clean("/"+strings.TrimPrefix(d, "./")), "/")
-		if c == "" {
-			return files, nil // the root: everything
-		}
-		prefixes = append(prefixes, c+"/")
 	}
 	out := fstest.MapFS{}
 	found := make([]bool, len(prefixes))
@@ -50,6 +43,38 @@ func sparseFilter(files fstest.MapFS, dirs []string) (fstest.MapFS, error) {
 		}
 	}
 	return out, nil
+}
+
+// sparsePrefixes are the directories of spec.sparseCheckout, each with a
+// trailing "/"; nil for the whole tree (no directory, or the root).
+func sparsePrefixes(dirs []string) []string {
+	prefixes := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		c := strings.Trim(path.Clean("/"+strings.TrimPrefix(d, "./")), "/")
+		if c == "" {
+			return nil // the root: everything
+		}
+		prefixes = append(prefixes, c+"/")
+	}
+	if len(prefixes) == 0 {
+		return nil
+	}
+	return prefixes
+}
+
+// sparseWants says which submodules a sparse checkout needs: those inside
+// its directories or holding one (nil: all). Flux fetches no submodule at
+// all with a sparse checkout (go-git skips them then); lacre fetches these.
+func sparseWants(dirs []string) func(string) bool {
+	prefixes := sparsePrefixes(dirs)
+	if prefixes == nil {
+		return nil
+	}
+	return func(p string) bool {
+		return slices.ContainsFunc(prefixes, func(d string) bool {
+			return strings.HasPrefix(p+"/", d) || strings.HasPrefix(d, p+"/")
+		})
+	}
 }
 
 // includeUnavailable is returned by fetchIncludes when an included

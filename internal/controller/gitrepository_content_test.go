@@ -101,13 +101,12 @@ func TestGitRepositoryUnsupportedFields(t *testing.T) {
 		"aws-sa": func(o *sourcev1.GitRepository) {
 			o.Spec.Provider, o.Spec.ServiceAccountName = sourcev1.GitProviderAWS, "sa"
 		},
-		"submodules": func(o *sourcev1.GitRepository) { o.Spec.RecurseSubmodules = true },
 	} {
 		obj := gitRepo(ns, name, repo.URL(), nil)
 		set(obj)
 		g.Expect(testClient.Create(testCtx, obj)).To(Succeed())
 	}
-	for name, field := range map[string]string{"azure": "spec.provider", "github": "spec.provider", "aws-sa": "spec.provider", "submodules": "spec.recurseSubmodules"} {
+	for name, field := range map[string]string{"azure": "spec.provider", "github": "spec.provider", "aws-sa": "spec.provider"} {
 		g.Eventually(func(g Gomega) {
 			conds := getRepo(g, ns, name).Status.Conditions
 			c := condition(g, conds, meta.StalledCondition)

@@ -24,10 +24,6 @@ func unsupportedField(obj *sourcev1.GitRepository) string {
 	if obj.Spec.ServiceAccountName != "" {
 		return "spec.serviceAccountName is not supported: it needs a cloud provider, which lacre-cluster does not have"
 	}
-	switch {
-	case obj.Spec.RecurseSubmodules:
-		return "spec.recurseSubmodules is not supported: lacre-cluster does not fetch submodules; drop the field and bring the submodule's content in with spec.include"
-	}
 	return ""
 }
 

@@ -235,3 +235,21 @@ func (r *Repo) Tag(tag string) {
 }
 
 func (r *Repo) String() string { return fmt.Sprintf("repo %s", r.Name) }
+
+// AddSubmodule records a submodule at path (a gitlink to commit and its
+// .gitmodules entry with url, any string: tests give hostile ones), commits
+// and pushes; it returns the new commit. The submodule's directory is left
+// empty, as after a clone without --recurse-submodules.
+func (r *Repo) AddSubmodule(path, url, commit string) string {
+	r.s.t.Helper()
+	if err := os.MkdirAll(filepath.Join(r.Work, filepath.FromSlash(path)), 0o755); err != nil {
+		r.s.t.Fatal(err)
+	}
+	r.Run("config", "-f", ".gitmodules", "submodule."+path+".path", path)
+	r.Run("config", "-f", ".gitmodules", "submodule."+path+".url", url)
+	r.Run("update-index", "--add", "--cacheinfo", "160000,"+commit+","+path)
+	r.Run("add", ".gitmodules")
+	r.Run("commit", "-q", "--allow-empty", "-m", "submodule "+path)
+	r.Run("push", "-q", "-f", "origin", "HEAD")
+	return r.Run("rev-parse", "HEAD")
+}

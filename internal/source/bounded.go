@@ -23,19 +23,30 @@ const objectOverhead = 256
 // lim.MaxTotalSize bytes, nor one object lim.MaxFileSize. A highly compressible repository (a few KB of pack
 // holding GBs of zeros) is refused from the object headers.
 //
-// Every byte it holds is charged to lease first (the pack as it arrives,
-// then the inflated objects): when the budget is spent, the fetch stops
-// with artifact.ErrBudget and starved is set.
+// Every byte it holds is charged to the lease first (the pack as it
+// arrives, then the inflated objects): when the budget is spent, the fetch
+// stops with artifact.ErrBudget and starved is set. The sizes count in sp,
+// shared by the repositories of one checkout (its submodules), so all
+// their packs together, and all their objects, stay within the limits.
 type boundedStorage struct {
 	*memory.Storage
 	lim     artifact.Limits
-	lease   *artifact.Lease
+	sp      *spend
 	starved bool
+}
+
+// spend is what one checkout, with its submodules, has used so far: its
+// packs, their inflated objects, its files and their bytes, each bounded
+// by the checkout's limits (CheckoutWorst), all charged to lease.
+type spend struct {
+	lease                     *artifact.Lease
+	pack, inflated, fileBytes int64
+	files, modules            int
 }
 
 // grow charges n bytes to the lease.
 func (s *boundedStorage) grow(n int64) error {
-	if err := s.lease.Grow(n); err != nil {
+	if err := s.sp.lease.Grow(n); err != nil {
 		s.starved = true
 		return err
 	}
@@ -54,7 +65,7 @@ type packBuffer struct {
 }
 
 func (p *packBuffer) Write(b []byte) (int, error) {
-	if int64(p.buf.Len()+len(b)) > p.s.lim.MaxTotalSize {
+	if p.s.sp.pack+int64(p.buf.Len()+len(b)) > p.s.lim.MaxTotalSize {
 		p.failed = true
 		return 0, fmt.Errorf("%w: the fetched pack exceeds %s", artifact.ErrTooLarge, artifact.FormatSize(p.s.lim.MaxTotalSize))
 	}
@@ -70,22 +81,24 @@ func (p *packBuffer) Close() error {
 	if len(data) == 0 || p.failed {
 		return nil
 	}
-	inflated, err := measurePack(data, p.s.lim)
+	p.s.sp.pack += int64(len(data))
+	inflated, err := measurePack(data, p.s.lim, p.s.sp.inflated)
 	if err != nil {
 		return err
 	}
 	if err := p.s.grow(inflated); err != nil {
 		return err
 	}
+	p.s.sp.inflated += inflated
 	return packfile.UpdateObjectStorage(p.s.Storage, bytes.NewReader(data))
 }
 
 // measurePack sums the declared inflated sizes of a pack's objects (with
-// objectOverhead each) and fails once one exceeds lim.MaxFileSize or all
-// exceed lim.MaxTotalSize.
+// objectOverhead each) and fails once one exceeds lim.MaxFileSize or all,
+// with the before bytes already inflated, exceed lim.MaxTotalSize.
 // Only delta data is inflated (to a small buffer: the result size is in
 // its first bytes); other contents are skipped.
-func measurePack(data []byte, lim artifact.Limits) (int64, error) {
+func measurePack(data []byte, lim artifact.Limits, before int64) (int64, error) {
 	sc := packfile.NewScanner(bytes.NewReader(data))
 	_, count, err := sc.Header()
 	if err != nil {
@@ -96,7 +109,7 @@ func measurePack(data []byte, lim artifact.Limits) (int64, error) {
 		if size < 0 || size > lim.MaxFileSize {
 			return fmt.Errorf("%w: the checkout holds an object of %d bytes, more than %s", artifact.ErrTooLarge, size, artifact.FormatSize(lim.MaxFileSize))
 		}
-		if total += size + objectOverhead; total > lim.MaxTotalSize {
+		if total += size + objectOverhead; before+total > lim.MaxTotalSize {
 			return fmt.Errorf("%w: checkout exceeds %s (its objects inflate to more than that)", artifact.ErrTooLarge, artifact.FormatSize(lim.MaxTotalSize))
 		}
 		return nil

@@ -215,24 +215,34 @@ func classify(err error) error {
 // check. Semver and commit refs need the tag list or the commit itself, so
 // they are resolved from the listed refs too.
 func LsRemote(ctx context.Context, rawURL string, ref Ref, a *Auth) (hash, revision string, err error) {
-	if err := ValidateURL(rawURL); err != nil {
+	refs, err := listRefs(ctx, rawURL, a)
+	if err != nil {
 		return "", "", err
+	}
+	return resolveFromList(refs, ref)
+}
+
+// listRefs lists the references of the repository at rawURL, annotated
+// tags with their peeled commits.
+func listRefs(ctx context.Context, rawURL string, a *Auth) ([]*plumbing.Reference, error) {
+	if err := ValidateURL(rawURL); err != nil {
+		return nil, err
 	}
 	am, err := authMethod(rawURL, a)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{rawURL}})
 	cert, key, err := clientCert(a)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: am, CABundle: caBundle(a), PeelingOption: git.AppendPeeled,
 		ClientCert: cert, ClientKey: key, ProxyOptions: proxyOptions(a)})
 	if err != nil {
-		return "", "", classify(err)
+		return nil, classify(err)
 	}
-	return resolveFromList(refs, ref)
+	return refs, nil
 }
 
 func resolveFromList(refs []*plumbing.Reference, ref Ref) (hash, revision string, err error) {
@@ -321,8 +331,9 @@ func Checkout(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact
 }
 
 // CheckoutWorst is the most bytes one checkout under lim charges: the
-// fetched pack, the objects inflated from it and the files copied out of
-// them, each at most lim.MaxTotalSize.
+// fetched packs, the objects inflated from them and the files copied out
+// of them, each at most lim.MaxTotalSize (with its submodules: all their
+// packs, objects and files together).
 func CheckoutWorst(lim artifact.Limits) int64 {
 	return 3 * lim.WithDefaults().MaxTotalSize
 }
@@ -336,31 +347,28 @@ func CheckoutWorst(lim artifact.Limits) int64 {
 // charge covers the returned files until the lease is released.
 func CheckoutCharging(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact.Limits, lease *artifact.Lease) (*Commit, error) {
 	lim = lim.WithDefaults()
+	return checkoutRef(ctx, rawURL, ref, a, lim, &spend{lease: lease})
+}
+
+func checkoutRef(ctx context.Context, rawURL string, ref Ref, a *Auth, lim artifact.Limits, sp *spend) (*Commit, error) {
 	hash, revision, err := LsRemote(ctx, rawURL, ref, a)
 	if err != nil {
 		return nil, err
 	}
-	am, err := authMethod(rawURL, a)
+	repo, st, err := boundedRepo(rawURL, lim, sp)
 	if err != nil {
-		return nil, err
-	}
-	st := &boundedStorage{Storage: memory.NewStorage(), lim: lim, lease: lease}
-	repo, err := git.InitWithOptions(st, nil, git.InitOptions{DefaultBranch: plumbing.Master})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{rawURL}}); err != nil {
 		return nil, err
 	}
 	var tagName plumbing.ReferenceName
-	cert, key, _ := clientCert(a) // checked by LsRemote
-	fo := &git.FetchOptions{RemoteName: "origin", Auth: am, CABundle: caBundle(a), Tags: git.NoTags,
-		ClientCert: cert, ClientKey: key, ProxyOptions: proxyOptions(a)}
+	fo, err := fetchOptions(rawURL, a)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case ref.Commit != "" && ref.Branch != "":
 		fo.RefSpecs = []config.RefSpec{config.RefSpec("+refs/heads/" + ref.Branch + ":refs/remotes/origin/" + ref.Branch)}
 	case ref.Commit != "":
-		fo.RefSpecs = []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
+		fo.RefSpecs = allRefs
 	default:
 		name := plumbing.ReferenceName(ref.Name)
 		if ref.Name == "" {
@@ -376,11 +384,8 @@ func CheckoutCharging(ctx context.Context, rawURL string, ref Ref, a *Auth, lim 
 		fo.Depth = 1
 		tagName = name
 	}
-	if err := repo.FetchContext(ctx, fo); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		if st.starved {
-			return nil, fmt.Errorf("%w (fetching %q)", artifact.ErrBudget, rawURL)
-		}
-		return nil, classify(err)
+	if err := fetch(ctx, repo, st, fo, rawURL); err != nil {
+		return nil, err
 	}
 	commit, err := repo.CommitObject(plumbing.NewHash(hash))
 	if err != nil {
@@ -405,26 +410,70 @@ func CheckoutCharging(ctx context.Context, rawURL string, ref Ref, a *Auth, lim 
 			}
 		}
 	}
-	files, err := readTree(commit, lim, lease)
-	if err != nil {
+	files := fstest.MapFS{}
+	if err := readTree(commit, lim, sp, "", files); err != nil {
 		return nil, err
 	}
 	return &Commit{Hash: commit.Hash.String(), Revision: strings.Replace(revision, hash, commit.Hash.String(), 1), Files: files,
 		Object: commit, Tag: annotatedTag(repo, tagName)}, nil
 }
 
-// readTree reads a commit's regular files. A first pass checks lim on the
-// files' count and sizes (from their object headers), so a tree over the
-// limits is refused before any content is copied: one blob named by
-// thousands of paths counts once per path. lease is charged the files'
-// total before they are copied.
-func readTree(commit *object.Commit, lim artifact.Limits, lease *artifact.Lease) (fstest.MapFS, error) {
-	tree, err := commit.Tree()
+// allRefs are the refspecs of every branch and tag.
+var allRefs = []config.RefSpec{"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"}
+
+// boundedRepo is an empty in-memory repository on bounded storage with
+// rawURL as its origin.
+func boundedRepo(rawURL string, lim artifact.Limits, sp *spend) (*git.Repository, *boundedStorage, error) {
+	st := &boundedStorage{Storage: memory.NewStorage(), lim: lim, sp: sp}
+	repo, err := git.InitWithOptions(st, nil, git.InitOptions{DefaultBranch: plumbing.Master})
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{rawURL}}); err != nil {
+		return nil, nil, err
+	}
+	return repo, st, nil
+}
+
+// fetchOptions are the options of a fetch from rawURL with a's
+// credentials, CA, client certificate and proxy.
+func fetchOptions(rawURL string, a *Auth) (*git.FetchOptions, error) {
+	am, err := authMethod(rawURL, a)
 	if err != nil {
 		return nil, err
 	}
-	var count int
-	var total int64
+	cert, key, err := clientCert(a)
+	if err != nil {
+		return nil, err
+	}
+	return &git.FetchOptions{RemoteName: "origin", Auth: am, CABundle: caBundle(a), Tags: git.NoTags,
+		ClientCert: cert, ClientKey: key, ProxyOptions: proxyOptions(a)}, nil
+}
+
+// fetch runs fo, classifying its error (artifact.ErrBudget when the
+// storage could not charge the lease).
+func fetch(ctx context.Context, repo *git.Repository, st *boundedStorage, fo *git.FetchOptions, rawURL string) error {
+	if err := repo.FetchContext(ctx, fo); err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		if st.starved {
+			return fmt.Errorf("%w (fetching %q)", artifact.ErrBudget, rawURL)
+		}
+		return classify(err)
+	}
+	return nil
+}
+
+// readTree reads a commit's regular files into files, under prefix (a
+// submodule's path and "/", or ""). A first pass checks lim on the files'
+// count and sizes (from their object headers), with those sp has counted
+// already, so a tree over the limits is refused before any content is
+// copied: one blob named by thousands of paths counts once per path. The
+// lease is charged the files' total before they are copied.
+func readTree(commit *object.Commit, lim artifact.Limits, sp *spend, prefix string, files fstest.MapFS) error {
+	tree, err := commit.Tree()
+	if err != nil {
+		return err
+	}
+	count, total := sp.files, sp.fileBytes
 	err = tree.Files().ForEach(func(f *object.File) error {
 		if count++; count > lim.MaxFiles {
 			return fmt.Errorf("%w: checkout has more than %d files", artifact.ErrTooLarge, lim.MaxFiles)
@@ -433,23 +482,23 @@ func readTree(commit *object.Commit, lim artifact.Limits, lease *artifact.Lease)
 			return nil
 		}
 		if f.Size > lim.MaxFileSize {
-			return fmt.Errorf("%w: %q is %d bytes, more than %s", artifact.ErrTooLarge, f.Name, f.Size, artifact.FormatSize(lim.MaxFileSize))
+			return fmt.Errorf("%w: %q is %d bytes, more than %s", artifact.ErrTooLarge, prefix+f.Name, f.Size, artifact.FormatSize(lim.MaxFileSize))
 		}
 		if total += f.Size; total > lim.MaxTotalSize {
-			return fmt.Errorf("%w: checkout exceeds %s (at %q)", artifact.ErrTooLarge, artifact.FormatSize(lim.MaxTotalSize), f.Name)
+			return fmt.Errorf("%w: checkout exceeds %s (at %q)", artifact.ErrTooLarge, artifact.FormatSize(lim.MaxTotalSize), prefix+f.Name)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := lease.Grow(total); err != nil {
-		return nil, err
+	if err := sp.lease.Grow(total - sp.fileBytes); err != nil {
+		return err
 	}
-	files := fstest.MapFS{}
-	err = tree.Files().ForEach(func(f *object.File) error {
+	sp.files, sp.fileBytes = count, total
+	return tree.Files().ForEach(func(f *object.File) error {
 		if f.Mode != filemode.Regular && f.Mode != filemode.Executable {
-			return nil // symlinks and submodules are not part of artifacts
+			return nil // symlinks are not part of artifacts; submodules are added by checkoutSubmodules
 		}
 		r, err := f.Reader()
 		if err != nil {
@@ -464,11 +513,7 @@ func readTree(commit *object.Commit, lim artifact.Limits, lease *artifact.Lease)
 		if f.Mode == filemode.Executable {
 			mode.Mode = 0o755
 		}
-		files[f.Name] = &mode
+		files[prefix+f.Name] = &mode
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return files, nil
 }
