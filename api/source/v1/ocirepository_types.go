@@ -46,8 +46,6 @@ const (
 	OCIPullFailedReason = "OCIArtifactPullFailed"
 	// OCILayerOperationFailedReason: extracting or copying the layer failed.
 	OCILayerOperationFailedReason = "OCIArtifactLayerOperationFailed"
-	// VerificationErrorReason: the signature could not be verified.
-	VerificationErrorReason = "VerificationError"
 )
 
 // OCIRepositorySpec defines the desired state of OCIRepository.
