@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
@@ -128,7 +129,7 @@ func (r *OCIRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.O
 			terminal: errors.Is(err, oci.ErrInvalidRef)}, interval), nil
 	}
 	if prev := obj.Status.Artifact; prev != nil && prev.Revision != revision {
-		msg := fmt.Sprintf("new revision '%s' for '%s'", revision, digestRef.Context().Tag(refName(ref)))
+		msg := fmt.Sprintf("new revision '%s' for '%s'", revision, revisionRef(digestRef.Context(), revision))
 		setCondition(conds, gen, sourcev1.ArtifactOutdatedCondition, metav1.ConditionTrue, sourcev1.NewRevisionReason, msg)
 		sourceProgress(conds, gen, true, "building artifact: "+msg)
 		progress(ctx, obj)
@@ -154,14 +155,13 @@ func (r *OCIRepositoryReconciler) reconcile(ctx context.Context, obj *sourcev1.O
 	return r.store(ctx, obj, revision, data, annotations, interval, failing)
 }
 
-// refName is the tag (or digest) a revision came from, for messages.
-func refName(ref oci.Ref) string {
-	switch {
-	case ref.Tag != "":
-		return ref.Tag
-	default:
-		return gcrname.DefaultTag
+// revisionRef is the reference a revision came from, for messages:
+// repo:tag, or repo@digest.
+func revisionRef(repo gcrname.Repository, revision string) string {
+	if tag, _, ok := strings.Cut(revision, "@"); ok {
+		return repo.String() + ":" + tag
 	}
+	return repo.String() + "@" + revision
 }
 
 // ociContentUnchanged says whether the spec fields that shape the
