@@ -89,6 +89,7 @@ func TestFluxFieldsInCRDs(t *testing.T) {
 	for _, c := range []struct{ kind, plural string }{
 		{"kustomization", "kustomizations"},
 		{"gitrepository", "gitrepositories"},
+		{"ocirepository", "ocirepositories"},
 	} {
 		schema := schemaOf(t, c.plural)
 		for _, p := range fluxFieldPaths(t, c.kind) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,8 +30,8 @@ func TestObjects(t *testing.T) {
 		}
 		names = append(names, o.GetName())
 	}
-	want := []string{"kustomizations.kustomize.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io"}
-	if len(names) != len(want) || names[0] != want[0] || names[1] != want[1] {
+	want := []string{"kustomizations.kustomize.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io"}
+	if !slices.Equal(names, want) {
 		t.Fatalf("CRDs %v, want %v (file name order)", names, want)
 	}
 	// Each call returns objects of its own.

@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 
 	"golang.org/x/sync/semaphore"
@@ -160,4 +161,14 @@ func (b *Budget) Within(ctx context.Context, worst int64, f func(*Lease) error) 
 		b.charge(want)
 		l = &Lease{b: b, held: want}
 	}
+}
+
+// ChargeReader returns a reader that charges l with every byte read
+// through r (a nil l charges nothing); once the budget is spent, Read
+// returns ErrBudget.
+func ChargeReader(r io.Reader, l *Lease) io.Reader {
+	if l == nil {
+		return r
+	}
+	return &chargedReader{r: r, l: l}
 }

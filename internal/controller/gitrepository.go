@@ -60,16 +60,24 @@ func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager, concurrency
 	if concurrency < 1 {
 		concurrency = 2
 	}
-	triggers := predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, requestedAtChanged{})
-	if r.Selector != nil {
-		// A label change that brings an object into this shard is a trigger.
-		triggers = predicate.And(selected(r.Selector), predicate.Or(triggers, becameSelected(r.Selector)))
-	}
+	triggers := sourceTriggers(r.Selector)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&sourcev1.GitRepository{}, builder.WithPredicates(triggers)).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.includersOf), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
+}
+
+// sourceTriggers is what reconciles a source: a new generation or a
+// reconcile request and, when sharded (--watch-label-selector), only for
+// the objects the selector matches, a label change that brings an object
+// into this shard being a trigger too.
+func sourceTriggers(sel labels.Selector) predicate.Predicate {
+	triggers := predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, requestedAtChanged{})
+	if sel != nil {
+		triggers = predicate.And(selected(sel), predicate.Or(triggers, becameSelected(sel)))
+	}
+	return triggers
 }
 
 // selected passes the objects sel matches.

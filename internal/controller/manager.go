@@ -74,6 +74,8 @@ type Options struct {
 	// AdditiveCELDependencyCheck makes a dependsOn[].readyExpr add to
 	// the built-in readiness check (Flux's feature gate).
 	AdditiveCELDependencyCheck bool
+	// AllowExternalArtifact: Flux's ExternalArtifact feature gate.
+	AllowExternalArtifact bool
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
@@ -185,6 +187,10 @@ func NewManager(opts Options) (*Manager, error) {
 	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
 		return nil, err
 	}
+	ociRec := &OCIRepositoryReconciler{Selector: sel, Budget: budget, Client: mgr.GetClient(), Storage: store, Recorder: srcEvents, Limits: opts.Limits}
+	if err := ociRec.SetupWithManager(mgr, opts.Concurrent); err != nil {
+		return nil, err
+	}
 	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 	if err != nil {
 		return nil, err
@@ -205,6 +211,7 @@ func NewManager(opts Options) (*Manager, error) {
 		Build:                      opts.Build,
 		NoCrossNamespaceRefs:       opts.NoCrossNamespaceRefs,
 		AdditiveCELDependencyCheck: opts.AdditiveCELDependencyCheck,
+		AllowExternalArtifact:      opts.AllowExternalArtifact,
 		DefaultServiceAccount:      opts.DefaultServiceAccount,
 		FullApplyOnRequest:         opts.FullApplyOnRequest,
 		KubeConfig:                 opts.KubeConfig,

@@ -145,7 +145,7 @@ func waitReady(ctx context.Context, c client.Client, o client.Object, timeout ti
 func (a *app) createCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "create", Short: "Create sources, Kustomizations and decryption Secrets"}
 	src := &cobra.Command{Use: "source", Short: "Create sources"}
-	src.AddCommand(a.createSourceGitCommand())
+	src.AddCommand(a.createSourceGitCommand(), a.createSourceOCICommand())
 	sec := &cobra.Command{Use: "secret", Short: "Create Secrets"}
 	sec.AddCommand(a.createSecretSopsCommand())
 	cmd.AddCommand(src, a.createKustomizationCommand(), sec)
@@ -287,8 +287,10 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 			if k, n, ok := strings.Cut(src, "/"); ok {
 				kind, name = k, n
 			}
-			if kind != "GitRepository" {
-				return cliapp.Codef(cliapp.CodeGeneric, "unknown source kind %q: only GitRepository is supported", kind)
+			switch kind {
+			case sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, "Bucket", "ExternalArtifact":
+			default:
+				return cliapp.Codef(cliapp.CodeGeneric, "unknown source kind %q, must be one of: GitRepository|OCIRepository|Bucket|ExternalArtifact", kind)
 			}
 			srcNS := ""
 			if n, ns, ok := strings.Cut(name, "."); ok {
@@ -349,7 +351,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 	}
 	cf.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&src, "source", "", "source: [GitRepository/]NAME[.NAMESPACE]")
+	f.StringVar(&src, "source", "", "source: [KIND/]NAME[.NAMESPACE], KIND one of GitRepository (default), OCIRepository, Bucket, ExternalArtifact")
 	f.StringVar(&path, "path", "", "path in the source, starting with ./")
 	f.BoolVar(&prune, "prune", false, "delete objects removed from the source")
 	f.BoolVar(&wait, "wait", false, "wait for the applied objects to be healthy")
@@ -445,6 +447,7 @@ var healthKinds = map[string]string{
 	"Job": "batch/v1", "CronJob": "batch/v1", "Ingress": "networking.k8s.io/v1",
 	"CustomResourceDefinition": "apiextensions.k8s.io/v1",
 	"Kustomization":            kustomizev1.GroupVersion.String(), "GitRepository": sourcev1.GroupVersion.String(),
+	"OCIRepository": sourcev1.GroupVersion.String(),
 }
 
 // parseHealthCheck reads KIND/NAME[.NAMESPACE], or

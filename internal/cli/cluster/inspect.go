@@ -98,6 +98,7 @@ func notFound(err error, kind, ns, name string) error {
 // lacreKinds are the involvedObject kinds `lacre events` shows.
 var lacreKinds = map[string]string{
 	sourcev1.GitRepositoryKind:    sourcev1.GroupVersion.Group,
+	sourcev1.OCIRepositoryKind:    sourcev1.GroupVersion.Group,
 	kustomizev1.KustomizationKind: kustomizev1.GroupVersion.Group,
 }
 
@@ -254,7 +255,14 @@ func completeNames(cf *clusterFlags, t target) cobra.CompletionFunc {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		var names []string
-		if t.kind == sourcev1.GitRepositoryKind {
+		if t.kind == sourcev1.OCIRepositoryKind {
+			var l sourcev1.OCIRepositoryList
+			if c.List(cmd.Context(), &l, client.InNamespace(cf.namespace)) == nil {
+				for _, o := range l.Items {
+					names = append(names, o.Name)
+				}
+			}
+		} else if t.kind == sourcev1.GitRepositoryKind {
 			var l sourcev1.GitRepositoryList
 			if c.List(cmd.Context(), &l, client.InNamespace(cf.namespace)) == nil {
 				for _, o := range l.Items {
@@ -283,6 +291,13 @@ func completeNames(cf *clusterFlags, t target) cobra.CompletionFunc {
 // forKinds and getCommand, by command path.
 var operatorExamples = map[string]string{
 	"lacre get sources git":         "  lacre get sources git\n  lacre get sources git -A",
+	"lacre get sources oci":         "  lacre get sources oci\n  lacre get sources oci -A",
+	"lacre get sources all":         "  lacre get sources all -A",
+	"lacre reconcile source oci":    "  lacre reconcile source oci my-secrets",
+	"lacre suspend source oci":      "  lacre suspend source oci my-secrets",
+	"lacre resume source oci":       "  lacre resume source oci my-secrets",
+	"lacre export source oci":       "  lacre export source oci my-secrets > my-secrets.yaml",
+	"lacre delete source oci":       "  lacre delete source oci my-secrets --silent",
 	"lacre get kustomizations":      "  lacre get kustomizations\n  lacre get kustomizations -n tenant-a",
 	"lacre reconcile source git":    "  lacre reconcile source git my-secrets",
 	"lacre reconcile kustomization": "  lacre reconcile kustomization my-secrets --with-source",
@@ -326,6 +341,8 @@ func decorateOperatorCommands(root *cobra.Command) {
 			switch {
 			case c.Parent() != nil && c.Parent().Name() == "source" && c.Name() == "git":
 				t = target{sourcev1.GitRepositoryKind}
+			case c.Parent() != nil && c.Parent().Name() == "source" && c.Name() == "oci":
+				t = target{sourcev1.OCIRepositoryKind}
 			case c.Name() == "kustomization":
 				t = target{kustomizev1.KustomizationKind}
 			}

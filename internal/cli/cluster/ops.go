@@ -16,19 +16,36 @@ import (
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 )
 
 // target resolves "source git" or "kustomization" to an object.
 type target struct {
-	kind string // GitRepository or Kustomization
+	kind string // GitRepository, OCIRepository or Kustomization
 }
 
 func (t target) newObject() client.Object {
-	if t.kind == sourcev1.GitRepositoryKind {
+	switch t.kind {
+	case sourcev1.GitRepositoryKind:
 		return &sourcev1.GitRepository{}
+	case sourcev1.OCIRepositoryKind:
+		return &sourcev1.OCIRepository{}
 	}
 	return &kustomizev1.Kustomization{}
 }
+
+func (t target) newList() client.ObjectList {
+	switch t.kind {
+	case sourcev1.GitRepositoryKind:
+		return &sourcev1.GitRepositoryList{}
+	case sourcev1.OCIRepositoryKind:
+		return &sourcev1.OCIRepositoryList{}
+	}
+	return &kustomizev1.KustomizationList{}
+}
+
+// sourceTargets are the source kinds of `get sources all`, in its order.
+var sourceTargets = []target{{sourcev1.GitRepositoryKind}, {sourcev1.OCIRepositoryKind}}
 
 // getNamed returns a client and the object of kind t called name in cf's
 // namespace.
@@ -47,6 +64,11 @@ func getNamed(ctx context.Context, cf *clusterFlags, t target, name string) (cli
 func status(o client.Object) (conds []metav1.Condition, revision string, suspended bool, handled string) {
 	switch o := o.(type) {
 	case *sourcev1.GitRepository:
+		if o.Status.Artifact != nil {
+			revision = o.Status.Artifact.Revision
+		}
+		return o.Status.Conditions, revision, o.Spec.Suspend, o.Status.LastHandledReconcileAt
+	case *sourcev1.OCIRepository:
 		if o.Status.Artifact != nil {
 			revision = o.Status.Artifact.Revision
 		}
@@ -71,12 +93,7 @@ func (a *app) getCommand() *cobra.Command {
 			if !all {
 				opts = append(opts, client.InNamespace(cf.namespace))
 			}
-			newList := func() client.ObjectList {
-				if t.kind == sourcev1.GitRepositoryKind {
-					return &sourcev1.GitRepositoryList{}
-				}
-				return &kustomizev1.KustomizationList{}
-			}
+			newList := t.newList
 			list := newList()
 			if err := cl.List(cmd.Context(), list, opts...); err != nil {
 				return err
@@ -136,7 +153,8 @@ func (a *app) getCommand() *cobra.Command {
 		return c
 	}
 	src := &cobra.Command{Use: "sources", Short: "List sources"}
-	src.AddCommand(mk("git", "List GitRepositories", target{sourcev1.GitRepositoryKind}))
+	src.AddCommand(mk("git", "List GitRepositories", target{sourcev1.GitRepositoryKind}),
+		mk("oci", "List OCIRepositories", target{sourcev1.OCIRepositoryKind}), a.getSourcesAllCommand())
 	cmd.AddCommand(src, mk("kustomizations", "List Kustomizations", target{kustomizev1.KustomizationKind}))
 	return cmd
 }
@@ -155,7 +173,7 @@ func forKinds(parent *cobra.Command, short string, run func(cmd *cobra.Command, 
 		return c
 	}
 	src := &cobra.Command{Use: "source", Short: short}
-	src.AddCommand(mk("git", target{sourcev1.GitRepositoryKind}))
+	src.AddCommand(mk("git", target{sourcev1.GitRepositoryKind}), mk("oci", target{sourcev1.OCIRepositoryKind}))
 	parent.AddCommand(src, mk("kustomization", target{kustomizev1.KustomizationKind}))
 }
 
@@ -177,7 +195,11 @@ func (a *app) reconcileCommand() *cobra.Command {
 			if ns == "" {
 				ns = cf.namespace
 			}
-			if err := a.requestAndWait(ctx, c, target{sourcev1.GitRepositoryKind}, ns, ks.Spec.SourceRef.Name, cf.timeout); err != nil {
+			st := target{ks.Spec.SourceRef.Kind}
+			if st.kind != sourcev1.GitRepositoryKind && st.kind != sourcev1.OCIRepositoryKind {
+				return cliapp.Codef(cliapp.CodeGeneric, "--with-source: source kind %q cannot be reconciled by lacre", st.kind)
+			}
+			if err := a.requestAndWait(ctx, c, st, ns, ks.Spec.SourceRef.Name, cf.timeout); err != nil {
 				return err
 			}
 		}
@@ -246,6 +268,8 @@ func (a *app) suspendCommands() []*cobra.Command {
 			patch := client.MergeFrom(o.DeepCopyObject().(client.Object))
 			switch o := o.(type) {
 			case *sourcev1.GitRepository:
+				o.Spec.Suspend = suspend
+			case *sourcev1.OCIRepository:
 				o.Spec.Suspend = suspend
 			case *kustomizev1.Kustomization:
 				o.Spec.Suspend = suspend
