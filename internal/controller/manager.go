@@ -174,6 +174,10 @@ func NewManager(opts Options) (*Manager, error) {
 	if err := rec.SetupWithManager(mgr, opts.Concurrent); err != nil {
 		return nil, err
 	}
+	buckets := &BucketReconciler{Client: mgr.GetClient(), Storage: store, Recorder: srcEvents, Limits: opts.Limits, Budget: budget}
+	if err := buckets.SetupWithManager(mgr, opts.Concurrent); err != nil {
+		return nil, err
+	}
 	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 	if err != nil {
 		return nil, err
@@ -272,6 +276,7 @@ func newCtrlManager(opts Options) (ctrl.Manager, error) {
 		}
 		cacheOpts.ByObject = map[client.Object]cache.ByObject{
 			&sourcev1.GitRepository{}:    {Label: sel},
+			&sourcev1.Bucket{}:           {Label: sel},
 			&kustomizev1.Kustomization{}: {Label: sel},
 		}
 	}
