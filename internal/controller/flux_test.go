@@ -289,6 +289,7 @@ func TestFluxFlagValues(t *testing.T) {
 		{[]string{"--feature-gates=StrictPostBuildSubstitutions=false"}, "", func(o *Options) bool { return o.Build.LaxSubstitutions }, ""},
 		{[]string{"--feature-gates=StrictPostBuildSubstitutions=true"}, "", func(o *Options) bool { return !o.Build.LaxSubstitutions }, ""},
 		{[]string{"--feature-gates=AdditiveCELDependencyCheck=true"}, "", func(o *Options) bool { return o.AdditiveCELDependencyCheck }, ""},
+		{[]string{"--feature-gates=ExternalArtifact=true"}, "", func(o *Options) bool { return o.AllowExternalArtifact }, ""},
 		{[]string{"--feature-gates=Nope=true"}, "", nil, "--feature-gates"},
 	} {
 		var o Options

@@ -53,6 +53,9 @@ type KustomizationReconciler struct {
 	// AdditiveCELDependencyCheck: a dependsOn[].readyExpr adds to the
 	// built-in readiness check instead of replacing it (Flux's gate).
 	AdditiveCELDependencyCheck bool
+	// AllowExternalArtifact lets a sourceRef name an ExternalArtifact
+	// (Flux's ExternalArtifact feature gate, off by default).
+	AllowExternalArtifact bool
 	// DefaultServiceAccount, when set, is impersonated (in the
 	// Kustomization's namespace) for Kustomizations without
 	// spec.serviceAccountName, so no tenant applies with the controller's
@@ -72,6 +75,8 @@ type KustomizationReconciler struct {
 	// base of impersonating clients for spec.serviceAccountName.
 	Config *rest.Config
 	Direct client.Client
+	// watches starts the source kinds' watches.
+	watches *sourceWatches
 	// unwraps counts cache misses (for tests and the benchmark).
 	unwraps atomic.Int64
 }
@@ -82,23 +87,24 @@ func (r *KustomizationReconciler) Unwraps() int64 { return r.unwraps.Load() }
 // SetupWithManager registers the reconciler and its source watch.
 func (r *KustomizationReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, concurrency int) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &kustomizev1.Kustomization{}, sourceIndexKey, func(o client.Object) []string {
-		k := o.(*kustomizev1.Kustomization)
-		ns := k.Spec.SourceRef.Namespace
-		if ns == "" {
-			ns = k.Namespace
-		}
-		return []string{ns + "/" + k.Spec.SourceRef.Name}
+		return []string{sourceIndexValue(o.(*kustomizev1.Kustomization))}
 	}); err != nil {
 		return err
 	}
 	if concurrency < 1 {
 		concurrency = 4
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	c, err := ctrl.NewControllerManagedBy(mgr).
 		For(&kustomizev1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, requestedAtChanged{}))).
 		Watches(&sourcev1.GitRepository{}, r.sourceHandler(), builder.WithPredicates(artifactChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
-		Complete(r)
+		Build(r)
+	if err != nil {
+		return err
+	}
+	// The other kinds' watches start when first needed (getSource).
+	r.watches = &sourceWatches{ctrl: c, cache: mgr.GetCache(), started: map[string]bool{sourcev1.GitRepositoryKind: true}}
+	return nil
 }
 
 // targetClient is the client for applied objects, on the cluster of

@@ -72,6 +72,8 @@ type Options struct {
 	// AdditiveCELDependencyCheck makes a dependsOn[].readyExpr add to
 	// the built-in readiness check (Flux's feature gate).
 	AdditiveCELDependencyCheck bool
+	// AllowExternalArtifact: Flux's ExternalArtifact feature gate.
+	AllowExternalArtifact bool
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty.
 	DefaultServiceAccount string
@@ -198,6 +200,7 @@ func NewManager(opts Options) (*Manager, error) {
 		Build:                      opts.Build,
 		NoCrossNamespaceRefs:       opts.NoCrossNamespaceRefs,
 		AdditiveCELDependencyCheck: opts.AdditiveCELDependencyCheck,
+		AllowExternalArtifact:      opts.AllowExternalArtifact,
 		DefaultServiceAccount:      opts.DefaultServiceAccount,
 		KubeConfig:                 opts.KubeConfig,
 		OverrideManagers:           opts.OverrideManagers,

@@ -52,7 +52,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse Kubernetes Secrets committed to Git without SOPS encryption")
 	fs.BoolVar(&o.flags.allowRemoteBases, "allow-remote-bases", false, "let kustomize fetch remote bases and resources (git repositories, http(s) URLs), as Flux does by default")
 	fs.BoolVar(&o.flags.noRemoteBases, "no-remote-bases", true, "Flux's flag: false allows remote bases (as --allow-remote-bases); lacre's default is true")
-	fs.StringVar(&o.flags.featureGates, "feature-gates", "", "Flux's feature gates, NAME=BOOL comma-separated; supported: "+featureStrictSubstitutions+" (default true), "+featureAdditiveCELDependencyCheck+" (default false)")
+	fs.StringVar(&o.flags.featureGates, "feature-gates", "", "Flux's feature gates, NAME=BOOL comma-separated; supported: "+featureStrictSubstitutions+" (default true), "+featureAdditiveCELDependencyCheck+" (default false), "+featureExternalArtifact+" (default false)")
 }
 
 // featureStrictSubstitutions is Flux's feature gate for strict postBuild
@@ -81,8 +81,10 @@ func (o *Options) completeBuild() error {
 			o.Build.LaxSubstitutions = !on
 		case featureAdditiveCELDependencyCheck:
 			o.AdditiveCELDependencyCheck = on
+		case featureExternalArtifact:
+			o.AllowExternalArtifact = on
 		default:
-			return fmt.Errorf("--feature-gates: %q is not supported (supported: %s, %s)", k, featureStrictSubstitutions, featureAdditiveCELDependencyCheck)
+			return fmt.Errorf("--feature-gates: %q is not supported (supported: %s, %s, %s)", k, featureStrictSubstitutions, featureAdditiveCELDependencyCheck, featureExternalArtifact)
 		}
 	}
 	return nil

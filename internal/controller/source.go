@@ -20,11 +20,11 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
-	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/redact"
 )
 
-// The source phase: the Kustomization's GitRepository and its artifact,
+// The source phase: the Kustomization's source (any kind in sourceKinds)
+// and its artifact,
 // its dependencies, and the watch that reconciles a source's
 // Kustomizations when its artifact changes.
 
@@ -35,24 +35,15 @@ func (r *KustomizationReconciler) source(ctx context.Context, obj *kustomizev1.K
 	if f := invalidCEL(obj); f != nil {
 		return nil, f
 	}
-	ref := obj.Spec.SourceRef
-	if ref.Kind != sourcev1.GitRepositoryKind {
-		return nil, &failure{reason: kustomizev1.ArtifactFailedReason, msg: fmt.Sprintf("source kind %q is not supported", ref.Kind), stalled: true}
-	}
 	if msg := r.crossNamespaceRef(obj); msg != "" {
 		// Terminal until the spec changes: no retry.
 		return nil, &failure{reason: meta.AccessDeniedReason, msg: msg, stalled: true}
 	}
-	srcNS := ref.Namespace
-	if srcNS == "" {
-		srcNS = obj.Namespace
+	src, f := r.getSource(ctx, obj)
+	if f != nil {
+		return nil, f
 	}
-	src := &sourcev1.GitRepository{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: srcNS, Name: ref.Name}, src); err != nil {
-		return nil, &failure{reason: kustomizev1.ArtifactFailedReason, quiet: true,
-			msg: fmt.Sprintf("Source '%s/%s/%s' not found", ref.Kind, srcNS, ref.Name)}
-	}
-	art := src.Status.Artifact
+	art := sourceArtifact(src)
 	if art == nil {
 		return nil, &failure{reason: kustomizev1.ArtifactFailedReason, after: r.requeueDependency(), quiet: true,
 			msg: fmt.Sprintf("Source artifact not found, retrying in %s", r.requeueDependency())}
@@ -130,16 +121,16 @@ func (r *KustomizationReconciler) crossNamespaceRef(obj *kustomizev1.Kustomizati
 type artifactChanged struct{ predicate.Funcs }
 
 func (artifactChanged) Update(e event.UpdateEvent) bool {
-	o, n := e.ObjectOld.(*sourcev1.GitRepository), e.ObjectNew.(*sourcev1.GitRepository)
-	if n.Status.Artifact == nil {
+	o, n := sourceArtifact(e.ObjectOld), sourceArtifact(e.ObjectNew)
+	if n == nil {
 		return false
 	}
-	return o.Status.Artifact == nil || o.Status.Artifact.Revision != n.Status.Artifact.Revision || o.Status.Artifact.Digest != n.Status.Artifact.Digest
+	return o == nil || o.Revision != n.Revision || o.Digest != n.Digest
 }
 
 func (r *KustomizationReconciler) forSource(ctx context.Context, o client.Object) []reconcile.Request {
 	var list kustomizev1.KustomizationList
-	if err := r.List(ctx, &list, client.MatchingFields{sourceIndexKey: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{sourceIndexKey: r.sourceKindOf(o) + "/" + o.GetNamespace() + "/" + o.GetName()}); err != nil {
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))
@@ -194,17 +185,17 @@ func (r *KustomizationReconciler) sourceHandler() handler.EventHandler {
 // artifact, when the old one is still in the fetcher's cache (nil
 // otherwise). The new one is fetched here; the reconciles reuse it.
 func (r *KustomizationReconciler) changedFiles(ctx context.Context, oldObj, newObj client.Object) []string {
-	o, n := oldObj.(*sourcev1.GitRepository), newObj.(*sourcev1.GitRepository)
-	if o.Status.Artifact == nil || n.Status.Artifact == nil || r.Fetcher == nil {
+	o, n := sourceArtifact(oldObj), sourceArtifact(newObj)
+	if o == nil || n == nil || r.Fetcher == nil {
 		return nil
 	}
-	before, ok := r.Fetcher.Cached(o.Status.Artifact.Digest)
+	before, ok := r.Fetcher.Cached(o.Digest)
 	if !ok {
 		return nil
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	after, err := r.Fetcher.Fetch(fctx, n.Status.Artifact.URL, n.Status.Artifact.Digest)
+	after, err := r.Fetcher.Fetch(fctx, n.URL, n.Digest)
 	if err != nil {
 		return nil
 	}

@@ -134,6 +134,8 @@ func rbacObjects(ns string) []client.Object {
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"gitrepositories"}, Verbs: crudVerbs},
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"gitrepositories/status"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"gitrepositories/finalizers"}, Verbs: []string{"update", "patch"}},
+			// The other kinds a Kustomization's sourceRef may name.
+			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"ocirepositories", "buckets", "externalartifacts"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{kustomizev1.GroupVersion.Group}, Resources: []string{"kustomizations"}, Verbs: crudVerbs},
 			{APIGroups: []string{kustomizev1.GroupVersion.Group}, Resources: []string{"kustomizations/status"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{kustomizev1.GroupVersion.Group}, Resources: []string{"kustomizations/finalizers"}, Verbs: []string{"update", "patch"}},
