@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -17,10 +18,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
 	"github.com/lacre/lacre/internal/source/bucket/buckettest"
+	agekeys "github.com/lacre/lacre/keys/age"
 )
 
 const bucketAK, bucketSK = "AKIALACREBUCKET", "bucket-secret-key-canary"
@@ -181,4 +184,40 @@ func TestBucketTooLarge(t *testing.T) {
 		g.Expect(obj.Status.Artifact).To(BeNil())
 	}, 30*time.Second, 200*time.Millisecond).Should(Succeed())
 	g.Expect(r.Budget.Peak()).To(BeZero(), "bytes were charged for a refused bucket")
+}
+
+// TestSeedGuideBucket: the seed guide's flow through a Bucket: the
+// age-encrypted Secret is an object in the bucket, a Kustomization with
+// SOPS decryption names the Bucket, and the Secret is decrypted in the
+// cluster; a changed object in the bucket is applied.
+func TestSeedGuideBucket(t *testing.T) {
+	start := time.Now()
+	g, sys, app := guideTest(t)
+	id, _ := age.GenerateX25519Identity()
+	r, _ := agekeys.ParseRecipient(id.Recipient().String())
+	srv := buckettest.New(t, buckettest.Options{AccessKey: bucketAK, SecretKey: bucketSK})
+	srv.CreateBucket(t, "manifests")
+	srv.Put(t, "manifests", "clusters/cluster0/basic-auth.yaml", []byte(encryptFor(t, r, basicAuth(app))))
+	s3Secret(g, sys, "s3", bucketAK, bucketSK)
+	g.Expect(testClient.Create(testCtx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sys, Name: "sops-age"},
+		StringData: map[string]string{"age.agekey": id.String()}})).To(Succeed())
+	g.Expect(testClient.Create(testCtx, newBucket(sys, "my-secrets", srv.Endpoint, "s3"))).To(Succeed())
+	ks := newKS(sys, "my-secrets", "./clusters/cluster0")
+	ks.Spec.SourceRef.Kind = sourcev1.BucketKind
+	ks.Spec.Decryption = &kustomizev1.Decryption{Provider: "sops", SecretRef: &meta.LocalObjectReference{Name: "sops-age"}}
+	g.Expect(testClient.Create(testCtx, ks)).To(Succeed())
+
+	g.Eventually(func(g Gomega) {
+		k := ksReady(g, sys, "my-secrets")
+		g.Expect(k.Status.LastAppliedRevision).To(Equal(getBucket(g, sys, "my-secrets").Status.Artifact.Revision))
+		g.Expect(k.Status.LastAppliedRevision).To(HavePrefix("sha256:"))
+		g.Expect(secretValue(g, app, "basic-auth")).To(Equal(guideCanary))
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+
+	// A new object in the bucket is applied.
+	srv.Put(t, "manifests", "clusters/cluster0/config.yaml", []byte(cmYAML(app, "settings")))
+	g.Eventually(func(g Gomega) {
+		getCM(g, app, "settings")
+	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
+	noPlaintextOnDisk(t, start, guideCanary)
 }
