@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,4 +221,57 @@ func TestSeedGuideBucket(t *testing.T) {
 		getCM(g, app, "settings")
 	}, 90*time.Second, 250*time.Millisecond).Should(Succeed())
 	noPlaintextOnDisk(t, start, guideCanary)
+}
+
+// TestBucketMTLSAndProxy: certSecretRef's CA and client certificate reach
+// an HTTPS endpoint requiring one; proxySecretRef's proxy (the
+// GitRepository's rules) carries plain and tunnelled requests.
+func TestBucketMTLSAndProxy(t *testing.T) {
+	g, ns := clusterTest(t)
+	srv := buckettest.New(t, buckettest.Options{AccessKey: bucketAK, SecretKey: bucketSK})
+	srv.CreateBucket(t, "manifests")
+	srv.Put(t, "manifests", "a.yaml", []byte("a: 1\n"))
+	pool, certPEM, keyPEM := clientCA(t)
+	front, caPEM := tlsFront(t, "http://"+srv.Endpoint, pool)
+	httpsEndpoint := strings.TrimPrefix(front.URL, "https://")
+	proxy := &countingProxy{}
+	proxyURL := proxy.start(t, "proxyuser", "proxy-pass")
+	s3Secret(g, ns, "s3", bucketAK, bucketSK)
+	for _, s := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mtls"}, Data: map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM, "ca.crt": caPEM}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ca-only"}, Data: map[string][]byte{"ca.crt": caPEM}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "proxy"}, StringData: map[string]string{"address": proxyURL, "username": "proxyuser", "password": "proxy-pass"}},
+	} {
+		g.Expect(testClient.Create(testCtx, s)).To(Succeed())
+	}
+	create := func(name, endpoint, cert, proxySecret string) {
+		b := newBucket(ns, name, endpoint, "s3")
+		b.Spec.Insecure = cert == ""
+		if cert != "" {
+			b.Spec.CertSecretRef = &meta.LocalObjectReference{Name: cert}
+		}
+		if proxySecret != "" {
+			b.Spec.ProxySecretRef = &meta.LocalObjectReference{Name: proxySecret}
+		}
+		g.Expect(testClient.Create(testCtx, b)).To(Succeed())
+	}
+	ready := func(name string) {
+		g.Eventually(func(g Gomega) {
+			c := condition(g, getBucket(g, ns, name).Status.Conditions, meta.ReadyCondition)
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+		}, 60*time.Second, 200*time.Millisecond).Should(Succeed(), name)
+	}
+	create("mtls", httpsEndpoint, "mtls", "")
+	ready("mtls")
+	create("no-client-cert", httpsEndpoint, "ca-only", "")
+	g.Eventually(func(g Gomega) {
+		c := condition(g, getBucket(g, ns, "no-client-cert").Status.Conditions, meta.ReadyCondition)
+		g.Expect(c.Reason).To(Equal(sourcev1.BucketOperationFailedReason))
+	}, 60*time.Second, 200*time.Millisecond).Should(Succeed())
+	create("proxied-http", srv.Endpoint, "", "proxy")
+	ready("proxied-http")
+	g.Expect(proxy.plain.Load()).To(BeNumerically(">", 0))
+	create("proxied-https", httpsEndpoint, "mtls", "proxy")
+	ready("proxied-https")
+	g.Expect(proxy.connects.Load()).To(BeNumerically(">", 0))
 }
