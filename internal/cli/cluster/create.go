@@ -146,6 +146,7 @@ func (a *app) createCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "create", Short: "Create sources, Kustomizations and decryption Secrets"}
 	src := &cobra.Command{Use: "source", Short: "Create sources"}
 	src.AddCommand(a.createSourceGitCommand())
+	src.AddCommand(a.createSourceBucketCommand())
 	sec := &cobra.Command{Use: "secret", Short: "Create Secrets"}
 	sec.AddCommand(a.createSecretSopsCommand())
 	cmd.AddCommand(src, a.createKustomizationCommand(), sec)
@@ -287,8 +288,8 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 			if k, n, ok := strings.Cut(src, "/"); ok {
 				kind, name = k, n
 			}
-			if kind != "GitRepository" {
-				return cliapp.Codef(cliapp.CodeGeneric, "unknown source kind %q: only GitRepository is supported", kind)
+			if kind != sourcev1.GitRepositoryKind && kind != sourcev1.BucketKind {
+				return cliapp.Codef(cliapp.CodeGeneric, "unknown source kind %q: only GitRepository and Bucket are supported", kind)
 			}
 			srcNS := ""
 			if n, ns, ok := strings.Cut(name, "."); ok {
@@ -346,7 +347,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 	}
 	cf.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&src, "source", "", "source: [GitRepository/]NAME[.NAMESPACE]")
+	f.StringVar(&src, "source", "", "source: [GitRepository/|Bucket/]NAME[.NAMESPACE]")
 	f.StringVar(&path, "path", "", "path in the source, starting with ./")
 	f.BoolVar(&prune, "prune", false, "delete objects removed from the source")
 	f.BoolVar(&wait, "wait", false, "wait for the applied objects to be healthy")

@@ -134,6 +134,10 @@ func rbacObjects(ns string) []client.Object {
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"gitrepositories"}, Verbs: crudVerbs},
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"gitrepositories/status"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"gitrepositories/finalizers"}, Verbs: []string{"update", "patch"}},
+			// The Bucket controller.
+			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"buckets"}, Verbs: crudVerbs},
+			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"buckets/status"}, Verbs: []string{"get", "update", "patch"}},
+			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"buckets/finalizers"}, Verbs: []string{"update", "patch"}},
 			// The other kinds a Kustomization's sourceRef may name.
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"ocirepositories", "buckets", "externalartifacts"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{kustomizev1.GroupVersion.Group}, Resources: []string{"kustomizations"}, Verbs: crudVerbs},

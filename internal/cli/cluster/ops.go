@@ -24,10 +24,24 @@ type target struct {
 }
 
 func (t target) newObject() client.Object {
-	if t.kind == sourcev1.GitRepositoryKind {
+	switch t.kind {
+	case sourcev1.GitRepositoryKind:
 		return &sourcev1.GitRepository{}
+	case sourcev1.BucketKind:
+		return &sourcev1.Bucket{}
 	}
 	return &kustomizev1.Kustomization{}
+}
+
+// newList returns an empty list of t's kind.
+func (t target) newList() client.ObjectList {
+	switch t.kind {
+	case sourcev1.GitRepositoryKind:
+		return &sourcev1.GitRepositoryList{}
+	case sourcev1.BucketKind:
+		return &sourcev1.BucketList{}
+	}
+	return &kustomizev1.KustomizationList{}
 }
 
 // getNamed returns a client and the object of kind t called name in cf's
@@ -47,6 +61,11 @@ func getNamed(ctx context.Context, cf *clusterFlags, t target, name string) (cli
 func status(o client.Object) (conds []metav1.Condition, revision string, suspended bool, handled string) {
 	switch o := o.(type) {
 	case *sourcev1.GitRepository:
+		if o.Status.Artifact != nil {
+			revision = o.Status.Artifact.Revision
+		}
+		return o.Status.Conditions, revision, o.Spec.Suspend, o.Status.LastHandledReconcileAt
+	case *sourcev1.Bucket:
 		if o.Status.Artifact != nil {
 			revision = o.Status.Artifact.Revision
 		}
@@ -71,12 +90,7 @@ func (a *app) getCommand() *cobra.Command {
 			if !all {
 				opts = append(opts, client.InNamespace(cf.namespace))
 			}
-			newList := func() client.ObjectList {
-				if t.kind == sourcev1.GitRepositoryKind {
-					return &sourcev1.GitRepositoryList{}
-				}
-				return &kustomizev1.KustomizationList{}
-			}
+			newList := t.newList
 			list := newList()
 			if err := cl.List(cmd.Context(), list, opts...); err != nil {
 				return err
@@ -137,6 +151,7 @@ func (a *app) getCommand() *cobra.Command {
 	}
 	src := &cobra.Command{Use: "sources", Short: "List sources"}
 	src.AddCommand(mk("git", "List GitRepositories", target{sourcev1.GitRepositoryKind}))
+	src.AddCommand(mk("bucket", "List Buckets", target{sourcev1.BucketKind}))
 	cmd.AddCommand(src, mk("kustomizations", "List Kustomizations", target{kustomizev1.KustomizationKind}))
 	return cmd
 }
@@ -156,6 +171,7 @@ func forKinds(parent *cobra.Command, short string, run func(cmd *cobra.Command, 
 	}
 	src := &cobra.Command{Use: "source", Short: short}
 	src.AddCommand(mk("git", target{sourcev1.GitRepositoryKind}))
+	src.AddCommand(mk("bucket", target{sourcev1.BucketKind}))
 	parent.AddCommand(src, mk("kustomization", target{kustomizev1.KustomizationKind}))
 }
 
@@ -177,7 +193,11 @@ func (a *app) reconcileCommand() *cobra.Command {
 			if ns == "" {
 				ns = cf.namespace
 			}
-			if err := a.requestAndWait(ctx, c, target{sourcev1.GitRepositoryKind}, ns, ks.Spec.SourceRef.Name, cf.timeout); err != nil {
+			kind := ks.Spec.SourceRef.Kind
+			if kind != sourcev1.BucketKind {
+				kind = sourcev1.GitRepositoryKind
+			}
+			if err := a.requestAndWait(ctx, c, target{kind}, ns, ks.Spec.SourceRef.Name, cf.timeout); err != nil {
 				return err
 			}
 		}
@@ -246,6 +266,8 @@ func (a *app) suspendCommands() []*cobra.Command {
 			patch := client.MergeFrom(o.DeepCopyObject().(client.Object))
 			switch o := o.(type) {
 			case *sourcev1.GitRepository:
+				o.Spec.Suspend = suspend
+			case *sourcev1.Bucket:
 				o.Spec.Suspend = suspend
 			case *kustomizev1.Kustomization:
 				o.Spec.Suspend = suspend
