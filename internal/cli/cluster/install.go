@@ -500,7 +500,7 @@ and the namespace (unless --keep-namespace).`,
 
 func (a *app) uninstall(ctx context.Context, c client.Client, ns string, keepNS bool) error {
 	// Custom resources first, finalizers removed: nothing gets pruned.
-	for _, l := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}} {
+	for _, l := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}, &sourcev1.BucketList{}} {
 		if err := c.List(ctx, l); err != nil {
 			if apimeta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 				continue

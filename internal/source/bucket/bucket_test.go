@@ -149,3 +149,29 @@ func TestBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAWSChainFromEnvironment: provider 'aws' without a secretRef takes
+// the AWS SDK's default chain; here its environment link (no files, no
+// instance metadata), which then signs requests S3 accepts.
+func TestAWSChainFromEnvironment(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", ak)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", sk)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	_, cfg := seeded(t, buckettest.Options{AccessKey: ak, SecretKey: sk})
+	creds, err := AWSCredentials(context.Background(), "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.AccessKey != ak || creds.SecretKey != sk {
+		t.Fatalf("credentials %q, want the environment's", creds.AccessKey)
+	}
+	cfg.Credentials, cfg.Region = creds, "us-east-1"
+	c, _ := New(cfg)
+	if _, err := c.Index(context.Background(), artifact.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+}
