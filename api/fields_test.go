@@ -83,13 +83,14 @@ func hasPath(schema map[string]any, path string) bool {
 }
 
 // TestFluxFieldsInCRDs asserts each field path of Flux's v1 Kustomization
-// and GitRepository schemas is in lacre's CRD schema, except the ones a
+// GitRepository and Bucket schemas is in lacre's CRD schema, except the ones a
 // parallel branch adds (pendingOtherBranch).
 func TestFluxFieldsInCRDs(t *testing.T) {
 	for _, c := range []struct{ kind, plural string }{
 		{"kustomization", "kustomizations"},
 		{"gitrepository", "gitrepositories"},
 		{"ocirepository", "ocirepositories"},
+		{"bucket", "buckets"},
 	} {
 		schema := schemaOf(t, c.plural)
 		for _, p := range fluxFieldPaths(t, c.kind) {

@@ -30,7 +30,7 @@ func TestObjects(t *testing.T) {
 		}
 		names = append(names, o.GetName())
 	}
-	want := []string{"kustomizations.kustomize.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io"}
+	want := []string{"kustomizations.kustomize.toolkit.fluxcd.io", "buckets.source.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("CRDs %v, want %v (file name order)", names, want)
 	}
@@ -68,7 +68,7 @@ func TestInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}} {
+	for _, l := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}, &sourcev1.BucketList{}} {
 		if err := fresh.List(ctx, l); err != nil {
 			t.Errorf("list %T right after Install: %v", l, err)
 		}

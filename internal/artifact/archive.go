@@ -119,10 +119,27 @@ var ErrTooLarge = errors.New("artifact exceeds the size limits")
 // (DefaultIgnore when nil); .sourceignore files found in the tree add
 // theirs for their directory.
 func Build(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]byte, error) {
-	entries, err := collect(fsys, ignore, lim.WithDefaults())
+	entries, err := collect(fsys, ignore, lim.WithDefaults(), true)
 	if err != nil {
 		return nil, err
 	}
+	return archive(fsys, entries)
+}
+
+// BuildAll packages every directory and regular file of fsys as Build
+// does, with no ignore rules: .sourceignore files are plain files. A
+// Bucket's objects, already filtered as Flux filters them, are packaged so.
+func BuildAll(fsys fs.FS, lim Limits) ([]byte, error) {
+	entries, err := collect(fsys, []gitignore.Pattern{}, lim.WithDefaults(), false)
+	if err != nil {
+		return nil, err
+	}
+	return archive(fsys, entries)
+}
+
+// archive writes entries of fsys as a deterministic gzip tar.
+func archive(fsys fs.FS, entries []entry) ([]byte, error) {
+	var err error
 	var buf bytes.Buffer
 	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	gz.ModTime = time.Time{}
@@ -163,8 +180,9 @@ type entry struct {
 }
 
 // collect lists the entries of fsys that are not ignored, sorted by name
-// (a directory sorts as its name with a trailing slash), within lim.
-func collect(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]entry, error) {
+// (a directory sorts as its name with a trailing slash), within lim;
+// sourceignore: .sourceignore files add their patterns.
+func collect(fsys fs.FS, ignore []gitignore.Pattern, lim Limits, sourceignore bool) ([]entry, error) {
 	if ignore == nil {
 		ignore = ParseIgnore(DefaultIgnore, nil)
 	}
@@ -187,7 +205,7 @@ func collect(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]entry, error
 			return nil
 		}
 		if d.IsDir() {
-			if data, err := fs.ReadFile(fsys, path.Join(p, ".sourceignore")); err == nil {
+			if data, err := fs.ReadFile(fsys, path.Join(p, ".sourceignore")); err == nil && sourceignore {
 				patterns = append(patterns, ParseIgnore(string(data), parts)...)
 			}
 			if dirs++; dirs > lim.MaxFiles {
@@ -217,7 +235,7 @@ func collect(fsys fs.FS, ignore []gitignore.Pattern, lim Limits) ([]entry, error
 		return nil, err
 	}
 	// Root .sourceignore applies to the whole tree: re-filter with it.
-	if data, err := fs.ReadFile(fsys, ".sourceignore"); err == nil {
+	if data, err := fs.ReadFile(fsys, ".sourceignore"); err == nil && sourceignore {
 		root := gitignore.NewMatcher(append(slices.Clone(ignore), ParseIgnore(string(data), nil)...))
 		entries = slices.DeleteFunc(entries, func(e entry) bool { return root.Match(strings.Split(e.name, "/"), e.dir) })
 	}

@@ -191,6 +191,10 @@ func NewManager(opts Options) (*Manager, error) {
 	if err := ociRec.SetupWithManager(mgr, opts.Concurrent); err != nil {
 		return nil, err
 	}
+	buckets := &BucketReconciler{Selector: sel, Client: mgr.GetClient(), Storage: store, Recorder: srcEvents, Limits: opts.Limits, Budget: budget}
+	if err := buckets.SetupWithManager(mgr, opts.Concurrent); err != nil {
+		return nil, err
+	}
 	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
 	if err != nil {
 		return nil, err

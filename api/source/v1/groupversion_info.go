@@ -18,6 +18,7 @@ var (
 
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion, &GitRepository{}, &GitRepositoryList{})
+	s.AddKnownTypes(GroupVersion, &Bucket{}, &BucketList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -40,7 +40,7 @@ func ClusterCommands() []ClusterCommand {
 		{Name: "demo", Short: "Run the seed guide end to end on an embedded local cluster"},
 		{Name: "dev", Short: "A local control plane with lacre's controllers, kept in a directory"},
 		{Name: "diff", Short: "Show what applying a local directory would change in the cluster"},
-		{Name: "events", Short: "List the Kubernetes events of GitRepositories and Kustomizations, oldest first"},
+		{Name: "events", Short: "List the Kubernetes events of GitRepositories, Buckets and Kustomizations, oldest first"},
 		{Name: "export", Short: "Print objects as YAML without status"},
 		{Name: "get", Short: "List sources and Kustomizations with their status"},
 		{Name: "install", Short: "Install the CRDs and the lacre controller in a cluster"},

@@ -145,7 +145,7 @@ func waitReady(ctx context.Context, c client.Client, o client.Object, timeout ti
 func (a *app) createCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "create", Short: "Create sources, Kustomizations and decryption Secrets"}
 	src := &cobra.Command{Use: "source", Short: "Create sources"}
-	src.AddCommand(a.createSourceGitCommand(), a.createSourceOCICommand())
+	src.AddCommand(a.createSourceGitCommand(), a.createSourceOCICommand(), a.createSourceBucketCommand())
 	sec := &cobra.Command{Use: "secret", Short: "Create Secrets"}
 	sec.AddCommand(a.createSecretSopsCommand())
 	cmd.AddCommand(src, a.createKustomizationCommand(), sec)
@@ -288,7 +288,7 @@ func (a *app) createKustomizationCommand() *cobra.Command {
 				kind, name = k, n
 			}
 			switch kind {
-			case sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, "Bucket", "ExternalArtifact":
+			case sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind, sourcev1.BucketKind, "ExternalArtifact":
 			default:
 				return cliapp.Codef(cliapp.CodeGeneric, "unknown source kind %q, must be one of: GitRepository|OCIRepository|Bucket|ExternalArtifact", kind)
 			}

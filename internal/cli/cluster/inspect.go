@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -99,6 +101,7 @@ func notFound(err error, kind, ns, name string) error {
 var lacreKinds = map[string]string{
 	sourcev1.GitRepositoryKind:    sourcev1.GroupVersion.Group,
 	sourcev1.OCIRepositoryKind:    sourcev1.GroupVersion.Group,
+	sourcev1.BucketKind:           sourcev1.GroupVersion.Group,
 	kustomizev1.KustomizationKind: kustomizev1.GroupVersion.Group,
 }
 
@@ -120,7 +123,7 @@ func (a *app) eventsCommand() *cobra.Command {
 	var forObj string
 	cmd := &cobra.Command{
 		Use:   "events [--for Kind/NAME] [-A]",
-		Short: "List the Kubernetes events of GitRepositories and Kustomizations, oldest first",
+		Short: "List the Kubernetes events of GitRepositories, Buckets and Kustomizations, oldest first",
 		Example: `  lacre events
   lacre events --for Kustomization/my-secrets
   lacre events -A`,
@@ -138,7 +141,7 @@ func (a *app) eventsCommand() *cobra.Command {
 					}
 				}
 				if wantKind == "" {
-					return cliapp.Codef(cliapp.CodeGeneric, "--for %q: unknown kind %q: use GitRepository or Kustomization", forObj, k)
+					return cliapp.Codef(cliapp.CodeGeneric, "--for %q: unknown kind %q: use GitRepository, Bucket or Kustomization", forObj, k)
 				}
 				wantName = n
 			}
@@ -184,7 +187,7 @@ func (a *app) eventsCommand() *cobra.Command {
 	cmd.Flags().StringVar(&forObj, "for", "", "only the events of this object: GitRepository/NAME or Kustomization/NAME")
 	_ = cmd.RegisterFlagCompletionFunc("for", func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		var out []string
-		for _, t := range []target{{sourcev1.GitRepositoryKind}, {kustomizev1.KustomizationKind}} {
+		for _, t := range []target{{sourcev1.GitRepositoryKind}, {sourcev1.BucketKind}, {kustomizev1.KustomizationKind}} {
 			names, _ := completeNames(&cf, t)(cmd, nil, "")
 			for _, n := range names {
 				out = append(out, t.kind+"/"+n)
@@ -255,27 +258,11 @@ func completeNames(cf *clusterFlags, t target) cobra.CompletionFunc {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		var names []string
-		if t.kind == sourcev1.OCIRepositoryKind {
-			var l sourcev1.OCIRepositoryList
-			if c.List(cmd.Context(), &l, client.InNamespace(cf.namespace)) == nil {
-				for _, o := range l.Items {
-					names = append(names, o.Name)
-				}
-			}
-		} else if t.kind == sourcev1.GitRepositoryKind {
-			var l sourcev1.GitRepositoryList
-			if c.List(cmd.Context(), &l, client.InNamespace(cf.namespace)) == nil {
-				for _, o := range l.Items {
-					names = append(names, o.Name)
-				}
-			}
-		} else {
-			var l kustomizev1.KustomizationList
-			if c.List(cmd.Context(), &l, client.InNamespace(cf.namespace)) == nil {
-				for _, o := range l.Items {
-					names = append(names, o.Name)
-				}
-			}
+		if l := t.newList(); c.List(cmd.Context(), l, client.InNamespace(cf.namespace)) == nil {
+			_ = apimeta.EachListItem(l, func(o runtime.Object) error {
+				names = append(names, o.(client.Object).GetName())
+				return nil
+			})
 		}
 		var out []string
 		for _, n := range names {
@@ -290,15 +277,22 @@ func completeNames(cf *clusterFlags, t target) cobra.CompletionFunc {
 // operatorExamples are the --help examples of the operator commands built by
 // forKinds and getCommand, by command path.
 var operatorExamples = map[string]string{
-	"lacre get sources git":         "  lacre get sources git\n  lacre get sources git -A",
-	"lacre get sources oci":         "  lacre get sources oci\n  lacre get sources oci -A",
-	"lacre get sources all":         "  lacre get sources all -A",
-	"lacre reconcile source oci":    "  lacre reconcile source oci my-secrets",
-	"lacre suspend source oci":      "  lacre suspend source oci my-secrets",
-	"lacre resume source oci":       "  lacre resume source oci my-secrets",
-	"lacre export source oci":       "  lacre export source oci my-secrets > my-secrets.yaml",
-	"lacre delete source oci":       "  lacre delete source oci my-secrets --silent",
-	"lacre get kustomizations":      "  lacre get kustomizations\n  lacre get kustomizations -n tenant-a",
+	"lacre get sources git":      "  lacre get sources git\n  lacre get sources git -A",
+	"lacre get sources oci":      "  lacre get sources oci\n  lacre get sources oci -A",
+	"lacre get sources all":      "  lacre get sources all -A",
+	"lacre reconcile source oci": "  lacre reconcile source oci my-secrets",
+	"lacre suspend source oci":   "  lacre suspend source oci my-secrets",
+	"lacre resume source oci":    "  lacre resume source oci my-secrets",
+	"lacre export source oci":    "  lacre export source oci my-secrets > my-secrets.yaml",
+	"lacre delete source oci":    "  lacre delete source oci my-secrets --silent",
+	"lacre get kustomizations":   "  lacre get kustomizations\n  lacre get kustomizations -n tenant-a",
+	// Bucket sources.
+	"lacre get sources bucket":      "  lacre get sources bucket -A",
+	"lacre reconcile source bucket": "  lacre reconcile source bucket podinfo",
+	"lacre suspend source bucket":   "  lacre suspend source bucket podinfo",
+	"lacre resume source bucket":    "  lacre resume source bucket podinfo",
+	"lacre export source bucket":    "  lacre export source bucket podinfo > podinfo.yaml",
+	"lacre delete source bucket":    "  lacre delete source bucket podinfo --silent",
 	"lacre reconcile source git":    "  lacre reconcile source git my-secrets",
 	"lacre reconcile kustomization": "  lacre reconcile kustomization my-secrets --with-source",
 	"lacre suspend source git":      "  lacre suspend source git my-secrets",
@@ -343,6 +337,8 @@ func decorateOperatorCommands(root *cobra.Command) {
 				t = target{sourcev1.GitRepositoryKind}
 			case c.Parent() != nil && c.Parent().Name() == "source" && c.Name() == "oci":
 				t = target{sourcev1.OCIRepositoryKind}
+			case c.Parent() != nil && c.Parent().Name() == "source" && c.Name() == "bucket":
+				t = target{sourcev1.BucketKind}
 			case c.Name() == "kustomization":
 				t = target{kustomizev1.KustomizationKind}
 			}

@@ -137,8 +137,12 @@ func rbacObjects(ns string) []client.Object {
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"ocirepositories"}, Verbs: crudVerbs},
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"ocirepositories/status"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"ocirepositories/finalizers"}, Verbs: []string{"update", "patch"}},
+			// The Bucket controller.
+			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"buckets"}, Verbs: crudVerbs},
+			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"buckets/status"}, Verbs: []string{"get", "update", "patch"}},
+			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"buckets/finalizers"}, Verbs: []string{"update", "patch"}},
 			// The other kinds a Kustomization's sourceRef may name.
-			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"buckets", "externalartifacts"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{sourcev1.GroupVersion.Group}, Resources: []string{"externalartifacts"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{kustomizev1.GroupVersion.Group}, Resources: []string{"kustomizations"}, Verbs: crudVerbs},
 			{APIGroups: []string{kustomizev1.GroupVersion.Group}, Resources: []string{"kustomizations/status"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{kustomizev1.GroupVersion.Group}, Resources: []string{"kustomizations/finalizers"}, Verbs: []string{"update", "patch"}},
@@ -499,7 +503,7 @@ and the namespace (unless --keep-namespace).`,
 
 func (a *app) uninstall(ctx context.Context, c client.Client, ns string, keepNS bool) error {
 	// Custom resources first, finalizers removed: nothing gets pruned.
-	for _, l := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}} {
+	for _, l := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}, &sourcev1.BucketList{}} {
 		if err := c.List(ctx, l); err != nil {
 			if apimeta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 				continue

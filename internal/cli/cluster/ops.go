@@ -30,22 +30,27 @@ func (t target) newObject() client.Object {
 		return &sourcev1.GitRepository{}
 	case sourcev1.OCIRepositoryKind:
 		return &sourcev1.OCIRepository{}
+	case sourcev1.BucketKind:
+		return &sourcev1.Bucket{}
 	}
 	return &kustomizev1.Kustomization{}
 }
 
+// newList returns an empty list of t's kind.
 func (t target) newList() client.ObjectList {
 	switch t.kind {
 	case sourcev1.GitRepositoryKind:
 		return &sourcev1.GitRepositoryList{}
 	case sourcev1.OCIRepositoryKind:
 		return &sourcev1.OCIRepositoryList{}
+	case sourcev1.BucketKind:
+		return &sourcev1.BucketList{}
 	}
 	return &kustomizev1.KustomizationList{}
 }
 
 // sourceTargets are the source kinds of `get sources all`, in its order.
-var sourceTargets = []target{{sourcev1.GitRepositoryKind}, {sourcev1.OCIRepositoryKind}}
+var sourceTargets = []target{{sourcev1.GitRepositoryKind}, {sourcev1.OCIRepositoryKind}, {sourcev1.BucketKind}}
 
 // getNamed returns a client and the object of kind t called name in cf's
 // namespace.
@@ -69,6 +74,11 @@ func status(o client.Object) (conds []metav1.Condition, revision string, suspend
 		}
 		return o.Status.Conditions, revision, o.Spec.Suspend, o.Status.LastHandledReconcileAt
 	case *sourcev1.OCIRepository:
+		if o.Status.Artifact != nil {
+			revision = o.Status.Artifact.Revision
+		}
+		return o.Status.Conditions, revision, o.Spec.Suspend, o.Status.LastHandledReconcileAt
+	case *sourcev1.Bucket:
 		if o.Status.Artifact != nil {
 			revision = o.Status.Artifact.Revision
 		}
@@ -154,7 +164,8 @@ func (a *app) getCommand() *cobra.Command {
 	}
 	src := &cobra.Command{Use: "sources", Short: "List sources"}
 	src.AddCommand(mk("git", "List GitRepositories", target{sourcev1.GitRepositoryKind}),
-		mk("oci", "List OCIRepositories", target{sourcev1.OCIRepositoryKind}), a.getSourcesAllCommand())
+		mk("oci", "List OCIRepositories", target{sourcev1.OCIRepositoryKind}),
+		mk("bucket", "List Buckets", target{sourcev1.BucketKind}), a.getSourcesAllCommand())
 	cmd.AddCommand(src, mk("kustomizations", "List Kustomizations", target{kustomizev1.KustomizationKind}))
 	return cmd
 }
@@ -173,7 +184,7 @@ func forKinds(parent *cobra.Command, short string, run func(cmd *cobra.Command, 
 		return c
 	}
 	src := &cobra.Command{Use: "source", Short: short}
-	src.AddCommand(mk("git", target{sourcev1.GitRepositoryKind}), mk("oci", target{sourcev1.OCIRepositoryKind}))
+	src.AddCommand(mk("git", target{sourcev1.GitRepositoryKind}), mk("oci", target{sourcev1.OCIRepositoryKind}), mk("bucket", target{sourcev1.BucketKind}))
 	parent.AddCommand(src, mk("kustomization", target{kustomizev1.KustomizationKind}))
 }
 
@@ -196,7 +207,7 @@ func (a *app) reconcileCommand() *cobra.Command {
 				ns = cf.namespace
 			}
 			st := target{ks.Spec.SourceRef.Kind}
-			if st.kind != sourcev1.GitRepositoryKind && st.kind != sourcev1.OCIRepositoryKind {
+			if st.kind != sourcev1.GitRepositoryKind && st.kind != sourcev1.OCIRepositoryKind && st.kind != sourcev1.BucketKind {
 				return cliapp.Codef(cliapp.CodeGeneric, "--with-source: source kind %q cannot be reconciled by lacre", st.kind)
 			}
 			if err := a.requestAndWait(ctx, c, st, ns, ks.Spec.SourceRef.Name, cf.timeout); err != nil {
@@ -270,6 +281,8 @@ func (a *app) suspendCommands() []*cobra.Command {
 			case *sourcev1.GitRepository:
 				o.Spec.Suspend = suspend
 			case *sourcev1.OCIRepository:
+				o.Spec.Suspend = suspend
+			case *sourcev1.Bucket:
 				o.Spec.Suspend = suspend
 			case *kustomizev1.Kustomization:
 				o.Spec.Suspend = suspend
