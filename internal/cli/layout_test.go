@@ -21,6 +21,7 @@ func TestLayout(t *testing.T) {
 		{"cloudproto", []string{"internal/keyservice"}},
 		{"kscmd", []string{"internal/cli/cliapp", "internal/cli/keysource", "internal/keyservice", "internal/keyservice/ksgrpc"}},
 		{"cloudkeys", []string{"internal/cli/cloudproto", "internal/cli/keysource"}},
+		{"ocicmd", []string{"internal/cli/cliapp", "internal/artifact", "internal/kubesecret", "internal/ociartifact"}},
 		{"cluster", nil}, // checked for package cli only
 	} {
 		pkg, err := build.ImportDir(tc.dir, 0)

@@ -33,20 +33,24 @@ type ClusterCommand struct {
 // cluster checks it against the real commands.
 func ClusterCommands() []ClusterCommand {
 	return []ClusterCommand{
-		{Name: "build", Short: "Build a Kustomization from a local directory"},
+		{Name: "build", Short: "Build a Kustomization or an OCI artifact from a local directory"},
 		{Name: "controller", Short: "Run the GitOps controllers against the cluster in KUBECONFIG or in-cluster"},
 		{Name: "create", Short: "Create sources, Kustomizations and decryption Secrets"},
 		{Name: "delete", Short: "Delete sources and Kustomizations"},
 		{Name: "demo", Short: "Run the seed guide end to end on an embedded local cluster"},
 		{Name: "dev", Short: "A local control plane with lacre's controllers, kept in a directory"},
-		{Name: "diff", Short: "Show what applying a local directory would change in the cluster"},
-		{Name: "events", Short: "List the Kubernetes events of GitRepositories, Buckets and Kustomizations, oldest first"},
+		{Name: "diff", Short: "Show what a local directory would change in the cluster, or how it differs from an OCI artifact"},
+		{Name: "events", Short: "List the Kubernetes events of GitRepositories, OCIRepositories, Buckets and Kustomizations, oldest first"},
 		{Name: "export", Short: "Print objects as YAML without status"},
 		{Name: "get", Short: "List sources and Kustomizations with their status"},
 		{Name: "install", Short: "Install the CRDs and the lacre controller in a cluster"},
+		{Name: "list", Short: "List the OCI artifacts of a container registry repository"},
+		{Name: "pull", Short: "Pull an OCI artifact from a container registry"},
+		{Name: "push", Short: "Push an OCI artifact to a container registry"},
 		{Name: "reconcile", Short: "Ask for an immediate reconcile and wait for it"},
 		{Name: "resume", Short: "Resume reconciliation"},
 		{Name: "suspend", Short: "Suspend reconciliation"},
+		{Name: "tag", Short: "Tag an OCI artifact in its container registry"},
 		{Name: "tree", Short: "Print the objects a Kustomization applied, as a tree"},
 		{Name: "uninstall", Short: "Remove the lacre controller, its CRDs and every GitRepository and Kustomization"},
 	}

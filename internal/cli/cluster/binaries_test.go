@@ -149,7 +149,9 @@ func TestTwoExecutables(t *testing.T) {
 			"github.com/aws/", "cloud.google.com/", "google.golang.org/grpc", "github.com/Azure/", "github.com/AzureAD/",
 			"github.com/lacre/lacre/keys/awskms", "github.com/lacre/lacre/keys/gcpkms", "github.com/lacre/lacre/keys/azkv",
 			"github.com/lacre/lacre/internal/cli/cloudkeys", "github.com/lacre/lacre/internal/cli/kscmd",
-			"github.com/lacre/lacre/internal/keyservice/ksgrpc", "github.com/lacre/lacre/internal/keyservice/kspb"} {
+			"github.com/lacre/lacre/internal/keyservice/ksgrpc", "github.com/lacre/lacre/internal/keyservice/kspb",
+			"github.com/google/go-containerregistry", "github.com/docker/", "github.com/lacre/lacre/internal/ociartifact",
+			"github.com/lacre/lacre/internal/cli/ocicmd"} {
 			if strings.HasPrefix(p, bad) {
 				t.Errorf("cmd/lacre depends on %s", p)
 			}

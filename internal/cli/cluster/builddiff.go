@@ -320,7 +320,7 @@ func maskSecret(u *unstructured.Unstructured, mask func(field, key string) strin
 }
 
 func (a *app) buildCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "build", Short: "Build a Kustomization from a local directory"}
+	cmd := &cobra.Command{Use: "build", Short: "Build a Kustomization or an OCI artifact from a local directory"}
 	var bf buildFlags
 	k := &cobra.Command{
 		Use:   "kustomization NAME --path DIR [--decrypt] [--kustomization-file F]",

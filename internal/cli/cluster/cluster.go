@@ -10,6 +10,7 @@ import (
 
 	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/cloudkeys"
+	"github.com/lacre/lacre/internal/cli/ocicmd"
 )
 
 // app is the run's cliapp.App, with the cluster commands as its methods.
@@ -27,14 +28,17 @@ func Extend(ca *cliapp.App, root *cobra.Command) {
 // commands are the cluster commands, in the order of cliapp.ClusterCommands.
 func commands(ca *cliapp.App) []*cobra.Command {
 	a := &app{ca}
+	build, diff := a.buildCommand(), a.diffCommand()
+	build.AddCommand(ocicmd.BuildArtifactCommand(ca))
+	diff.AddCommand(ocicmd.DiffArtifactCommand(ca))
 	cmds := []*cobra.Command{
-		a.buildCommand(),
+		build,
 		a.controllerCommand(),
 		a.createCommand(),
 		a.deleteCommand(),
 		a.demoCommand(),
 		a.devCommand(),
-		a.diffCommand(),
+		diff,
 		a.eventsCommand(),
 		a.exportCommand(),
 		a.getCommand(),
@@ -43,5 +47,6 @@ func commands(ca *cliapp.App) []*cobra.Command {
 	}
 	cmds = append(cmds, a.suspendCommands()...)
 	cmds = append(cmds, a.treeCommand(), a.uninstallCommand())
+	cmds = append(cmds, ocicmd.Commands(ca)...) // push, pull, tag, list
 	return cmds
 }

@@ -28,7 +28,7 @@ const diffFieldManager = "lacre"
 const codeDiffError = 2
 
 func (a *app) diffCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "diff", Short: "Show what applying a local directory would change in the cluster"}
+	cmd := &cobra.Command{Use: "diff", Short: "Show what a local directory would change in the cluster, or how it differs from an OCI artifact"}
 	var bf buildFlags
 	k := &cobra.Command{
 		Use:   "kustomization NAME --path DIR [--decrypt] [--show-secrets]",
