@@ -43,6 +43,7 @@ func ClusterCommands() []ClusterCommand {
 		{Name: "export", Short: "Print objects as YAML without status"},
 		{Name: "get", Short: "List sources and Kustomizations with their status"},
 		{Name: "install", Short: "Install the CRDs and the lacre controller in a cluster"},
+		{Name: "man", Short: "Write man pages for every command"},
 		{Name: "reconcile", Short: "Ask for an immediate reconcile and wait for it"},
 		{Name: "resume", Short: "Resume reconciliation"},
 		{Name: "suspend", Short: "Suspend reconciliation"},
