@@ -374,14 +374,7 @@ and the command waits for the CRDs to be Established.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if image == "" {
-				v := version
-				if v == "" {
-					v = cliapp.Version
-				}
-				if !strings.HasPrefix(v, "v") {
-					v = "v" + v
-				}
-				image = defaultImageRepo + ":" + v
+				image = defaultImage(version)
 			}
 			objs, err := installObjects(installOptions{namespace: cf.namespace, image: image})
 			if err != nil {
@@ -402,7 +395,7 @@ and the command waits for the CRDs to be Established.`,
 	cf.namespace = defaultInstallNS
 	cmd.Flags().Lookup("namespace").Usage = "namespace to install the controller in"
 	cmd.Flags().Lookup("timeout").Usage = "how long to wait for the CRDs"
-	cmd.Flags().StringVar(&image, "image", "", "controller image (default "+defaultImageRepo+":v<version>)")
+	cmd.Flags().StringVar(&image, "image", "", "controller image (default "+defaultImageRepo+":v<version>, pinned to the release's digest when this binary is a release build)")
 	cmd.Flags().StringVar(&version, "version", "", "lacre version whose image to run (default: this binary's, "+cliapp.Version+")")
 	return cmd
 }
