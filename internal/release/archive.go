@@ -57,6 +57,9 @@ func (b *builder) archive(p Platform, binDir string) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
 	if err != nil {
 		return err
 	}

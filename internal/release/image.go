@@ -65,6 +65,9 @@ func (b *builder) image(bins map[Platform]string, tag string) (string, error) {
 	if err := f.Close(); err != nil {
 		return "", err
 	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return "", err
+	}
 	return digest.String(), os.Rename(f.Name(), filepath.Join(b.o.Out, b.o.ImageArchive()))
 }
 
@@ -166,4 +169,20 @@ func (b *builder) rootfs(binDir string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// WriteImage writes the image of the binaries already built in bins
+// (platform → directory holding lacre and lacre-cluster) to o.Out, and
+// returns the index's digest.
+func WriteImage(o Options, bins map[Platform]string) (string, error) {
+	work, err := os.MkdirTemp("", "lacre-image-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	if o.ImageRepo == "" {
+		o.ImageRepo = DefaultImageRepo
+	}
+	b := &builder{o: o, work: work}
+	return b.image(bins, o.ImageRepo+":v"+o.Version)
 }
