@@ -110,8 +110,9 @@ func (p *podman) runFlags() []string {
 		"--ulimit", fmt.Sprintf("nofile=%d:%d", nofile.Cur, nofile.Cur), "--ulimit", "nproc=4096:4096"}
 }
 
-// startController runs the Deployment's container in podman; it is
-// removed when ctx ends.
+// startController runs the Deployment's container in podman; it stops
+// when ctx ends and is removed (its log shown if the test failed) at the
+// test's end.
 func (p *podman) startController(ctx context.Context, image string, dep *appsv1.Deployment, kubeconfig string) error {
 	c := dep.Spec.Template.Spec.Containers[0]
 	sc := c.SecurityContext
@@ -155,6 +156,7 @@ func (p *podman) startController(ctx context.Context, image string, dep *appsv1.
 	if out, err := p.run(append([]string{"run"}, args...)...); err != nil {
 		return fmt.Errorf("podman run: %v\n%s", err, out)
 	}
+	go func() { <-ctx.Done(); _, _ = p.run("stop", "-t", "2", "lacre-release-test") }()
 	p.t.Cleanup(func() {
 		if p.t.Failed() {
 			out, _ := p.run("logs", "lacre-release-test")
