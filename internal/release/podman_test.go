@@ -146,7 +146,9 @@ func (p *podman) startController(ctx context.Context, image string, dep *appsv1.
 		}
 		for _, m := range c.VolumeMounts {
 			if m.Name == v.Name {
-				args = append(args, "--tmpfs", fmt.Sprintf("%s:rw,size=%dk,mode=1777", m.MountPath, v.EmptyDir.SizeLimit.Value()>>10))
+				// U: owned by the container's user, as fsGroup makes the
+				// pod's emptyDir writable for it.
+				args = append(args, "--tmpfs", fmt.Sprintf("%s:rw,size=%dk,U", m.MountPath, v.EmptyDir.SizeLimit.Value()>>10))
 			}
 		}
 	}
