@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,7 +47,7 @@ func newPodman(t *testing.T) *podman {
 }
 
 func (p *podman) run(args ...string) (string, error) {
-	cmd := exec.Command(p.base[0], append(p.base[1:], args...)...)
+	cmd := exec.Command(p.base[0], append(slices.Clip(p.base[1:]), args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
