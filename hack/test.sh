@@ -14,6 +14,10 @@ need=()
 command -v gpg >/dev/null || need+=(gnupg)
 command -v age >/dev/null || need+=(age)
 command -v git >/dev/null || need+=(git)
+# podman (and runc: crun refuses hybrid cgroup hierarchies) run the release
+# image in internal/release's TestImageRunsControllers.
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing Debian packages: ${need[*]}"
@@ -30,6 +34,12 @@ export PATH="$gobin:$PATH"
 if ! sops --version 2>/dev/null | grep -q '3.13.3'; then
   log "installing sops v3.13.3 (go install; a few minutes the first time)"
   go install github.com/getsops/sops/v3/cmd/sops@v3.13.3
+fi
+
+# The SBOM generator of the release (internal/release's tests use it).
+if ! command -v cyclonedx-gomod >/dev/null; then
+  log "installing cyclonedx-gomod v1.10.0 (go install)"
+  GOFLAGS= go install github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
 fi
 
 # A real kube-apiserver and etcd, built from Go modules once per machine.

@@ -6,6 +6,10 @@ package main
 import (
 	"os"
 
+	// Mozilla's roots, used only where the system has none: the release
+	// image has no CA bundle of its own.
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"github.com/lacre/lacre/internal/cli"
 	"github.com/lacre/lacre/internal/cli/cliapp"
 	"github.com/lacre/lacre/internal/cli/cluster"

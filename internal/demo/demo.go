@@ -46,6 +46,11 @@ type Options struct {
 	// Keep leaves the control plane, the Git server and the controllers
 	// running after the demo until ctx ends, then cleans up as usual.
 	Keep bool
+	// Controllers, when set, runs the controllers instead of the demo's
+	// in-process manager (the release test runs them from the image): it
+	// gets the cluster's kubeconfig path and returns when they run; they
+	// stop when ctx ends.
+	Controllers func(ctx context.Context, kubeconfig string) error
 }
 
 // The demo's objects.
@@ -112,13 +117,11 @@ func Run(ctx context.Context, opts Options) error {
 	defer srv.Close()
 
 	d.step("running lacre's controllers (GitRepository, Kustomization)")
-	mgr, err := controller.NewManager(controller.Options{Config: d.cfg, Concurrent: 2})
-	if err != nil {
-		return err
-	}
 	mctx, stopMgr := context.WithCancel(ctx)
 	defer stopMgr()
-	go mgr.Run(mctx)
+	if err := d.runControllers(mctx); err != nil {
+		return err
+	}
 
 	if err := d.createObjects(ctx); err != nil {
 		return err
@@ -134,6 +137,19 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Keep {
 		return d.keep(keepCtx)
 	}
+	return nil
+}
+
+// runControllers starts the controllers: opts.Controllers or in process.
+func (d *demo) runControllers(ctx context.Context) error {
+	if d.opts.Controllers != nil {
+		return d.opts.Controllers(ctx, d.cl.Kubeconfig())
+	}
+	mgr, err := controller.NewManager(controller.Options{Config: d.cfg, Concurrent: 2})
+	if err != nil {
+		return err
+	}
+	go mgr.Run(ctx)
 	return nil
 }
 

@@ -15,9 +15,6 @@ import (
 	"github.com/lacre/lacre/keys"
 )
 
-// Version is set at build time with -ldflags "-X github.com/lacre/lacre/internal/cli/cliapp.Version=...".
-var Version = "0.1.0-dev"
-
 // App holds the process-wide options and streams of one CLI run. The
 // file and cluster commands are built on it.
 type App struct {

@@ -45,6 +45,7 @@ func ClusterCommands() []ClusterCommand {
 		{Name: "get", Short: "List sources and Kustomizations with their status"},
 		{Name: "install", Short: "Install the CRDs and the lacre controller in a cluster"},
 		{Name: "list", Short: "List the OCI artifacts of a container registry repository"},
+		{Name: "man", Short: "Write man pages for every command"},
 		{Name: "pull", Short: "Pull an OCI artifact from a container registry"},
 		{Name: "push", Short: "Push an OCI artifact to a container registry"},
 		{Name: "reconcile", Short: "Ask for an immediate reconcile and wait for it"},

@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"strings"
 
-	"github.com/lacre/lacre/sops"
 	"github.com/spf13/cobra"
 
 	"github.com/lacre/lacre/internal/cli/cloudproto"
@@ -175,16 +174,4 @@ func rejectUnknownSubcommands(root *cobra.Command) {
 		}
 	}
 	walk(root)
-}
-
-func (a *App) versionCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print lacre's version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(a.Stdout, "lacre %s (sops format %s)\n", Version, sops.FormatVersion)
-			return nil
-		},
-	}
 }

@@ -43,6 +43,7 @@ func commands(ca *cliapp.App) []*cobra.Command {
 		a.exportCommand(),
 		a.getCommand(),
 		a.installCommand(),
+		a.manCommand(),
 		a.reconcileCommand(),
 	}
 	cmds = append(cmds, a.suspendCommands()...)

@@ -123,7 +123,7 @@ func (a *app) eventsCommand() *cobra.Command {
 	var forObj string
 	cmd := &cobra.Command{
 		Use:   "events [--for Kind/NAME] [-A]",
-		Short: "List the Kubernetes events of GitRepositories, Buckets and Kustomizations, oldest first",
+		Short: "List the Kubernetes events of GitRepositories, OCIRepositories, Buckets and Kustomizations, oldest first",
 		Example: `  lacre events
   lacre events --for Kustomization/my-secrets
   lacre events -A`,

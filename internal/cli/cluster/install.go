@@ -383,14 +383,7 @@ and the command waits for the CRDs to be Established.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if image == "" {
-				v := version
-				if v == "" {
-					v = cliapp.Version
-				}
-				if !strings.HasPrefix(v, "v") {
-					v = "v" + v
-				}
-				image = defaultImageRepo + ":" + v
+				image = defaultImage(version)
 			}
 			objs, err := installObjects(installOptions{namespace: cf.namespace, image: image})
 			if err != nil {
@@ -411,7 +404,7 @@ and the command waits for the CRDs to be Established.`,
 	cf.namespace = defaultInstallNS
 	cmd.Flags().Lookup("namespace").Usage = "namespace to install the controller in"
 	cmd.Flags().Lookup("timeout").Usage = "how long to wait for the CRDs"
-	cmd.Flags().StringVar(&image, "image", "", "controller image (default "+defaultImageRepo+":v<version>)")
+	cmd.Flags().StringVar(&image, "image", "", "controller image (default "+defaultImageRepo+":v<version>, pinned to the release's digest when this binary is a release build)")
 	cmd.Flags().StringVar(&version, "version", "", "lacre version whose image to run (default: this binary's, "+cliapp.Version+")")
 	return cmd
 }
@@ -503,7 +496,7 @@ and the namespace (unless --keep-namespace).`,
 
 func (a *app) uninstall(ctx context.Context, c client.Client, ns string, keepNS bool) error {
 	// Custom resources first, finalizers removed: nothing gets pruned.
-	for _, l := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}, &sourcev1.BucketList{}} {
+	for _, l := range []client.ObjectList{&kustomizev1.KustomizationList{}, &sourcev1.GitRepositoryList{}, &sourcev1.OCIRepositoryList{}, &sourcev1.BucketList{}} {
 		if err := c.List(ctx, l); err != nil {
 			if apimeta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 				continue

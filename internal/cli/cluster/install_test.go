@@ -18,6 +18,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
+	"github.com/lacre/lacre/internal/cli/cliapp"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -298,5 +299,27 @@ func checkPodSpec(t *testing.T, spec *corev1.PodSpec) {
 	}
 	if !mounted["/data"] {
 		t.Error("/data (the storage path) is not a mounted volume")
+	}
+}
+
+// TestInstallDefaultImage: a release build (cliapp.ImageDigest stamped)
+// names its own version's image by tag and digest; another --version, or a
+// development build, by tag.
+func TestInstallDefaultImage(t *testing.T) {
+	oldV, oldD := cliapp.Version, cliapp.ImageDigest
+	t.Cleanup(func() { cliapp.Version, cliapp.ImageDigest = oldV, oldD })
+	cliapp.Version, cliapp.ImageDigest = "0.2.0", ""
+	if got, want := defaultImage(""), "ghcr.io/lacre/lacre:v0.2.0"; got != want {
+		t.Errorf("unstamped: %q, want %q", got, want)
+	}
+	cliapp.ImageDigest = "sha256:" + strings.Repeat("ab", 32)
+	for _, tc := range []struct{ version, want string }{
+		{"", "ghcr.io/lacre/lacre:v0.2.0@" + cliapp.ImageDigest},
+		{"v0.2.0", "ghcr.io/lacre/lacre:v0.2.0@" + cliapp.ImageDigest},
+		{"0.1.0", "ghcr.io/lacre/lacre:v0.1.0"},
+	} {
+		if got := defaultImage(tc.version); got != tc.want {
+			t.Errorf("--version=%q: %q, want %q", tc.version, got, tc.want)
+		}
 	}
 }
