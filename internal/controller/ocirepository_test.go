@@ -22,12 +22,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	gcrv1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +35,7 @@ import (
 	"github.com/lacre/lacre/api/meta"
 	sourcev1 "github.com/lacre/lacre/api/source/v1"
 	"github.com/lacre/lacre/internal/artifact"
+	"github.com/lacre/lacre/internal/ociartifact"
 	"github.com/lacre/lacre/internal/source/oci"
 )
 
@@ -103,38 +102,37 @@ func (r *testRegistry) caPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.srv.Certificate().Raw})
 }
 
-// push packs files as `flux push artifact` does (one tar.gz layer of
-// Flux's media type) and pushes it to repo:tag; it returns the manifest
-// and layer digests.
+// push pushes files as `lacre push artifact` does (internal/ociartifact:
+// Flux's media types and annotations, one tar.gz layer) to repo:tag; it
+// returns the manifest and layer digests.
 func (r *testRegistry) push(t *testing.T, repo, tag string, files map[string]string) (manifest, layer string) {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	for n, c := range files {
 		fsys[n] = &fstest.MapFile{Data: []byte(c), Mode: 0o600}
 	}
-	data, err := artifact.Build(fsys, nil, artifact.Limits{})
+	data, err := ociartifact.BuildLayer(fsys, nil, artifact.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := static.NewLayer(data, sourcev1.OCIFluxContentMediaType)
-	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: l})
+	img, err := ociartifact.Image(data, ociartifact.Metadata{Source: "https://example.invalid/repo", Revision: "main@sha1:0123"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	img = mutate.MediaType(img, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, "application/vnd.cncf.flux.config.v1+json")
-	img = mutate.Annotations(img, map[string]string{
-		"org.opencontainers.image.source": "https://example.invalid/repo", "org.opencontainers.image.revision": "main@sha1:0123",
-	}).(gcrv1.Image)
 	ref, err := name.NewTag(r.host() + "/" + repo + ":" + tag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img, r.remoteOpts()...); err != nil {
+	o := ociartifact.Options{Transport: r.srv.Client().Transport}
+	if r.user != "" {
+		o.Auth = &authn.Basic{Username: r.user, Password: r.pass}
+	}
+	if _, err := ociartifact.New(o).Push(testCtx, ref, img); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := img.Digest()
-	ld, _ := l.Digest()
+	ls, _ := img.Layers()
+	ld, _ := ls[0].Digest()
 	return d.String(), ld.String()
 }
 
