@@ -14,6 +14,7 @@ import (
 
 	kustomizev1 "github.com/lacre/lacre/api/kustomize/v1"
 	"github.com/lacre/lacre/api/meta"
+	"github.com/lacre/lacre/internal/inventory"
 	"github.com/lacre/lacre/internal/testsupport"
 )
 
@@ -86,7 +87,7 @@ func (r *scaleRun) floorApply(ctx context.Context, c client.Client, k *kustomize
 			return err
 		}
 		gvk := u.GroupVersionKind()
-		entries = append(entries, kustomizev1.ResourceRef{ID: fmt.Sprintf("%s_%s_%s_%s", floorNS, u.GetName(), gvk.Group, gvk.Kind), Version: gvk.Version})
+		entries = append(entries, kustomizev1.ResourceRef{ID: inventory.Object{Namespace: floorNS, Name: u.GetName(), Group: gvk.Group, Kind: gvk.Kind}.ID(), Version: gvk.Version})
 	}
 	base := k.DeepCopy()
 	rev := "main@sha1:" + r.repo.initialRev
